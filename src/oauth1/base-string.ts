@@ -1,0 +1,78 @@
+/**
+ * The signature base string, RFC 5849 §3.4.1.
+ */
+import { percentEncode } from './encoding';
+import { OAuthProblem } from './problems';
+import type { Pair } from './params';
+
+const DEFAULT_PORT: Readonly<Record<string, string>> = { http: '80', https: '443' };
+
+/**
+ * §3.4.1.2: scheme and host lower-cased, the default port dropped, the path kept as sent
+ * (an empty path becomes `/`), query and fragment removed.
+ * `origin` is `scheme://host[:port]`; `target` is the request target (path and query).
+ */
+export function baseStringUri(origin: string, target: string): string {
+  const m = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/(\[[^\]]*\]|[^:/?#]*)(?::(\d*))?$/.exec(origin);
+  if (!m) throw new OAuthProblem('parameter_rejected', { advice: 'The request URL cannot be parsed.' });
+  const scheme = m[1]!.toLowerCase();
+  const host = m[2]!.toLowerCase();
+  const port = m[3];
+  const authority = port && port !== DEFAULT_PORT[scheme] ? `${host}:${port}` : host;
+  let end = target.length;
+  const q = target.indexOf('?');
+  if (q !== -1) end = q;
+  const h = target.indexOf('#');
+  if (h !== -1 && h < end) end = h;
+  let path = target.slice(0, end);
+  if (path === '') path = '/';
+  else path = normalisePathChars(path);
+  return `${scheme}://${authority}${path}`;
+}
+
+/** Splits an absolute URL into the (origin, target) pair baseStringUri takes. */
+export function splitUrl(url: string): { origin: string; target: string } {
+  const m = /^([A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]*)(.*)$/s.exec(url);
+  if (!m) throw new OAuthProblem('parameter_rejected', { advice: 'The request URL cannot be parsed.' });
+  return { origin: m[1]!, target: m[2]! };
+}
+
+// Characters that may appear raw in a path (RFC 3986 pchar plus "/" and "%" of escapes).
+const PATH_OK = /^[A-Za-z0-9\-._~!$&'()*+,;=:@/%]*$/;
+
+function normalisePathChars(path: string): string {
+  if (PATH_OK.test(path)) return path;
+  return path.replace(/[^A-Za-z0-9\-._~!$&'()*+,;=:@/%]/gu, (c) => encodeURIComponent(c));
+}
+
+/**
+ * §3.4.1.3.2: encode every name and value, sort by encoded name then encoded value in
+ * byte order, join as name=value with `&`.
+ */
+export function normaliseParams(params: readonly Pair[]): string {
+  const encoded: string[] = new Array(params.length);
+  for (let i = 0; i < params.length; i++) {
+    const p = params[i]!;
+    encoded[i] = percentEncode(p[0]) + '=' + percentEncode(p[1]);
+  }
+  // Sorting "name=value" strings as wholes is wrong when one name is a prefix of another
+  // ("a=" vs "a-"), so compare the encoded name first, then the value.
+  encoded.sort(compareEncodedPairs);
+  return encoded.join('&');
+}
+
+function compareEncodedPairs(a: string, b: string): number {
+  const ia = a.indexOf('=');
+  const ib = b.indexOf('=');
+  const na = a.slice(0, ia);
+  const nb = b.slice(0, ib);
+  if (na !== nb) return na < nb ? -1 : 1;
+  const va = a.slice(ia + 1);
+  const vb = b.slice(ib + 1);
+  return va < vb ? -1 : va > vb ? 1 : 0;
+}
+
+/** §3.4.1.1: METHOD & encode(base string URI) & encode(normalised parameters). */
+export function signatureBaseString(method: string, uri: string, params: readonly Pair[]): string {
+  return `${percentEncode(method.toUpperCase())}&${percentEncode(uri)}&${percentEncode(normaliseParams(params))}`;
+}

@@ -1,0 +1,134 @@
+/**
+ * The small interfaces the protocol flows need from the outside world. src/db implements
+ * them over SQLite or PostgreSQL; tests may implement them in memory.
+ */
+import type { KeyObject } from 'node:crypto';
+
+export interface ConsumerRecord {
+  id: number;
+  key: string;
+  name: string;
+  description: string;
+  /** registered callback; a request token's callback must fall under it */
+  callbackUrl: string | null;
+  /** decrypted shared secret, when the consumer has one */
+  secret: string | null;
+  /** RSA public key, when the consumer has one */
+  publicKey: KeyObject | null;
+  disabled: boolean;
+}
+
+export interface UserRecord {
+  id: number;
+  username: string;
+  email: string;
+  displayName: string;
+  disabled: boolean;
+  isAdmin: boolean;
+}
+
+export interface RequestTokenRecord {
+  kind: 'request';
+  id: number;
+  consumerId: number;
+  secret: string;
+  callback: string;
+  userId: number | null;
+  verifierHash: string | null;
+  verifierFailures: number;
+  authorizedAt: number | null;
+  deniedAt: number | null;
+  usedAt: number | null;
+  expiresAt: number;
+}
+
+export interface AccessTokenRecord {
+  kind: 'access';
+  id: number;
+  consumerId: number;
+  secret: string;
+  expiresAt: number | null;
+  revokedAt: number | null;
+  lastUsedAt: number | null;
+  user: UserRecord;
+}
+
+export type TokenKind = 'request' | 'access';
+
+export interface Credentials<K extends TokenKind | null> {
+  consumer: ConsumerRecord | null;
+  token: K extends 'request' ? RequestTokenRecord | null : K extends 'access' ? AccessTokenRecord | null : null;
+}
+
+export interface NonceClaim {
+  consumerId: number;
+  /** '' for consumer-only requests, else `r<id>` / `a<id>` */
+  tokenRef: string;
+  timestamp: number;
+  nonce: string;
+}
+
+/** A throttled `last_used` update that rides along with the nonce claim. */
+export interface TokenTouch {
+  accessTokenId: number;
+  at: number;
+  ip: string;
+}
+
+export interface NewRequestToken {
+  tokenHash: string;
+  consumerId: number;
+  secret: string;
+  callback: string;
+  createdAt: number;
+  expiresAt: number;
+}
+
+export interface Exchange {
+  requestTokenId: number;
+  consumerId: number;
+  userId: number;
+  accessTokenHash: string;
+  accessSecret: string;
+  createdAt: number;
+  expiresAt: number | null;
+}
+
+export interface AuditEvent {
+  event: string;
+  actorUserId?: number | null;
+  consumerId?: number | null;
+  tokenId?: number | null;
+  ip?: string | null;
+  detail?: Record<string, unknown>;
+}
+
+/** What the protocol flows need from storage. Every single-use step is atomic. */
+export interface ProtocolStore {
+  /** One round trip: the consumer by key and, when asked, the token of that kind for it. */
+  findCredentials<K extends TokenKind | null>(
+    consumerKey: string,
+    tokenHash: string | null,
+    kind: K,
+  ): Promise<Credentials<K>>;
+  /** Inserts the nonce against a unique key; false when it was already there. */
+  claimNonce(claim: NonceClaim, touch: TokenTouch | null): Promise<boolean>;
+  createRequestToken(t: NewRequestToken): Promise<number>;
+  findRequestToken(tokenHash: string): Promise<{ token: RequestTokenRecord; consumer: ConsumerRecord } | null>;
+  /** Sets user and verifier if the token is still undecided and unexpired; false otherwise. */
+  approveRequestToken(id: number, userId: number, verifierHash: string, at: number): Promise<boolean>;
+  denyRequestToken(id: number, userId: number, at: number): Promise<boolean>;
+  /** Counts a wrong verifier; returns the new failure count. */
+  recordVerifierFailure(id: number): Promise<number>;
+  /**
+   * Kills the request token and creates the access token in one transaction; returns
+   * the new access token id, or null when another exchange won the race.
+   */
+  exchangeRequestToken(e: Exchange): Promise<number | null>;
+  audit(e: AuditEvent): Promise<void>;
+}
+
+export interface Clock {
+  /** milliseconds since the epoch */
+  now(): number;
+}
