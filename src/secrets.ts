@@ -3,7 +3,7 @@
  * A ciphertext names the key that sealed it, so `applink keys rotate` can re-encrypt
  * rows one by one while readers keep working with both keys loaded.
  */
-import { createCipheriv, createDecipheriv, createHash, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 import { promisify } from 'node:util';
 
 const scryptAsync = promisify(scrypt) as (
@@ -54,6 +54,11 @@ export class SecretBox {
     if (this.opened.size > 100_000) this.opened.clear();
     this.opened.set(sealed, plain);
     return plain;
+  }
+
+  /** A key for another purpose (cookie signing, ...), derived from the current master key. */
+  derive(label: string): Buffer {
+    return Buffer.from(hkdfSync('sha256', this.keys.get(this.currentId)!, 'applink', label, 32));
   }
 
   /** True when the value was sealed under an older key. */

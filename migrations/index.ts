@@ -1,0 +1,18 @@
+/**
+ * The migration list, imported statically so the same knex migrator runs from the
+ * compiled build, the CLI and the TypeScript tests alike. Append, never edit.
+ */
+import type { Knex } from 'knex';
+import * as m001 from './001_initial';
+
+const MIGRATIONS: ReadonlyArray<[string, Knex.Migration]> = [['001_initial', m001]];
+
+export const migrationSource: Knex.MigrationSource<string> = {
+  getMigrations: async () => MIGRATIONS.map(([name]) => name),
+  getMigrationName: (name) => name,
+  getMigration: async (name) => {
+    const found = MIGRATIONS.find(([n]) => n === name);
+    if (!found) throw new Error(`unknown migration ${name}`);
+    return found[1];
+  },
+};

@@ -1,0 +1,217 @@
+/**
+ * The `applink` command: thin wrappers over the same repositories the server uses.
+ * Every command reads the same environment configuration and accepts --json.
+ */
+import { Command, CommanderError } from 'commander';
+import { readFileSync } from 'node:fs';
+import { ConfigError, loadConfig, type Config } from '../config';
+import { openDatabase } from '../db';
+import { secretBoxFor } from '../keys';
+import { createLogger } from '../logger';
+import { createServices, type Services } from '../services';
+import { DuplicateError } from '../db/users';
+import { InvalidInputError } from '../db/consumers';
+import { serve } from '../main';
+
+class CliError extends Error {}
+
+interface Io {
+  out: (s: string) => void;
+  readStdin: () => Promise<string>;
+}
+
+const defaultIo: Io = {
+  out: (s) => process.stdout.write(s.endsWith('\n') ? s : s + '\n'),
+  readStdin: async () => {
+    const chunks: Buffer[] = [];
+    for await (const c of process.stdin) chunks.push(c as Buffer);
+    return Buffer.concat(chunks).toString('utf8');
+  },
+};
+
+const iso = (ms: number | null) => (ms === null ? '-' : new Date(ms).toISOString());
+
+async function withServices<T>(fn: (s: Services) => Promise<T>): Promise<T> {
+  const config: Config = loadConfig();
+  const db = openDatabase(config.database);
+  try {
+    await db.migrate();
+    return await fn(createServices(config, db, secretBoxFor(config), createLogger({ logLevel: 'silent' })));
+  } finally {
+    await db.close();
+  }
+}
+
+function table(rows: Array<Record<string, unknown>>): string {
+  if (rows.length === 0) return '(none)';
+  const cols = Object.keys(rows[0]!);
+  const widths = cols.map((c) => Math.max(c.length, ...rows.map((r) => String(r[c] ?? '').length)));
+  const line = (vals: string[]) => vals.map((v, i) => v.padEnd(widths[i]!)).join('  ').trimEnd();
+  return [line(cols), ...rows.map((r) => line(cols.map((c) => String(r[c] ?? ''))))].join('\n');
+}
+
+export function buildProgram(io: Io = defaultIo): Command {
+  const program = new Command('applink')
+    .description('applink: a self-hosted OAuth 1.0a provider for application links')
+    .showHelpAfterError()
+    .exitOverride();
+
+  program.command('serve').description('serve the HTTP API (same as npm start)').action(async () => serve());
+
+  program
+    .command('migrate')
+    .description('bring the database schema up to date')
+    .option('--json', 'machine-readable output')
+    .action(async (o: { json?: boolean }) => {
+      await withServices(async () => undefined);
+      io.out(o.json ? JSON.stringify({ migrated: true }) : 'database is up to date');
+    });
+
+  const user = program.command('user').description('manage users');
+  user
+    .command('create')
+    .requiredOption('--username <username>')
+    .requiredOption('--email <email>')
+    .option('--display-name <name>')
+    .option('--admin', 'make the user an administrator')
+    .option('--password-stdin', 'read the password from standard input')
+    .option('--json')
+    .action(async (o: { username: string; email: string; displayName?: string; admin?: boolean; passwordStdin?: boolean; json?: boolean }) => {
+      const password = o.passwordStdin ? (await io.readStdin()).replace(/\r?\n$/, '') : undefined;
+      if (o.passwordStdin && !password) throw new CliError('the password read from standard input is empty');
+      if (password !== undefined && password.length < 8) throw new CliError('the password must be at least 8 characters');
+      if (!/^[A-Za-z0-9._@-]{1,150}$/.test(o.username)) throw new CliError('the username may use letters, digits and . _ @ - (at most 150)');
+      if (!/^[^\s@]+@[^\s@]+$/.test(o.email)) throw new CliError('the email address is not valid');
+      const u = await withServices(async (s) => {
+        const created = await s.users.create({ username: o.username, email: o.email, displayName: o.displayName, password, isAdmin: o.admin });
+        await s.store.audit({ event: 'user.created', detail: { username: created.username, by: 'cli' } });
+        return created;
+      });
+      io.out(o.json ? JSON.stringify(u) : `created user ${u.username}${u.isAdmin ? ' (admin)' : ''}`);
+    });
+  user
+    .command('disable')
+    .requiredOption('--username <username>')
+    .option('--json')
+    .action(async (o: { username: string; json?: boolean }) => {
+      const u = await withServices(async (s) => {
+        const r = await s.users.setDisabled(o.username, true);
+        if (r) await s.store.audit({ event: 'user.disabled', detail: { username: o.username, by: 'cli' } });
+        return r;
+      });
+      if (!u) throw new CliError(`no user ${o.username}`);
+      io.out(o.json ? JSON.stringify(u) : `disabled user ${u.username}`);
+    });
+  user
+    .command('list')
+    .option('--json')
+    .action(async (o: { json?: boolean }) => {
+      const users = await withServices((s) => s.users.list());
+      io.out(
+        o.json
+          ? JSON.stringify(users)
+          : table(users.map((u) => ({ id: u.id, username: u.username, email: u.email, name: u.displayName, admin: u.isAdmin ? 'yes' : '', disabled: u.disabled ? 'yes' : '' }))),
+      );
+    });
+
+  const consumer = program.command('consumer').description('manage consumers (linked applications)');
+  consumer
+    .command('create')
+    .requiredOption('--key <key>', 'the consumer key')
+    .requiredOption('--name <name>')
+    .option('--description <text>')
+    .option('--callback <url>', 'registered callback: request-token callbacks must fall under it')
+    .option('--public-key-file <pem>', 'RSA public key (or certificate) for RSA-SHA1/RSA-SHA256')
+    .option('--no-secret', 'do not generate a shared secret (RSA only)')
+    .option('--json')
+    .action(async (o: { key: string; name: string; description?: string; callback?: string; publicKeyFile?: string; secret: boolean; json?: boolean }) => {
+      let pem: string | undefined;
+      if (o.publicKeyFile) {
+        try {
+          pem = readFileSync(o.publicKeyFile, 'utf8');
+        } catch {
+          throw new CliError(`cannot read ${o.publicKeyFile}`);
+        }
+      }
+      const r = await withServices(async (s) => {
+        const created = await s.consumers.create({ key: o.key, name: o.name, description: o.description, callbackUrl: o.callback, publicKeyPem: pem, withSecret: o.secret });
+        await s.store.audit({ event: 'consumer.created', consumerId: created.consumer.id, detail: { by: 'cli' } });
+        return created;
+      });
+      if (o.json) io.out(JSON.stringify({ consumerKey: r.consumer.key, consumerSecret: r.secret }));
+      else io.out(`consumer key:    ${r.consumer.key}\nconsumer secret: ${r.secret ?? '(none: RSA only)'}${r.secret ? '\n(the secret is shown once; store it now)' : ''}`);
+    });
+  consumer
+    .command('list')
+    .option('--json')
+    .action(async (o: { json?: boolean }) => {
+      const list = await withServices((s) => s.consumers.list());
+      io.out(
+        o.json
+          ? JSON.stringify(list)
+          : table(list.map((c) => ({ key: c.key, name: c.name, callback: c.callbackUrl ?? '', secret: c.hasSecret ? 'yes' : '', rsa: c.hasPublicKey ? 'yes' : '', disabled: c.disabled ? 'yes' : '' }))),
+      );
+    });
+  consumer
+    .command('delete')
+    .requiredOption('--key <key>')
+    .option('--json')
+    .action(async (o: { key: string; json?: boolean }) => {
+      const c = await withServices(async (s) => {
+        const deleted = await s.consumers.deleteByKey(o.key);
+        if (deleted) await s.store.audit({ event: 'consumer.deleted', detail: { consumerKey: o.key, by: 'cli' } });
+        return deleted;
+      });
+      if (!c) throw new CliError(`no consumer ${o.key}`);
+      io.out(o.json ? JSON.stringify({ deleted: c.key }) : `deleted consumer ${c.key} and its tokens`);
+    });
+
+  const token = program.command('token').description('manage access tokens (grants)');
+  token
+    .command('list')
+    .option('--user <username>')
+    .option('--consumer <key>')
+    .option('--json')
+    .action(async (o: { user?: string; consumer?: string; json?: boolean }) => {
+      const grants = await withServices((s) => s.tokens.list({ username: o.user, consumerKey: o.consumer }));
+      io.out(
+        o.json
+          ? JSON.stringify(grants)
+          : table(grants.map((g) => ({ id: g.id, user: g.username, consumer: g.consumerKey, authorized: iso(g.createdAt), 'last used': iso(g.lastUsedAt), expires: iso(g.expiresAt) }))),
+      );
+    });
+  token
+    .command('revoke')
+    .requiredOption('--id <id>')
+    .option('--json')
+    .action(async (o: { id: string; json?: boolean }) => {
+      const id = Number(o.id);
+      if (!Number.isSafeInteger(id) || id <= 0) throw new CliError('--id must be a token id from `applink token list`');
+      const done = await withServices(async (s) => {
+        const ok = await s.tokens.revoke(id);
+        if (ok) await s.store.audit({ event: 'access_token.revoked', tokenId: id, detail: { by: 'cli' } });
+        return ok;
+      });
+      if (!done) throw new CliError(`no live token with id ${id}`);
+      io.out(o.json ? JSON.stringify({ revoked: id }) : `revoked token ${id}`);
+    });
+
+  return program;
+}
+
+/** Runs the CLI; returns the exit code. Errors print one line, never a stack trace. */
+export async function main(argv: string[], io: Io = defaultIo): Promise<number> {
+  const program = buildProgram(io);
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode;
+    const msg =
+      e instanceof CliError || e instanceof ConfigError || e instanceof DuplicateError || e instanceof InvalidInputError
+        ? e.message
+        : `unexpected error: ${(e as Error).message?.split('\n')[0] ?? String(e)}`;
+    process.stderr.write(`applink: ${msg}\n`);
+    return 1;
+  }
+}

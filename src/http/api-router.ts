@@ -1,0 +1,37 @@
+/** The protected resources: who the token acts for, read and (display name) written. */
+import express, { Router, type Request, type Response } from 'express';
+import { authenticateApiCall } from '../oauth1/flows/api-call';
+import { OAuthProblem } from '../oauth1/problems';
+import { requestParts } from './request-parts';
+import type { Services } from '../services';
+import type { UserRecord } from '../oauth1/ports';
+
+const myself = (u: UserRecord) => ({ username: u.username, email: u.email, displayName: u.displayName });
+
+export function apiRouter(s: Services): Router {
+  const router = Router();
+  const raw = express.raw({ type: () => true, limit: '64kb' });
+
+  router.get('/rest/api/1/myself', raw, async (req: Request, res: Response) => {
+    const { token } = await authenticateApiCall(requestParts(req, s.config), req.ip ?? '', s);
+    res.set('Cache-Control', 'no-store').json(myself(token.user));
+  });
+
+  router.post('/rest/api/1/myself', raw, async (req: Request, res: Response) => {
+    const { token, params } = await authenticateApiCall(requestParts(req, s.config), req.ip ?? '', s);
+    const names = params.form.filter(([k]) => k === 'displayName');
+    if (names.length === 0) throw new OAuthProblem('parameter_absent', { parametersAbsent: ['displayName'] });
+    const displayName = names[0]![1].trim();
+    if (names.length > 1 || displayName === '' || displayName.length > 200) {
+      throw new OAuthProblem('parameter_rejected', {
+        advice: 'displayName must be given once, 1 to 200 characters.',
+        parametersRejected: ['displayName'],
+      });
+    }
+    const updated = await s.users.updateDisplayName(token.user.id, displayName);
+    await s.store.audit({ event: 'user.updated', actorUserId: token.user.id, consumerId: token.consumerId, tokenId: token.id, ip: req.ip ?? null, detail: { field: 'displayName' } });
+    res.set('Cache-Control', 'no-store').json(myself(updated ?? token.user));
+  });
+
+  return router;
+}

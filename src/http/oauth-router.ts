@@ -1,0 +1,91 @@
+/**
+ * The three protocol endpoints of RFC 5849 §2, also under Atlassian's paths. Routers
+ * convert, call the core, respond; errors go to the one error handler.
+ */
+import express, { Router, type Request, type Response } from 'express';
+import { formatForm } from '../oauth1/encoding';
+import { issueRequestToken } from '../oauth1/flows/request-token';
+import { exchangeRequestToken } from '../oauth1/flows/access-token';
+import { callbackWith, decideAuthorization, findPendingAuthorization } from '../oauth1/flows/authorize';
+import { requestParts } from './request-parts';
+import { PAGE } from './errors';
+import { currentUser, requireCsrf, type WebKit } from './web';
+import type { Services } from '../services';
+
+export const PROTOCOL_BODY_LIMIT = '64kb';
+
+function sendForm(res: Response, pairs: Array<[string, string]>): void {
+  res.set('Cache-Control', 'no-store').type('application/x-www-form-urlencoded').send(formatForm(pairs));
+}
+
+export function oauthRouter(s: Services, web: WebKit): Router {
+  const router = Router();
+  const raw = express.raw({ type: () => true, limit: PROTOCOL_BODY_LIMIT });
+
+  const requestToken = async (req: Request, res: Response) => {
+    const r = await issueRequestToken(requestParts(req, s.config), req.ip ?? '', s);
+    sendForm(res, [
+      ['oauth_token', r.token],
+      ['oauth_token_secret', r.secret],
+      ['oauth_callback_confirmed', 'true'],
+    ]);
+  };
+
+  const accessToken = async (req: Request, res: Response) => {
+    const r = await exchangeRequestToken(requestParts(req, s.config), req.ip ?? '', s);
+    sendForm(res, [
+      ['oauth_token', r.token],
+      ['oauth_token_secret', r.secret],
+    ]);
+  };
+
+  const asPage = (_req: Request, res: Response, next: () => void) => {
+    (res.locals as Record<symbol, boolean>)[PAGE] = true;
+    next();
+  };
+
+  const consent = async (req: Request, res: Response) => {
+    const token = typeof req.query.oauth_token === 'string' ? req.query.oauth_token : undefined;
+    const user = await currentUser(req, s);
+    if (!user) return res.redirect(302, `${s.config.basePath}/login?next=${encodeURIComponent(req.originalUrl)}`);
+    const { consumer, token: rt } = await findPendingAuthorization(token, s);
+    res.set('X-Frame-Options', 'DENY');
+    res.set('Content-Security-Policy', "frame-ancestors 'none'");
+    res.render('consent', {
+      title: `Allow ${consumer.name}?`,
+      user,
+      consumer,
+      callbackOrigin: rt.callback === 'oob' ? null : new URL(rt.callback).origin,
+      oauthToken: token,
+      csrfToken: web.csrfToken(req),
+    });
+  };
+
+  const decide = async (req: Request, res: Response) => {
+    const user = await currentUser(req, s);
+    if (!user) return res.redirect(302, `${s.config.basePath}/login`);
+    const body = req.body as Record<string, unknown>;
+    const token = typeof body.oauth_token === 'string' ? body.oauth_token : undefined;
+    const d = await decideAuthorization(token, user, body.decision === 'allow', req.ip ?? '', s);
+    res.set('Cache-Control', 'no-store');
+    if (d.kind === 'allow') {
+      if (d.callback === 'oob') return res.render('verifier', { title: 'Enter this code', consumer: d.consumer, verifier: d.verifier });
+      return res.redirect(302, callbackWith(d.callback, { oauth_token: d.token, oauth_verifier: d.verifier }));
+    }
+    if (d.callback === 'oob') return res.render('denied', { title: 'Access denied', consumer: d.consumer });
+    return res.redirect(
+      302,
+      callbackWith(d.callback, { oauth_token: d.token, oauth_verifier: 'denied', oauth_problem: 'permission_denied' }),
+    );
+  };
+
+  for (const prefix of ['/oauth', '/plugins/servlet/oauth']) {
+    router.post(`${prefix}/request-token`, raw, requestToken);
+    router.get(`${prefix}/request-token`, raw, requestToken);
+    router.post(`${prefix}/access-token`, raw, accessToken);
+    router.get(`${prefix}/access-token`, raw, accessToken);
+    router.get(`${prefix}/authorize`, asPage, web.session, consent);
+    router.post(`${prefix}/authorize`, asPage, web.session, web.form, requireCsrf(web), decide);
+  }
+  return router;
+}

@@ -1,0 +1,47 @@
+/** Wiring: the repositories and protocol dependencies every entry point (server, CLI) uses. */
+import type { Logger } from 'pino';
+import type { Config } from './config';
+import type { Database } from './db';
+import { SqlProtocolStore } from './db/protocol-store';
+import { UserRepository } from './db/users';
+import { ConsumerRepository } from './db/consumers';
+import { TokenRepository } from './db/tokens';
+import { AuditRepository } from './db/audit';
+import type { SecretBox } from './secrets';
+import type { FlowDeps } from './oauth1/flows/verify-request';
+import type { Clock } from './oauth1/ports';
+
+export interface Services extends FlowDeps {
+  config: Readonly<Config>;
+  db: Database;
+  box: SecretBox;
+  logger: Logger;
+  store: SqlProtocolStore;
+  users: UserRepository;
+  consumers: ConsumerRepository;
+  tokens: TokenRepository;
+  audits: AuditRepository;
+  clock: Clock;
+  requestTokenTtl: number;
+  accessTokenTtl: number;
+}
+
+export const systemClock: Clock = { now: () => Date.now() };
+
+export function createServices(config: Readonly<Config>, db: Database, box: SecretBox, logger: Logger, clock: Clock = systemClock): Services {
+  return {
+    config,
+    db,
+    box,
+    logger,
+    clock,
+    store: new SqlProtocolStore(db, box),
+    users: new UserRepository(db.knex),
+    consumers: new ConsumerRepository(db.knex, box),
+    tokens: new TokenRepository(db.knex),
+    audits: new AuditRepository(db.knex),
+    options: { timestampWindow: config.timestampWindow, lastUsedThrottle: 60_000 },
+    requestTokenTtl: config.requestTokenTtl,
+    accessTokenTtl: config.accessTokenTtl,
+  };
+}
