@@ -5,9 +5,7 @@
  */
 import { z } from 'zod';
 
-export type DatabaseConfig =
-  | { client: 'sqlite'; filename: string }
-  | { client: 'pg'; connectionString: string };
+export type DatabaseConfig = { client: 'sqlite'; filename: string } | { client: 'pg'; connectionString: string };
 
 export interface Config {
   port: number;
@@ -95,7 +93,12 @@ const SCHEMA = {
   APPLINK_SECRET_KEY_FILE: z.string().min(1).default('./data/secret.key'),
   APPLINK_PREVIOUS_SECRET_KEYS: z
     .string()
-    .transform((s) => s.split(',').map((k) => k.trim()).filter(Boolean))
+    .transform((s) =>
+      s
+        .split(',')
+        .map((k) => k.trim())
+        .filter(Boolean),
+    )
     .pipe(z.array(key32))
     .default([]),
   APPLINK_TIMESTAMP_WINDOW: int(1, 86_400).default(300),

@@ -20,7 +20,9 @@ export async function serve(): Promise<void> {
     running = await startServer(config, logger);
   } catch (e) {
     const err = e as Error;
-    process.stderr.write(`applink: cannot start: ${err instanceof ConfigError ? err.message : err.message.split('\n')[0]}\n`);
+    process.stderr.write(
+      `applink: cannot start: ${err instanceof ConfigError ? err.message : err.message.split('\n')[0]}\n`,
+    );
     process.exit(1);
   }
   const shutdown = (signal: string) => {

@@ -17,7 +17,10 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-export async function startServer(config: Readonly<Config>, logger: Logger = createLogger(config)): Promise<RunningServer> {
+export async function startServer(
+  config: Readonly<Config>,
+  logger: Logger = createLogger(config),
+): Promise<RunningServer> {
   const box = secretBoxFor(config);
   const db = openDatabase(config.database);
   await db.migrate();

@@ -28,7 +28,13 @@ export interface Services extends FlowDeps {
 
 export const systemClock: Clock = { now: () => Date.now() };
 
-export function createServices(config: Readonly<Config>, db: Database, box: SecretBox, logger: Logger, clock: Clock = systemClock): Services {
+export function createServices(
+  config: Readonly<Config>,
+  db: Database,
+  box: SecretBox,
+  logger: Logger,
+  clock: Clock = systemClock,
+): Services {
   return {
     config,
     db,

@@ -46,7 +46,11 @@ function table(rows: Array<Record<string, unknown>>): string {
   if (rows.length === 0) return '(none)';
   const cols = Object.keys(rows[0]!);
   const widths = cols.map((c) => Math.max(c.length, ...rows.map((r) => String(r[c] ?? '').length)));
-  const line = (vals: string[]) => vals.map((v, i) => v.padEnd(widths[i]!)).join('  ').trimEnd();
+  const line = (vals: string[]) =>
+    vals
+      .map((v, i) => v.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
   return [line(cols), ...rows.map((r) => line(cols.map((c) => String(r[c] ?? ''))))].join('\n');
 }
 
@@ -56,7 +60,10 @@ export function buildProgram(io: Io = defaultIo): Command {
     .showHelpAfterError()
     .exitOverride();
 
-  program.command('serve').description('serve the HTTP API (same as npm start)').action(async () => serve());
+  program
+    .command('serve')
+    .description('serve the HTTP API (same as npm start)')
+    .action(async () => serve());
 
   program
     .command('migrate')
@@ -76,19 +83,36 @@ export function buildProgram(io: Io = defaultIo): Command {
     .option('--admin', 'make the user an administrator')
     .option('--password-stdin', 'read the password from standard input')
     .option('--json')
-    .action(async (o: { username: string; email: string; displayName?: string; admin?: boolean; passwordStdin?: boolean; json?: boolean }) => {
-      const password = o.passwordStdin ? (await io.readStdin()).replace(/\r?\n$/, '') : undefined;
-      if (o.passwordStdin && !password) throw new CliError('the password read from standard input is empty');
-      if (password !== undefined && password.length < 8) throw new CliError('the password must be at least 8 characters');
-      if (!/^[A-Za-z0-9._@-]{1,150}$/.test(o.username)) throw new CliError('the username may use letters, digits and . _ @ - (at most 150)');
-      if (!/^[^\s@]+@[^\s@]+$/.test(o.email)) throw new CliError('the email address is not valid');
-      const u = await withServices(async (s) => {
-        const created = await s.users.create({ username: o.username, email: o.email, displayName: o.displayName, password, isAdmin: o.admin });
-        await s.store.audit({ event: 'user.created', detail: { username: created.username, by: 'cli' } });
-        return created;
-      });
-      io.out(o.json ? JSON.stringify(u) : `created user ${u.username}${u.isAdmin ? ' (admin)' : ''}`);
-    });
+    .action(
+      async (o: {
+        username: string;
+        email: string;
+        displayName?: string;
+        admin?: boolean;
+        passwordStdin?: boolean;
+        json?: boolean;
+      }) => {
+        const password = o.passwordStdin ? (await io.readStdin()).replace(/\r?\n$/, '') : undefined;
+        if (o.passwordStdin && !password) throw new CliError('the password read from standard input is empty');
+        if (password !== undefined && password.length < 8)
+          throw new CliError('the password must be at least 8 characters');
+        if (!/^[A-Za-z0-9._@-]{1,150}$/.test(o.username))
+          throw new CliError('the username may use letters, digits and . _ @ - (at most 150)');
+        if (!/^[^\s@]+@[^\s@]+$/.test(o.email)) throw new CliError('the email address is not valid');
+        const u = await withServices(async (s) => {
+          const created = await s.users.create({
+            username: o.username,
+            email: o.email,
+            displayName: o.displayName,
+            password,
+            isAdmin: o.admin,
+          });
+          await s.store.audit({ event: 'user.created', detail: { username: created.username, by: 'cli' } });
+          return created;
+        });
+        io.out(o.json ? JSON.stringify(u) : `created user ${u.username}${u.isAdmin ? ' (admin)' : ''}`);
+      },
+    );
   user
     .command('disable')
     .requiredOption('--username <username>')
@@ -110,7 +134,16 @@ export function buildProgram(io: Io = defaultIo): Command {
       io.out(
         o.json
           ? JSON.stringify(users)
-          : table(users.map((u) => ({ id: u.id, username: u.username, email: u.email, name: u.displayName, admin: u.isAdmin ? 'yes' : '', disabled: u.disabled ? 'yes' : '' }))),
+          : table(
+              users.map((u) => ({
+                id: u.id,
+                username: u.username,
+                email: u.email,
+                name: u.displayName,
+                admin: u.isAdmin ? 'yes' : '',
+                disabled: u.disabled ? 'yes' : '',
+              })),
+            ),
       );
     });
 
@@ -124,23 +157,43 @@ export function buildProgram(io: Io = defaultIo): Command {
     .option('--public-key-file <pem>', 'RSA public key (or certificate) for RSA-SHA1/RSA-SHA256')
     .option('--no-secret', 'do not generate a shared secret (RSA only)')
     .option('--json')
-    .action(async (o: { key: string; name: string; description?: string; callback?: string; publicKeyFile?: string; secret: boolean; json?: boolean }) => {
-      let pem: string | undefined;
-      if (o.publicKeyFile) {
-        try {
-          pem = readFileSync(o.publicKeyFile, 'utf8');
-        } catch {
-          throw new CliError(`cannot read ${o.publicKeyFile}`);
+    .action(
+      async (o: {
+        key: string;
+        name: string;
+        description?: string;
+        callback?: string;
+        publicKeyFile?: string;
+        secret: boolean;
+        json?: boolean;
+      }) => {
+        let pem: string | undefined;
+        if (o.publicKeyFile) {
+          try {
+            pem = readFileSync(o.publicKeyFile, 'utf8');
+          } catch {
+            throw new CliError(`cannot read ${o.publicKeyFile}`);
+          }
         }
-      }
-      const r = await withServices(async (s) => {
-        const created = await s.consumers.create({ key: o.key, name: o.name, description: o.description, callbackUrl: o.callback, publicKeyPem: pem, withSecret: o.secret });
-        await s.store.audit({ event: 'consumer.created', consumerId: created.consumer.id, detail: { by: 'cli' } });
-        return created;
-      });
-      if (o.json) io.out(JSON.stringify({ consumerKey: r.consumer.key, consumerSecret: r.secret }));
-      else io.out(`consumer key:    ${r.consumer.key}\nconsumer secret: ${r.secret ?? '(none: RSA only)'}${r.secret ? '\n(the secret is shown once; store it now)' : ''}`);
-    });
+        const r = await withServices(async (s) => {
+          const created = await s.consumers.create({
+            key: o.key,
+            name: o.name,
+            description: o.description,
+            callbackUrl: o.callback,
+            publicKeyPem: pem,
+            withSecret: o.secret,
+          });
+          await s.store.audit({ event: 'consumer.created', consumerId: created.consumer.id, detail: { by: 'cli' } });
+          return created;
+        });
+        if (o.json) io.out(JSON.stringify({ consumerKey: r.consumer.key, consumerSecret: r.secret }));
+        else
+          io.out(
+            `consumer key:    ${r.consumer.key}\nconsumer secret: ${r.secret ?? '(none: RSA only)'}${r.secret ? '\n(the secret is shown once; store it now)' : ''}`,
+          );
+      },
+    );
   consumer
     .command('list')
     .option('--json')
@@ -149,7 +202,16 @@ export function buildProgram(io: Io = defaultIo): Command {
       io.out(
         o.json
           ? JSON.stringify(list)
-          : table(list.map((c) => ({ key: c.key, name: c.name, callback: c.callbackUrl ?? '', secret: c.hasSecret ? 'yes' : '', rsa: c.hasPublicKey ? 'yes' : '', disabled: c.disabled ? 'yes' : '' }))),
+          : table(
+              list.map((c) => ({
+                key: c.key,
+                name: c.name,
+                callback: c.callbackUrl ?? '',
+                secret: c.hasSecret ? 'yes' : '',
+                rsa: c.hasPublicKey ? 'yes' : '',
+                disabled: c.disabled ? 'yes' : '',
+              })),
+            ),
       );
     });
   consumer
@@ -177,7 +239,16 @@ export function buildProgram(io: Io = defaultIo): Command {
       io.out(
         o.json
           ? JSON.stringify(grants)
-          : table(grants.map((g) => ({ id: g.id, user: g.username, consumer: g.consumerKey, authorized: iso(g.createdAt), 'last used': iso(g.lastUsedAt), expires: iso(g.expiresAt) }))),
+          : table(
+              grants.map((g) => ({
+                id: g.id,
+                user: g.username,
+                consumer: g.consumerKey,
+                authorized: iso(g.createdAt),
+                'last used': iso(g.lastUsedAt),
+                expires: iso(g.expiresAt),
+              })),
+            ),
       );
     });
   token

@@ -15,7 +15,15 @@ export interface AuditEntry {
 export class AuditRepository {
   constructor(private readonly knex: Knex) {}
 
-  async list(f: { event?: string | undefined; username?: string | undefined; consumerKey?: string | undefined; limit?: number; offset?: number } = {}): Promise<AuditEntry[]> {
+  async list(
+    f: {
+      event?: string | undefined;
+      username?: string | undefined;
+      consumerKey?: string | undefined;
+      limit?: number;
+      offset?: number;
+    } = {},
+  ): Promise<AuditEntry[]> {
     const q = this.knex('audit_events as a')
       .leftJoin('users as u', 'u.id', 'a.actor_user_id')
       .leftJoin('consumers as c', 'c.id', 'a.consumer_id')

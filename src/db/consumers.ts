@@ -38,14 +38,22 @@ export class InvalidInputError extends Error {
 
 const KEY_SHAPE = /^[\x21-\x7e]{1,255}$/;
 
-export function validateConsumerFields(c: { key?: string; name?: string; callbackUrl?: string | null | undefined; publicKeyPem?: string | undefined }): void {
-  if (c.key !== undefined && !KEY_SHAPE.test(c.key)) throw new InvalidInputError('the consumer key must be 1-255 printable ASCII characters without spaces');
-  if (c.name !== undefined && (c.name.trim() === '' || c.name.length > 200)) throw new InvalidInputError('the name must be 1-200 characters');
+export function validateConsumerFields(c: {
+  key?: string;
+  name?: string;
+  callbackUrl?: string | null | undefined;
+  publicKeyPem?: string | undefined;
+}): void {
+  if (c.key !== undefined && !KEY_SHAPE.test(c.key))
+    throw new InvalidInputError('the consumer key must be 1-255 printable ASCII characters without spaces');
+  if (c.name !== undefined && (c.name.trim() === '' || c.name.length > 200))
+    throw new InvalidInputError('the name must be 1-200 characters');
   if (c.callbackUrl) {
     try {
       checkCallback(c.callbackUrl, null);
     } catch (e) {
-      if (e instanceof OAuthProblem || c.callbackUrl === 'oob') throw new InvalidInputError('the callback must be an absolute http(s) URL');
+      if (e instanceof OAuthProblem || c.callbackUrl === 'oob')
+        throw new InvalidInputError('the callback must be an absolute http(s) URL');
       throw e;
     }
     if (c.callbackUrl === 'oob') throw new InvalidInputError('the callback must be an absolute http(s) URL');
@@ -81,7 +89,8 @@ export class ConsumerRepository {
   async create(c: NewConsumer): Promise<{ consumer: ConsumerSummary; secret: string | null }> {
     validateConsumerFields(c);
     const withSecret = c.withSecret ?? true;
-    if (!withSecret && !c.publicKeyPem) throw new InvalidInputError('a consumer needs a shared secret, a public key, or both');
+    if (!withSecret && !c.publicKeyPem)
+      throw new InvalidInputError('a consumer needs a shared secret, a public key, or both');
     const secret = withSecret ? newSecretValue() : null;
     try {
       const [row] = await this.knex('consumers')
@@ -126,7 +135,11 @@ export class ConsumerRepository {
   }
 
   async setDisabled(id: number, disabled: boolean): Promise<boolean> {
-    return (await this.knex('consumers').where({ id }).update({ disabled_at: disabled ? Date.now() : null })) === 1;
+    return (
+      (await this.knex('consumers')
+        .where({ id })
+        .update({ disabled_at: disabled ? Date.now() : null })) === 1
+    );
   }
 
   /** Deletes the consumer; its request and access tokens go with it (ON DELETE CASCADE). */

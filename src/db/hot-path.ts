@@ -67,7 +67,9 @@ function sqliteHotPath(db: Database): HotPath {
         nonce: conn.prepare(
           'INSERT INTO nonces (consumer_id, token_ref, timestamp, nonce) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING',
         ),
-        touch: conn.prepare('UPDATE access_tokens SET last_used_at = ?, last_used_ip = ? WHERE id = ? RETURNING user_id, consumer_id'),
+        touch: conn.prepare(
+          'UPDATE access_tokens SET last_used_at = ?, last_used_ip = ? WHERE id = ? RETURNING user_id, consumer_id',
+        ),
         used: conn.prepare(
           "INSERT INTO audit_events (at, event, actor_user_id, consumer_id, token_id, ip) VALUES (?, 'token.used', ?, ?, ?, ?)",
         ),
@@ -101,8 +103,7 @@ function sqliteHotPath(db: Database): HotPath {
           const claimed = s.nonce.run(c.consumerId, c.tokenRef, c.timestamp, c.nonce).changes === 1;
           if (claimed && touch) {
             const t = s.touch.get(touch.at, touch.ip, touch.accessTokenId) as
-              | { user_id: number; consumer_id: number }
-              | undefined;
+              { user_id: number; consumer_id: number } | undefined;
             if (t) s.used.run(touch.at, t.user_id, t.consumer_id, touch.accessTokenId, touch.ip);
           }
           return claimed;

@@ -182,7 +182,10 @@ export class SqlProtocolStore implements ProtocolStore {
     const r = row as RequestTokenRow & ConsumerRow & { c_secret_enc: string | null; c_created_at: number };
     return {
       token: toRequestToken(r, this.box),
-      consumer: toConsumer({ ...r, id: r.consumer_id, secret_enc: r.c_secret_enc, created_at: r.c_created_at }, this.box),
+      consumer: toConsumer(
+        { ...r, id: r.consumer_id, secret_enc: r.c_secret_enc, created_at: r.c_created_at },
+        this.box,
+      ),
     };
   }
 

@@ -14,7 +14,10 @@ export class KnexSessionStore extends session.Store {
       .where({ sid })
       .where('expires_at', '>', Date.now())
       .first('sess')
-      .then((row: { sess: string } | undefined) => cb(null, row ? (JSON.parse(row.sess) as session.SessionData) : null), cb);
+      .then(
+        (row: { sess: string } | undefined) => cb(null, row ? (JSON.parse(row.sess) as session.SessionData) : null),
+        cb,
+      );
   }
 
   override set(sid: string, sess: session.SessionData, cb?: (err?: unknown) => void): void {
@@ -23,7 +26,10 @@ export class KnexSessionStore extends session.Store {
       .insert({ sid, sess: JSON.stringify(sess), expires_at: expires })
       .onConflict('sid')
       .merge()
-      .then(() => cb?.(), (e: unknown) => cb?.(e));
+      .then(
+        () => cb?.(),
+        (e: unknown) => cb?.(e),
+      );
   }
 
   override touch(sid: string, sess: session.SessionData, cb?: (err?: unknown) => void): void {
@@ -31,13 +37,19 @@ export class KnexSessionStore extends session.Store {
     this.knex('sessions')
       .where({ sid })
       .update({ expires_at: expires })
-      .then(() => cb?.(), (e: unknown) => cb?.(e));
+      .then(
+        () => cb?.(),
+        (e: unknown) => cb?.(e),
+      );
   }
 
   override destroy(sid: string, cb?: (err?: unknown) => void): void {
     this.knex('sessions')
       .where({ sid })
       .delete()
-      .then(() => cb?.(), (e: unknown) => cb?.(e));
+      .then(
+        () => cb?.(),
+        (e: unknown) => cb?.(e),
+      );
   }
 }

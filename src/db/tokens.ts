@@ -17,7 +17,14 @@ export interface Grant {
 export class TokenRepository {
   constructor(private readonly knex: Knex) {}
 
-  async list(filter: { username?: string | undefined; consumerKey?: string | undefined; userId?: number | undefined; includeRevoked?: boolean } = {}): Promise<Grant[]> {
+  async list(
+    filter: {
+      username?: string | undefined;
+      consumerKey?: string | undefined;
+      userId?: number | undefined;
+      includeRevoked?: boolean;
+    } = {},
+  ): Promise<Grant[]> {
     const q = this.knex('access_tokens as t')
       .join('users as u', 'u.id', 't.user_id')
       .join('consumers as c', 'c.id', 't.consumer_id')

@@ -91,9 +91,11 @@ export class UserRepository {
   }
 
   async countAdmins(): Promise<number> {
-    const row = (await this.knex('users').where({ is_admin: true }).whereNull('disabled_at').count({ n: '*' }).first()) as
-      | { n: number | string }
-      | undefined;
+    const row = (await this.knex('users')
+      .where({ is_admin: true })
+      .whereNull('disabled_at')
+      .count({ n: '*' })
+      .first()) as { n: number | string } | undefined;
     return Number(row?.n ?? 0);
   }
 }

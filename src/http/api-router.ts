@@ -29,7 +29,14 @@ export function apiRouter(s: Services): Router {
       });
     }
     const updated = await s.users.updateDisplayName(token.user.id, displayName);
-    await s.store.audit({ event: 'user.updated', actorUserId: token.user.id, consumerId: token.consumerId, tokenId: token.id, ip: req.ip ?? null, detail: { field: 'displayName' } });
+    await s.store.audit({
+      event: 'user.updated',
+      actorUserId: token.user.id,
+      consumerId: token.consumerId,
+      tokenId: token.id,
+      ip: req.ip ?? null,
+      detail: { field: 'displayName' },
+    });
     res.set('Cache-Control', 'no-store').json(myself(updated ?? token.user));
   });
 

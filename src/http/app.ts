@@ -61,7 +61,8 @@ export function createApp(s: Services): Express {
   root.get('/', (_req, res) => res.redirect(302, `${s.config.basePath}/profile/authorized-apps`));
   root.use((_req, res) => {
     res.status(404);
-    if ((res.locals as Record<symbol, boolean>)[PAGE]) return res.render('error', { title: 'Not found', message: 'There is no page at this address.' });
+    if ((res.locals as Record<symbol, boolean>)[PAGE])
+      return res.render('error', { title: 'Not found', message: 'There is no page at this address.' });
     res.type('text/plain').send('Not found');
   });
 

@@ -67,7 +67,10 @@ export function errorHandler(services: Services): ErrorRequestHandler {
 
     services.logger.error({ err: describe(err), reqId: res.locals.reqId }, 'unhandled error');
     res.status(500);
-    return renderOrSend(res, page, 'error', { title: 'Something went wrong', message: 'The server could not complete this request. Try again later.' });
+    return renderOrSend(res, page, 'error', {
+      title: 'Something went wrong',
+      message: 'The server could not complete this request. Try again later.',
+    });
   };
 }
 
@@ -80,12 +83,21 @@ function renderOrSend(res: Response, page: boolean, view: string, locals: { titl
 function pageFor(p: OAuthProblem): { title: string; message: string } {
   switch (p.code) {
     case 'token_expired':
-      return { title: 'This request has expired', message: 'The application took too long. Go back to the application and start connecting again.' };
+      return {
+        title: 'This request has expired',
+        message: 'The application took too long. Go back to the application and start connecting again.',
+      };
     case 'token_rejected':
     case 'parameter_absent':
-      return { title: 'This link is not valid', message: `${p.advice} Go back to the application and start connecting again.` };
+      return {
+        title: 'This link is not valid',
+        message: `${p.advice} Go back to the application and start connecting again.`,
+      };
     case 'consumer_key_rejected':
-      return { title: 'This application has been disabled', message: 'An administrator has disabled this application link. Contact your administrator.' };
+      return {
+        title: 'This application has been disabled',
+        message: 'An administrator has disabled this application link. Contact your administrator.',
+      };
     case 'permission_denied':
       return { title: 'Access denied', message: p.advice };
     default:

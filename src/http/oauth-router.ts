@@ -69,7 +69,8 @@ export function oauthRouter(s: Services, web: WebKit): Router {
     const d = await decideAuthorization(token, user, body.decision === 'allow', req.ip ?? '', s);
     res.set('Cache-Control', 'no-store');
     if (d.kind === 'allow') {
-      if (d.callback === 'oob') return res.render('verifier', { title: 'Enter this code', consumer: d.consumer, verifier: d.verifier });
+      if (d.callback === 'oob')
+        return res.render('verifier', { title: 'Enter this code', consumer: d.consumer, verifier: d.verifier });
       return res.redirect(302, callbackWith(d.callback, { oauth_token: d.token, oauth_verifier: d.verifier }));
     }
     if (d.callback === 'oob') return res.render('denied', { title: 'Access denied', consumer: d.consumer });

@@ -74,7 +74,8 @@ export async function currentUser(req: Request, s: Services): Promise<UserRecord
 export function safeNext(next: unknown, basePath: string): string {
   const fallback = `${basePath}/profile/authorized-apps`;
   if (typeof next !== 'string' || next.length > 2048) return fallback;
-  if (!next.startsWith(`${basePath}/`) || /^\/[/\\]/.test(next.slice(basePath.length)) || /[\r\n\\]/.test(next)) return fallback;
+  if (!next.startsWith(`${basePath}/`) || /^\/[/\\]/.test(next.slice(basePath.length)) || /[\r\n\\]/.test(next))
+    return fallback;
   return next;
 }
 
@@ -122,7 +123,11 @@ export function webRouter(s: Services, web: WebKit): Router {
     const password = typeof body.password === 'string' ? body.password : '';
     const user = username && password ? await s.users.authenticate(username, password) : null;
     if (!user || user.disabled) {
-      await s.store.audit({ event: 'login.failed', ip: req.ip ?? null, detail: { reason: user ? 'disabled' : 'bad credentials' } });
+      await s.store.audit({
+        event: 'login.failed',
+        ip: req.ip ?? null,
+        detail: { reason: user ? 'disabled' : 'bad credentials' },
+      });
       return showLogin(req, res, 'Wrong username or password, or the account is disabled.', 401);
     }
     const target = safeNext(body.next, s.config.basePath);
@@ -132,10 +137,9 @@ export function webRouter(s: Services, web: WebKit): Router {
       req.session.userId = user.id;
       req.session.save((err2) => {
         if (err2) return next(err2);
-        void s.store.audit({ event: 'login.succeeded', actorUserId: user.id, ip: req.ip ?? null }).then(
-          () => res.redirect(302, target),
-          next,
-        );
+        void s.store
+          .audit({ event: 'login.succeeded', actorUserId: user.id, ip: req.ip ?? null })
+          .then(() => res.redirect(302, target), next);
       });
     });
   });
@@ -145,7 +149,12 @@ export function webRouter(s: Services, web: WebKit): Router {
     req.session.destroy((err) => {
       if (err) return next(err);
       res.clearCookie(SESSION_COOKIE, { path: s.config.basePath || '/' });
-      res.redirect(302, next_.startsWith(`${s.config.basePath}/oauth/authorize`) || next_.startsWith(`${s.config.basePath}/plugins/`) ? `${s.config.basePath}/login?next=${encodeURIComponent(next_)}` : `${s.config.basePath}/login`);
+      res.redirect(
+        302,
+        next_.startsWith(`${s.config.basePath}/oauth/authorize`) || next_.startsWith(`${s.config.basePath}/plugins/`)
+          ? `${s.config.basePath}/login?next=${encodeURIComponent(next_)}`
+          : `${s.config.basePath}/login`,
+      );
     });
   });
 
@@ -161,7 +170,13 @@ export function webRouter(s: Services, web: WebKit): Router {
     if (!user) return res.redirect(302, `${s.config.basePath}/login`);
     const id = Number(req.params.id);
     if (Number.isSafeInteger(id) && (await s.tokens.revoke(id, user.id))) {
-      await s.store.audit({ event: 'access_token.revoked', actorUserId: user.id, tokenId: id, ip: req.ip ?? null, detail: { by: 'user' } });
+      await s.store.audit({
+        event: 'access_token.revoked',
+        actorUserId: user.id,
+        tokenId: id,
+        ip: req.ip ?? null,
+        detail: { by: 'user' },
+      });
     }
     res.redirect(302, `${s.config.basePath}/profile/authorized-apps`);
   });

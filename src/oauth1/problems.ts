@@ -90,13 +90,11 @@ export class OAuthProblem extends Error {
       ['oauth_problem_advice', this.advice],
     ];
     if (d.parametersAbsent?.length) out.push(['oauth_parameters_absent', d.parametersAbsent.join('&')]);
-    if (d.parametersRejected?.length)
-      out.push(['oauth_parameters_rejected', d.parametersRejected.join('&')]);
+    if (d.parametersRejected?.length) out.push(['oauth_parameters_rejected', d.parametersRejected.join('&')]);
     if (d.acceptableTimestamps)
       out.push(['oauth_acceptable_timestamps', `${d.acceptableTimestamps[0]}-${d.acceptableTimestamps[1]}`]);
     if (d.acceptableVersions) out.push(['oauth_acceptable_versions', d.acceptableVersions]);
-    if (d.signatureBaseString !== undefined)
-      out.push(['oauth_signature_base_string', d.signatureBaseString]);
+    if (d.signatureBaseString !== undefined) out.push(['oauth_signature_base_string', d.signatureBaseString]);
     return out;
   }
 }

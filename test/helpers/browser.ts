@@ -20,7 +20,11 @@ export class CookieJar {
 }
 
 export async function browse(jar: CookieJar, url: string, init: RequestInit = {}): Promise<Response> {
-  const res = await fetch(url, { ...init, redirect: 'manual', headers: { ...(init.headers as Record<string, string>), cookie: jar.header() } });
+  const res = await fetch(url, {
+    ...init,
+    redirect: 'manual',
+    headers: { ...(init.headers as Record<string, string>), cookie: jar.header() },
+  });
   jar.store(res);
   return res;
 }
@@ -37,20 +41,40 @@ export const form = (fields: Record<string, string>) => ({
   body: new URLSearchParams(fields).toString(),
 });
 
-export async function signIn(base: string, jar: CookieJar, username: string, next?: string, password = PASSWORD): Promise<Response> {
+export async function signIn(
+  base: string,
+  jar: CookieJar,
+  username: string,
+  next?: string,
+  password = PASSWORD,
+): Promise<Response> {
   const page = await browse(jar, `${base}/login${next ? `?next=${encodeURIComponent(next)}` : ''}`);
   const html = await page.text();
   const nextField = /name="next" value="([^"]*)"/.exec(html)?.[1] ?? '';
-  return browse(jar, `${base}/login`, form({ _csrf: csrfOf(html), username, password, next: nextField.replace(/&#34;/g, '"').replace(/&amp;/g, '&') }));
+  return browse(
+    jar,
+    `${base}/login`,
+    form({ _csrf: csrfOf(html), username, password, next: nextField.replace(/&#34;/g, '"').replace(/&amp;/g, '&') }),
+  );
 }
 
 /** Signs in and decides; returns the final response of the decision POST. */
-export async function approve(base: string, requestToken: string, username: string, decision: 'allow' | 'deny' = 'allow'): Promise<Response> {
+export async function approve(
+  base: string,
+  requestToken: string,
+  username: string,
+  decision: 'allow' | 'deny' = 'allow',
+): Promise<Response> {
   const jar = new CookieJar();
   const authorizeUrl = `${base}/oauth/authorize?oauth_token=${encodeURIComponent(requestToken)}`;
   const first = await browse(jar, authorizeUrl);
   if (first.status !== 302) throw new Error(`expected a redirect to sign-in, got ${first.status}`);
-  const login = await signIn(base, jar, username, new URL(first.headers.get('location')!, base).searchParams.get('next') ?? undefined);
+  const login = await signIn(
+    base,
+    jar,
+    username,
+    new URL(first.headers.get('location')!, base).searchParams.get('next') ?? undefined,
+  );
   if (login.status !== 302) throw new Error(`sign-in failed: ${login.status}`);
   const consent = await browse(jar, new URL(login.headers.get('location')!, base).toString());
   const html = await consent.text();

@@ -34,12 +34,22 @@ export function oauth1aClient(c: Creds): Client {
     consumer: { key: c.key, secret: c.secret ?? '' },
     signature_method: c.method,
     hash_function: (base: string, key: string) =>
-      c.method === 'HMAC-SHA1' ? createHmac('sha1', key).update(base).digest('base64') : sign('sha1', Buffer.from(base), c.privateKey).toString('base64'),
+      c.method === 'HMAC-SHA1'
+        ? createHmac('sha1', key).update(base).digest('base64')
+        : sign('sha1', Buffer.from(base), c.privateKey).toString('base64'),
   });
-  const call = async (method: string, url: string, data: Record<string, string>, token?: { key: string; secret: string }, body?: Record<string, string>) => {
+  const call = async (
+    method: string,
+    url: string,
+    data: Record<string, string>,
+    token?: { key: string; secret: string },
+    body?: Record<string, string>,
+  ) => {
     const auth = oauth.authorize({ url, method, data: { ...data, ...body } }, token);
     const header = oauth.toHeader(auth);
-    const query = Object.keys(data).filter((k) => !k.startsWith('oauth_')).map((k) => [k, data[k]!] as [string, string]);
+    const query = Object.keys(data)
+      .filter((k) => !k.startsWith('oauth_'))
+      .map((k) => [k, data[k]!] as [string, string]);
     const full = query.length ? `${url}?${formatForm(query)}` : url;
     const res = await fetch(full, {
       method,
@@ -57,7 +67,12 @@ export function oauth1aClient(c: Creds): Client {
       return { token: p.oauth_token!, secret: p.oauth_token_secret!, confirmed: p.oauth_callback_confirmed };
     },
     async accessToken(token, secret, verifier) {
-      const r = await call('POST', `${c.base}/oauth/access-token`, { oauth_verifier: verifier }, { key: token, secret });
+      const r = await call(
+        'POST',
+        `${c.base}/oauth/access-token`,
+        { oauth_verifier: verifier },
+        { key: token, secret },
+      );
       if (r.status !== 200) throw new Error(`access token: ${r.status} ${r.body}`);
       const p = parse(r.body);
       return { token: p.oauth_token!, secret: p.oauth_token_secret! };
@@ -77,25 +92,35 @@ export function nodeOAuthClient(c: Creds, callback: string): Client {
     callback,
     c.method,
   );
-  const answer = (resolve: (a: Answer) => void) => (err: { statusCode: number; data?: string } | null, data?: string | Buffer) =>
-    resolve(err ? { status: err.statusCode, body: String(err.data ?? '') } : { status: 200, body: String(data ?? '') });
+  const answer =
+    (resolve: (a: Answer) => void) => (err: { statusCode: number; data?: string } | null, data?: string | Buffer) =>
+      resolve(
+        err ? { status: err.statusCode, body: String(err.data ?? '') } : { status: 200, body: String(data ?? '') },
+      );
   return {
     name: 'oauth',
     requestToken: () =>
       new Promise((resolve, reject) =>
         client.getOAuthRequestToken((err, token, secret, results) =>
-          err ? reject(new Error(`request token: ${JSON.stringify(err)}`)) : resolve({ token, secret, confirmed: (results as Record<string, string>).oauth_callback_confirmed }),
+          err
+            ? reject(new Error(`request token: ${JSON.stringify(err)}`))
+            : resolve({ token, secret, confirmed: (results as Record<string, string>).oauth_callback_confirmed }),
         ),
       ),
     accessToken: (token, secret, verifier) =>
       new Promise((resolve, reject) =>
-        client.getOAuthAccessToken(token, secret, verifier, (err, t, s) => (err ? reject(new Error(`access token: ${JSON.stringify(err)}`)) : resolve({ token: t, secret: s }))),
+        client.getOAuthAccessToken(token, secret, verifier, (err, t, s) =>
+          err ? reject(new Error(`access token: ${JSON.stringify(err)}`)) : resolve({ token: t, secret: s }),
+        ),
       ),
     get: (url, query, token, secret) =>
       new Promise((resolve) => {
         const q = Object.keys(query).length ? `?${formatForm(Object.entries(query))}` : '';
         client.get(url + q, token, secret, answer(resolve));
       }),
-    postForm: (url, form, token, secret) => new Promise((resolve) => client.post(url, token, secret, form, 'application/x-www-form-urlencoded', answer(resolve))),
+    postForm: (url, form, token, secret) =>
+      new Promise((resolve) =>
+        client.post(url, token, secret, form, 'application/x-www-form-urlencoded', answer(resolve)),
+      ),
   };
 }

@@ -40,7 +40,13 @@ export async function startTestServer(extraEnv: Record<string, string> = {}): Pr
 export const PASSWORD = 'correct horse battery';
 
 export async function seedUser(s: TestServer, username: string, opts: { admin?: boolean } = {}) {
-  return s.services.users.create({ username, email: `${username}@example.com`, displayName: `${username} Example`, password: PASSWORD, isAdmin: opts.admin });
+  return s.services.users.create({
+    username,
+    email: `${username}@example.com`,
+    displayName: `${username} Example`,
+    password: PASSWORD,
+    isAdmin: opts.admin,
+  });
 }
 
 export const rsaKeys = generateKeyPairSync('rsa', {

@@ -15,7 +15,8 @@ afterAll(() => server.stop());
 const CALLBACK = 'http://127.0.0.1:9/linked/callback?state=x%20y';
 const cases: Array<[string, Method, string]> = [];
 for (const client of ['oauth-1.0a', 'oauth'])
-  for (const method of ['HMAC-SHA1', 'RSA-SHA1'] as Method[]) for (const cb of [CALLBACK, 'oob']) cases.push([client, method, cb]);
+  for (const method of ['HMAC-SHA1', 'RSA-SHA1'] as Method[])
+    for (const cb of [CALLBACK, 'oob']) cases.push([client, method, cb]);
 
 describe('three-legged dance', () => {
   it.each(cases)('%s %s callback=%s', async (clientName, method, callback) => {

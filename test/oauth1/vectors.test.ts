@@ -17,7 +17,17 @@ const sortPairs = (p: Array<[string, string]>) =>
 
 describe('oauth1 vectors', () => {
   it('covers all 74 vectors', () => {
-    const kinds = new Set(['request', 'base_string_uri', 'percent_encode', 'normalize_params', 'base_string', 'hmac_sha1', 'hmac_sha256', 'rsa_sha1', 'plaintext']);
+    const kinds = new Set([
+      'request',
+      'base_string_uri',
+      'percent_encode',
+      'normalize_params',
+      'base_string',
+      'hmac_sha1',
+      'hmac_sha256',
+      'rsa_sha1',
+      'plaintext',
+    ]);
     expect(all).toHaveLength(74);
     for (const v of all) expect(kinds.has(v.kind)).toBe(true);
   });
@@ -45,11 +55,15 @@ describe('oauth1 vectors', () => {
   });
 
   it.each(byKind('hmac_sha1'))('hmac_sha1 %s', (_id, v) => {
-    expect(hmacSignature('HMAC-SHA1', v.input.base_string, v.input.consumer_secret, v.input.token_secret)).toBe(v.expected.signature);
+    expect(hmacSignature('HMAC-SHA1', v.input.base_string, v.input.consumer_secret, v.input.token_secret)).toBe(
+      v.expected.signature,
+    );
   });
 
   it.each(byKind('hmac_sha256'))('hmac_sha256 %s', (_id, v) => {
-    expect(hmacSignature('HMAC-SHA256', v.input.base_string, v.input.consumer_secret, v.input.token_secret)).toBe(v.expected.signature);
+    expect(hmacSignature('HMAC-SHA256', v.input.base_string, v.input.consumer_secret, v.input.token_secret)).toBe(
+      v.expected.signature,
+    );
   });
 
   it.each(byKind('plaintext'))('plaintext %s', (_id, v) => {
@@ -60,7 +74,9 @@ describe('oauth1 vectors', () => {
     const { origin, target } = splitUrl(v.input.url);
     const base = signatureBaseString(v.input.method, baseStringUri(origin, target), v.input.params);
     expect(base).toBe(v.expected.base_string);
-    expect(sign('sha1', Buffer.from(base), createPrivateKey(v.input.private_key_pkcs8_pem)).toString('base64')).toBe(v.expected.signature);
+    expect(sign('sha1', Buffer.from(base), createPrivateKey(v.input.private_key_pkcs8_pem)).toString('base64')).toBe(
+      v.expected.signature,
+    );
     const keys = { consumerSecret: null, tokenSecret: '', publicKey: createPublicKey(v.input.public_key_spki_pem) };
     expect(verifySignature('RSA-SHA1', base, v.expected.signature, keys)).toBe(true);
     expect(verifySignature('RSA-SHA1', base + 'x', v.expected.signature, keys)).toBe(false);
@@ -71,7 +87,9 @@ describe('oauth1 vectors', () => {
 
   it.each(byKind('request'))('request %s', (_id, v) => {
     const { origin, target } = splitUrl(v.input.url);
-    const h = Object.fromEntries(Object.entries(v.input.headers as Record<string, string>).map(([k, x]) => [k.toLowerCase(), x]));
+    const h = Object.fromEntries(
+      Object.entries(v.input.headers as Record<string, string>).map(([k, x]) => [k.toLowerCase(), x]),
+    );
     const collected = collectParams({
       method: v.input.method,
       origin,

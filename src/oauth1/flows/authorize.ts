@@ -46,12 +46,24 @@ export async function decideAuthorization(
   const now = deps.clock.now();
   if (!allow) {
     if (!(await deps.store.denyRequestToken(token.id, user.id, now))) throw raced();
-    await deps.store.audit({ event: 'authorization.denied', actorUserId: user.id, consumerId: consumer.id, tokenId: token.id, ip });
+    await deps.store.audit({
+      event: 'authorization.denied',
+      actorUserId: user.id,
+      consumerId: consumer.id,
+      tokenId: token.id,
+      ip,
+    });
     return { kind: 'deny', callback: token.callback, token: tokenValue!, consumer };
   }
   const verifier = newVerifierValue();
   if (!(await deps.store.approveRequestToken(token.id, user.id, hashVerifier(verifier), now))) throw raced();
-  await deps.store.audit({ event: 'authorization.approved', actorUserId: user.id, consumerId: consumer.id, tokenId: token.id, ip });
+  await deps.store.audit({
+    event: 'authorization.approved',
+    actorUserId: user.id,
+    consumerId: consumer.id,
+    tokenId: token.id,
+    ip,
+  });
   return { kind: 'allow', callback: token.callback, token: tokenValue!, verifier, consumer };
 }
 

@@ -159,7 +159,8 @@ export async function verifySignedRequest<K extends TokenKind | null>(
       touch = { accessTokenId: token.id, at: nowMs, ip };
     }
   } else if (token?.kind === 'request') {
-    if (token.usedAt !== null) throw new OAuthProblem('token_rejected', { advice: 'This request token has been used.' });
+    if (token.usedAt !== null)
+      throw new OAuthProblem('token_rejected', { advice: 'This request token has been used.' });
     if (token.deniedAt !== null) throw new OAuthProblem('permission_denied', { advice: 'The user denied access.' });
     if (token.verifierFailures >= MAX_VERIFIER_FAILURES) {
       throw new OAuthProblem('token_rejected', { advice: 'Too many wrong verifiers; this request token is dead.' });
