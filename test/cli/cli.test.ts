@@ -1,0 +1,186 @@
+// The applink command, run as a user runs it: the built bin in a child process.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync, statSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { rsaKeys } from '../helpers/server';
+
+const BIN = resolve(__dirname, '../../bin/applink.js');
+let dir: string;
+let env: Record<string, string>;
+
+function applink(args: string[], input?: string, extraEnv: Record<string, string> = {}) {
+  const r = spawnSync(process.execPath, [BIN, ...args], {
+    env: { ...process.env, ...env, ...extraEnv },
+    input,
+    encoding: 'utf8',
+    cwd: dir,
+  });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+const json = (args: string[], input?: string) => {
+  const r = applink([...args, '--json'], input);
+  expect(r.code, r.err).toBe(0);
+  return JSON.parse(r.out);
+};
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'applink-cli-'));
+  env = {
+    APPLINK_DATABASE_URL: `sqlite:${join(dir, 'db.sqlite')}`,
+    APPLINK_SECRET_KEY_FILE: join(dir, 'secret.key'),
+    APPLINK_LOG_LEVEL: 'silent',
+  };
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('applink CLI', () => {
+  it('migrates and generates the key file with mode 0600', () => {
+    expect(json(['migrate'])).toEqual({ migrated: true });
+    expect(existsSync(join(dir, 'secret.key'))).toBe(true);
+    expect(statSync(join(dir, 'secret.key')).mode & 0o777).toBe(0o600);
+  });
+
+  it('creates, lists and disables users', () => {
+    const u = json(
+      [
+        'user',
+        'create',
+        '--username',
+        'alice',
+        '--email',
+        'Alice@Example.com',
+        '--display-name',
+        'Alice A',
+        '--admin',
+        '--password-stdin',
+      ],
+      'a long password\n',
+    );
+    expect(u).toMatchObject({
+      username: 'alice',
+      email: 'alice@example.com',
+      displayName: 'Alice A',
+      isAdmin: true,
+      disabled: false,
+    });
+    const dup = applink(
+      ['user', 'create', '--username', 'alice', '--email', 'x@example.com', '--password-stdin'],
+      'another password\n',
+    );
+    expect(dup.code).toBe(1);
+    expect(dup.err).toMatch(/^applink: .*already exists\n$/);
+    expect(
+      applink(['user', 'create', '--username', 'bob', '--email', 'bob@example.com', '--password-stdin'], 'short\n')
+        .code,
+    ).toBe(1);
+    json(
+      ['user', 'create', '--username', 'bob', '--email', 'bob@example.com', '--password-stdin'],
+      'bobs long password',
+    );
+    expect(json(['user', 'disable', '--username', 'bob'])).toMatchObject({ username: 'bob', disabled: true });
+    const list = json(['user', 'list']);
+    expect(list.map((x: { username: string; disabled: boolean }) => [x.username, x.disabled])).toEqual([
+      ['alice', false],
+      ['bob', true],
+    ]);
+    expect(applink(['user', 'list']).out).toMatch(/username\s+email/);
+    expect(applink(['user', 'disable', '--username', 'nobody']).code).toBe(1);
+  });
+
+  it('creates consumers with a secret, with a public key, and without a secret', () => {
+    const a = json([
+      'consumer',
+      'create',
+      '--key',
+      'wiki',
+      '--name',
+      'Wiki',
+      '--callback',
+      'https://wiki.example.com/cb',
+    ]);
+    expect(a.consumerKey).toBe('wiki');
+    expect(a.consumerSecret).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    const pem = join(dir, 'pub.pem');
+    writeFileSync(pem, rsaKeys.publicKey);
+    expect(
+      json(['consumer', 'create', '--key', 'jira', '--name', 'Jira', '--public-key-file', pem, '--no-secret']),
+    ).toEqual({ consumerKey: 'jira', consumerSecret: null });
+    const both = json(['consumer', 'create', '--key', 'ci', '--name', 'CI', '--public-key-file', pem]);
+    expect(both.consumerSecret).toBeTruthy();
+    const text = applink(['consumer', 'create', '--key', 'plain', '--name', 'Plain']);
+    expect(text.out).toMatch(/consumer key:\s+plain\nconsumer secret:\s+\S{43}/);
+
+    writeFileSync(join(dir, 'bad.pem'), 'not a key');
+    expect(
+      applink(['consumer', 'create', '--key', 'bad', '--name', 'Bad', '--public-key-file', join(dir, 'bad.pem')]).err,
+    ).toMatch(/public key/);
+    expect(applink(['consumer', 'create', '--key', 'nokey', '--name', 'X', '--no-secret']).code).toBe(1);
+    expect(
+      applink(['consumer', 'create', '--key', 'cb', '--name', 'X', '--callback', 'javascript:alert(1)']).code,
+    ).toBe(1);
+    expect(applink(['consumer', 'create', '--key', 'wiki', '--name', 'Again']).err).toMatch(/already exists/);
+
+    const list = json(['consumer', 'list']);
+    expect(
+      list.map((c: { key: string; hasSecret: boolean; hasPublicKey: boolean; callbackUrl: string | null }) => [
+        c.key,
+        c.hasSecret,
+        c.hasPublicKey,
+        c.callbackUrl,
+      ]),
+    ).toEqual([
+      ['wiki', true, false, 'https://wiki.example.com/cb'],
+      ['jira', false, true, null],
+      ['ci', true, true, null],
+      ['plain', true, false, null],
+    ]);
+    expect(JSON.stringify(list)).not.toContain(a.consumerSecret);
+  });
+
+  it('lists and revokes tokens, and deletes consumers with their tokens', async () => {
+    // a grant made directly in the database the CLI uses
+    const { openDatabase } = await import('../../src/db');
+    const db = openDatabase({ client: 'sqlite', filename: env.APPLINK_DATABASE_URL!.slice(7) });
+    await db.migrate();
+    const user = await db.knex('users').where({ username: 'alice' }).first();
+    const consumer = await db.knex('consumers').where({ consumer_key: 'wiki' }).first();
+    for (const h of ['a'.repeat(64), 'b'.repeat(64)]) {
+      await db
+        .knex('access_tokens')
+        .insert({ token_hash: h, consumer_id: consumer.id, user_id: user.id, secret_enc: 'x', created_at: Date.now() });
+    }
+    await db.close();
+
+    const tokens = json(['token', 'list', '--user', 'alice', '--consumer', 'wiki']);
+    expect(tokens).toHaveLength(2);
+    expect(json(['token', 'list', '--consumer', 'jira'])).toEqual([]);
+    expect(json(['token', 'revoke', '--id', String(tokens[0].id)])).toEqual({ revoked: tokens[0].id });
+    expect(json(['token', 'list', '--user', 'alice'])).toHaveLength(1);
+    expect(applink(['token', 'revoke', '--id', String(tokens[0].id)]).code).toBe(1);
+    expect(applink(['token', 'revoke', '--id', 'abc']).code).toBe(1);
+
+    expect(json(['consumer', 'delete', '--key', 'wiki'])).toEqual({ deleted: 'wiki' });
+    expect(json(['token', 'list'])).toEqual([]);
+    expect(applink(['consumer', 'delete', '--key', 'wiki']).code).toBe(1);
+  });
+
+  it('reports bad configuration in one line naming the variable', () => {
+    const r = applink(['user', 'list'], undefined, { APPLINK_TIMESTAMP_WINDOW: 'soon' });
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/^applink: APPLINK_TIMESTAMP_WINDOW: .+\n$/);
+  });
+});
+
+describe('npm start (dist/src/main.js)', () => {
+  it('refuses a bad configuration with one line naming the variable', () => {
+    const r = spawnSync(process.execPath, [resolve(__dirname, '../../dist/src/main.js')], {
+      env: { ...process.env, ...env, APPLINK_PORT: 'http' },
+      encoding: 'utf8',
+      timeout: 10_000,
+    });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/^applink: invalid configuration: APPLINK_PORT: .+\n$/);
+  });
+});

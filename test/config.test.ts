@@ -1,0 +1,74 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../src/config';
+
+const fail = (env: Record<string, string>) => {
+  try {
+    loadConfig(env);
+  } catch (e) {
+    expect(e).toBeInstanceOf(ConfigError);
+    return (e as ConfigError).message;
+  }
+  throw new Error('expected a ConfigError');
+};
+
+describe('configuration', () => {
+  it('has the documented defaults', () => {
+    const c = loadConfig({});
+    expect(c).toMatchObject({
+      port: 3000,
+      host: '127.0.0.1',
+      database: { client: 'sqlite', filename: './data/applink.sqlite' },
+      baseUrl: null,
+      basePath: '',
+      trustProxy: false,
+      secretKey: null,
+      secretKeyFile: './data/secret.key',
+      timestampWindow: 300,
+      requestTokenTtl: 600,
+      accessTokenTtl: 157680000,
+    });
+    expect(Object.isFrozen(c)).toBe(true);
+  });
+
+  it('parses every variable', () => {
+    const key = Buffer.alloc(32, 7).toString('base64');
+    const c = loadConfig({
+      APPLINK_PORT: '8080',
+      APPLINK_HOST: '0.0.0.0',
+      APPLINK_DATABASE_URL: 'postgres://u@db:5432/applink',
+      APPLINK_BASE_URL: 'https://links.example.com/applink/',
+      APPLINK_TRUST_PROXY: 'on',
+      APPLINK_SECRET_KEY: key,
+      APPLINK_TIMESTAMP_WINDOW: '60',
+      APPLINK_REQUEST_TOKEN_TTL: '120',
+      APPLINK_ACCESS_TOKEN_TTL: '0',
+    });
+    expect(c.port).toBe(8080);
+    expect(c.database).toEqual({ client: 'pg', connectionString: 'postgres://u@db:5432/applink' });
+    expect(c.baseUrl!.origin).toBe('https://links.example.com');
+    expect(c.basePath).toBe('/applink');
+    expect(c.trustProxy).toBe(true);
+    expect(c.secretKey!.equals(Buffer.alloc(32, 7))).toBe(true);
+    expect([c.timestampWindow, c.requestTokenTtl, c.accessTokenTtl]).toEqual([60, 120, 0]);
+  });
+
+  it.each([
+    ['APPLINK_PORT', 'eighty'],
+    ['APPLINK_PORT', '70000'],
+    ['APPLINK_DATABASE_URL', 'mysql://x'],
+    ['APPLINK_DATABASE_URL', 'sqlite:'],
+    ['APPLINK_BASE_URL', 'not a url'],
+    ['APPLINK_BASE_URL', 'ftp://x.example'],
+    ['APPLINK_BASE_URL', 'https://x.example/?q=1'],
+    ['APPLINK_TRUST_PROXY', 'maybe'],
+    ['APPLINK_SECRET_KEY', 'c2hvcnQ='],
+    ['APPLINK_TIMESTAMP_WINDOW', '0'],
+    ['APPLINK_REQUEST_TOKEN_TTL', '-5'],
+    ['APPLINK_ACCESS_TOKEN_TTL', '1.5'],
+    ['APPLINK_LOG_LEVEL', 'loud'],
+  ])('%s=%s is refused with a message naming the variable', (name, value) => {
+    const msg = fail({ [name]: value });
+    expect(msg.startsWith(`${name}: `)).toBe(true);
+    expect(msg).not.toContain('\n');
+  });
+});
