@@ -25,6 +25,8 @@ export interface Config {
   requestTokenTtl: number;
   accessTokenTtl: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** seconds a SIGTERM waits for in-flight requests before cutting connections */
+  shutdownTimeout: number;
 }
 
 export class ConfigError extends Error {
@@ -105,6 +107,7 @@ const SCHEMA = {
   APPLINK_REQUEST_TOKEN_TTL: int(1, 86_400).default(600),
   APPLINK_ACCESS_TOKEN_TTL: int(0, 100 * 365 * 86_400).default(157_680_000),
   APPLINK_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  APPLINK_SHUTDOWN_TIMEOUT: int(1, 3600).default(25),
 } as const;
 
 type Parsed = { [K in keyof typeof SCHEMA]: z.output<(typeof SCHEMA)[K]> };
@@ -133,5 +136,6 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     requestTokenTtl: p.APPLINK_REQUEST_TOKEN_TTL,
     accessTokenTtl: p.APPLINK_ACCESS_TOKEN_TTL,
     logLevel: p.APPLINK_LOG_LEVEL,
+    shutdownTimeout: p.APPLINK_SHUTDOWN_TIMEOUT,
   });
 }

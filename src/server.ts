@@ -1,5 +1,6 @@
 /** config -> database -> services -> app -> listen, with sweeping and graceful shutdown. */
-import type { Server } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { Config } from './config';
@@ -8,14 +9,19 @@ import { secretBoxFor } from './keys';
 import { createLogger } from './logger';
 import { createServices, type Services } from './services';
 import { createApp } from './http/app';
+import { clientErrorResponse } from './http/errors';
 import { sweep } from './db/sweep';
 
 export interface RunningServer {
   server: Server;
   services: Services;
   url: string;
+  /** Graceful: stop accepting, let in-flight requests finish (up to the shutdown timeout), close the database. */
   close(): Promise<void>;
 }
+
+/** The request line plus all headers; larger heads get 431 with oauth_problem. */
+export const MAX_HEADER_SIZE = 16 * 1024;
 
 export async function startServer(
   config: Readonly<Config>,
@@ -25,19 +31,53 @@ export async function startServer(
   const db = openDatabase(config.database);
   await db.migrate();
   const services = createServices(config, db, box, logger);
+  services.metrics.collectProcessMetrics();
   const app = createApp(services);
 
-  const server = await new Promise<Server>((resolve, reject) => {
-    const srv = app.listen(config.port, config.host, () => resolve(srv));
-    srv.once('error', reject);
+  let draining = false;
+  const inFlight = new Set<ServerResponse>();
+  const server = createServer({ maxHeaderSize: MAX_HEADER_SIZE }, app);
+  // Runs after the app's own listener has started on the request, before any await.
+  server.on('request', (_req, res: ServerResponse) => {
+    if (draining) res.setHeader('Connection', 'close');
+    inFlight.add(res);
+    res.once('close', () => {
+      inFlight.delete(res);
+      // A keep-alive socket that just went idle during shutdown is closed at once.
+      if (draining) setImmediate(() => server.closeIdleConnections());
+    });
+  });
+
+  let realm = config.baseUrl ? config.baseUrl.origin + config.basePath : '';
+  // Requests Node's parser refuses (oversized head, broken syntax) never reach Express:
+  // answer them here, in the Problem Reporting format, and keep serving everyone else.
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    if (err.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const { status, raw } = clientErrorResponse(err, realm);
+    services.metrics.observeRequest('-', 'client-error', status, 0, 'parameter_rejected');
+    logger.info({ status, code: err.code, oauth_problem: 'parameter_rejected' }, 'refused malformed request');
+    socket.end(raw);
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
   });
   server.keepAliveTimeout = 65_000;
   const addr = server.address() as AddressInfo;
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   const url = `http://${host}:${addr.port}`;
+  if (!realm) realm = url;
 
+  let sweeping: Promise<unknown> = Promise.resolve();
   const sweeper = setInterval(() => {
-    sweep(db.knex, Date.now(), config.timestampWindow).then(
+    sweeping = sweep(db.knex, Date.now(), config.timestampWindow).then(
       (r) => logger.debug({ swept: r }, 'sweep'),
       (err: Error) => logger.warn({ err: { message: err.message } }, 'sweep failed'),
     );
@@ -47,12 +87,24 @@ export async function startServer(
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
+      draining = true;
+      app.set('draining', true);
       clearInterval(sweeper);
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeIdleConnections();
-      });
+      const inFlightAtStart = inFlight.size;
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      // Answers still to be written tell their clients not to reuse the connection.
+      for (const res of inFlight) if (!res.headersSent) res.setHeader('Connection', 'close');
+      server.closeIdleConnections();
+      const deadline = setTimeout(() => {
+        logger.warn({ inFlight: inFlight.size }, 'shutdown timeout: closing the remaining connections');
+        server.closeAllConnections();
+      }, config.shutdownTimeout * 1000);
+      deadline.unref();
+      await closed;
+      clearTimeout(deadline);
+      await sweeping;
       await db.close();
+      logger.info({ inFlightAtStart }, 'stopped');
     })());
 
   logger.info({ url, database: config.database.client, baseUrl: config.baseUrl?.href ?? null }, 'applink listening');

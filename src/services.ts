@@ -8,6 +8,7 @@ import { ConsumerRepository } from './db/consumers';
 import { TokenRepository } from './db/tokens';
 import { AuditRepository } from './db/audit';
 import type { SecretBox } from './secrets';
+import { createMetrics, type Metrics } from './metrics';
 import type { FlowDeps } from './oauth1/flows/verify-request';
 import type { Clock } from './oauth1/ports';
 
@@ -16,6 +17,7 @@ export interface Services extends FlowDeps {
   db: Database;
   box: SecretBox;
   logger: Logger;
+  metrics: Metrics;
   store: SqlProtocolStore;
   users: UserRepository;
   consumers: ConsumerRepository;
@@ -35,13 +37,15 @@ export function createServices(
   logger: Logger,
   clock: Clock = systemClock,
 ): Services {
+  const metrics = createMetrics();
   return {
     config,
     db,
     box,
     logger,
+    metrics,
     clock,
-    store: new SqlProtocolStore(db, box),
+    store: new SqlProtocolStore(db, box, (e) => metrics.observeAudit(e)),
     users: new UserRepository(db.knex),
     consumers: new ConsumerRepository(db.knex, box),
     tokens: new TokenRepository(db.knex),

@@ -72,6 +72,8 @@ export class SqlProtocolStore implements ProtocolStore {
   constructor(
     private readonly db: Database,
     private readonly box: SecretBox,
+    /** told of every audit event written through this store (metrics) */
+    private readonly onAudit: (e: AuditEvent) => void = () => undefined,
   ) {
     this.hot = createHotPath(db);
   }
@@ -245,6 +247,7 @@ export class SqlProtocolStore implements ProtocolStore {
 
   async audit(e: AuditEvent): Promise<void> {
     await recordAudit(this.db.knex, e);
+    this.onAudit(e);
   }
 }
 

@@ -3,6 +3,7 @@ import type { Knex } from 'knex';
 import { hashPassword, verifyPassword } from '../secrets';
 import type { UserRecord } from '../oauth1/ports';
 import { toUser, type UserRow } from './rows';
+import { hasControlCharacter } from '../oauth1/encoding';
 
 export interface NewUser {
   username: string;
@@ -62,6 +63,11 @@ export class UserRepository {
 
   /** The user if the password is right; the same work is done for unknown usernames. */
   async authenticate(username: string, password: string): Promise<UserRecord | null> {
+    // A name no account can have (controls, NUL, absurd length) is not sent to the database.
+    if (username.length > 320 || hasControlCharacter(username)) {
+      await verifyPassword(password, null);
+      return null;
+    }
     const row = (await this.knex('users').where({ username }).first()) as UserRow | undefined;
     const ok = await verifyPassword(password, row?.password_hash ?? null);
     return ok && row ? toUser(row) : null;

@@ -5,6 +5,7 @@ import { OAuthProblem } from '../oauth1/problems';
 import { requestParts } from './request-parts';
 import type { Services } from '../services';
 import type { UserRecord } from '../oauth1/ports';
+import { hasControlCharacter } from '../oauth1/encoding';
 
 const myself = (u: UserRecord) => ({ username: u.username, email: u.email, displayName: u.displayName });
 
@@ -22,9 +23,9 @@ export function apiRouter(s: Services): Router {
     const names = params.form.filter(([k]) => k === 'displayName');
     if (names.length === 0) throw new OAuthProblem('parameter_absent', { parametersAbsent: ['displayName'] });
     const displayName = names[0]![1].trim();
-    if (names.length > 1 || displayName === '' || displayName.length > 200) {
+    if (names.length > 1 || displayName === '' || displayName.length > 200 || hasControlCharacter(displayName)) {
       throw new OAuthProblem('parameter_rejected', {
-        advice: 'displayName must be given once, 1 to 200 characters.',
+        advice: 'displayName must be given once, 1 to 200 characters, without control characters.',
         parametersRejected: ['displayName'],
       });
     }

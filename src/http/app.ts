@@ -4,6 +4,8 @@
  */
 import express, { Router, type Express } from 'express';
 import { randomUUID } from 'node:crypto';
+import { isIP } from 'node:net';
+import { OAuthProblem } from '../oauth1/problems';
 import { VIEWS_DIR } from '../paths';
 import { errorHandler, PAGE } from './errors';
 import { oauthRouter } from './oauth-router';
@@ -20,20 +22,29 @@ export function createApp(s: Services): Express {
   app.set('view engine', 'ejs');
   app.locals.basePath = s.config.basePath;
 
+  // One structured line and the metrics per request: id, route pattern, status, latency,
+  // oauth_problem. The path is logged without its query (queries can carry tokens).
   app.use((req, res, next) => {
     const id = randomUUID();
     res.locals.reqId = id;
+    res.setHeader('X-Request-Id', id);
     const start = process.hrtime.bigint();
-    res.on('finish', () => {
+    res.once('close', () => {
+      const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+      const route = (req.route as { path?: unknown } | undefined)?.path;
+      const label = typeof route === 'string' ? route : 'unmatched';
+      const problem = res.locals.oauthProblem as string | undefined;
+      s.metrics.observeRequest(req.method, label, res.statusCode, seconds, problem);
       s.logger.info(
         {
           reqId: id,
           method: req.method,
-          // the path only: queries can carry tokens
-          path: req.path,
+          route: label,
+          path: pathOf(req.originalUrl),
           status: res.statusCode,
-          ms: Number(process.hrtime.bigint() - start) / 1e6,
-          oauth_problem: res.locals.oauthProblem,
+          ms: Math.round(seconds * 1e6) / 1e3,
+          oauth_problem: problem,
+          ...(!res.writableFinished && { aborted: true }),
         },
         'request',
       );
@@ -41,17 +52,36 @@ export function createApp(s: Services): Express {
     next();
   });
 
+  // With APPLINK_TRUST_PROXY the client address comes from X-Forwarded-For; it is stored
+  // in the audit log, so it must be an address.
+  if (s.config.trustProxy) {
+    app.use((req, _res, next) => {
+      if (req.ip !== undefined && isIP(req.ip) === 0) {
+        return next(
+          new OAuthProblem('parameter_rejected', { advice: 'X-Forwarded-For does not hold a valid address.' }),
+        );
+      }
+      next();
+    });
+  }
+
   const root = Router();
   root.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
-  root.get('/readyz', async (_req, res) => {
+  root.get('/readyz', async (req, res) => {
+    // A node that is shutting down tells its load balancer to send traffic elsewhere.
+    if (req.app.get('draining')) return void res.status(503).json({ status: 'shutting down' });
     try {
       await s.db.ping();
       res.json({ status: 'ready' });
     } catch {
       res.status(503).json({ status: 'database unavailable' });
     }
+  });
+
+  root.get('/metrics', async (_req, res) => {
+    res.set('Content-Type', s.metrics.registry.contentType).send(await s.metrics.registry.metrics());
   });
 
   const web = createWebKit(s);
@@ -69,4 +99,10 @@ export function createApp(s: Services): Express {
   app.use(s.config.basePath || '/', root);
   app.use(errorHandler(s));
   return app;
+}
+
+function pathOf(url: string): string {
+  const q = url.indexOf('?');
+  const path = q === -1 ? url : url.slice(0, q);
+  return path.length > 256 ? `${path.slice(0, 256)}…` : path;
 }

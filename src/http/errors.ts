@@ -3,6 +3,7 @@
  * WWW-Authenticate, form body) on protocol and API routes, or an explanatory page on
  * browser routes; anything else is a generic 4xx/500 with no detail leaked.
  */
+import { STATUS_CODES } from 'node:http';
 import type { ErrorRequestHandler, Request, Response } from 'express';
 import { OAuthProblem } from '../oauth1/problems';
 import { formatForm } from '../oauth1/encoding';
@@ -12,10 +13,16 @@ import type { Services } from '../services';
 /** Marks a router's responses as pages (HTML) rather than protocol answers. */
 export const PAGE = Symbol('page');
 
-export function sendProblem(req: Request, res: Response, problem: OAuthProblem, services: Services): void {
+export function sendProblem(
+  req: Request,
+  res: Response,
+  problem: OAuthProblem,
+  services: Services,
+  status: number = problem.status,
+): void {
   res.locals.oauthProblem = problem.code;
   res
-    .status(problem.status)
+    .status(status)
     .set('WWW-Authenticate', `OAuth realm="${realmOf(req, services.config)}", oauth_problem="${problem.code}"`)
     .set('Cache-Control', 'no-store')
     .type('application/x-www-form-urlencoded')
@@ -38,16 +45,14 @@ export function errorHandler(services: Services): ErrorRequestHandler {
     const e = (err ?? {}) as HttpishError;
     const status = e.status ?? e.statusCode ?? 500;
 
-    // body-parser and friends: malformed or oversized input is the client's fault.
+    // body-parser, path decoding and friends: malformed or oversized input is the client's
+    // fault. The status says which (413 too large, 415 unsupported encoding, 400 unreadable).
     if (!problem && status >= 400 && status < 500 && e.code !== 'EBADCSRFTOKEN') {
-      problem = new OAuthProblem('parameter_rejected', {
-        advice: e.type === 'entity.too.large' ? 'The request body is too large.' : 'The request could not be read.',
-      });
-      if (!page) {
-        sendProblem(req, res, problem, services);
-        if (status === 413) res.status(413);
-        return;
-      }
+      problem = new OAuthProblem('parameter_rejected', { advice: adviceForUnreadable(e) });
+      if (!page) return sendProblem(req, res, problem, services, status);
+      res.locals.oauthProblem = problem.code;
+      res.status(status);
+      return renderOrSend(res, true, 'error', pageFor(problem));
     }
 
     if (e.code === 'EBADCSRFTOKEN' || (status === 403 && !problem)) {
@@ -72,6 +77,47 @@ export function errorHandler(services: Services): ErrorRequestHandler {
       message: 'The server could not complete this request. Try again later.',
     });
   };
+}
+
+function adviceForUnreadable(e: HttpishError & { limit?: number }): string {
+  switch (e.type) {
+    case 'entity.too.large':
+      return `The request body is larger than ${e.limit ? `${Math.round(e.limit / 1024)} KiB` : 'allowed'}.`;
+    case 'parameters.too.many':
+      return 'The form has too many fields.';
+    case 'encoding.unsupported':
+      return 'The Content-Encoding of the body is not supported.';
+    case 'charset.unsupported':
+      return 'The charset of the body is not supported.';
+    case 'request.aborted':
+      return 'The request body was cut short.';
+    default:
+      return 'The request could not be read.';
+  }
+}
+
+/**
+ * The raw HTTP answer to a request Node's parser refused before Express saw it: a head
+ * over the size limit (431), an incomplete request past the timeout (408), or a
+ * request that is not HTTP/1.1 (400). Always parameter_rejected; the connection closes.
+ */
+export function clientErrorResponse(err: NodeJS.ErrnoException, realm: string): { status: number; raw: string } {
+  const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+  const advice =
+    status === 431
+      ? 'The request line and headers together are larger than 16 KiB.'
+      : status === 408
+        ? 'The request did not arrive in time.'
+        : 'The request is not valid HTTP/1.1.';
+  const body = formatForm(new OAuthProblem('parameter_rejected', { advice }).toParams());
+  const raw =
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n` +
+    `WWW-Authenticate: OAuth realm="${realm}", oauth_problem="parameter_rejected"\r\n` +
+    'Content-Type: application/x-www-form-urlencoded\r\n' +
+    `Content-Length: ${Buffer.byteLength(body)}\r\n` +
+    'Cache-Control: no-store\r\nConnection: close\r\n\r\n' +
+    body;
+  return { status, raw };
 }
 
 function renderOrSend(res: Response, page: boolean, view: string, locals: { title: string; message: string }): void {

@@ -29,7 +29,32 @@ export function requestOrigin(req: Request, config: Pick<Config, 'baseUrl' | 'tr
   return `${proto}://${host}`;
 }
 
+// Node keeps the first of repeated Host, Authorization and Content-Type headers and drops
+// the rest silently; a request that repeats one is ambiguous, so it is refused instead.
+const SINGLE = new Set(['host', 'authorization', 'content-type']);
+
+function refuseRepeatedHeaders(raw: readonly string[]): void {
+  let seen = 0;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length !== 4 && name.length !== 12 && name.length !== 13) continue;
+    const lower = name.toLowerCase();
+    if (!SINGLE.has(lower)) continue;
+    const bit = lower.length === 4 ? 1 : lower.length === 12 ? 2 : 4;
+    if (seen & bit) {
+      throw new OAuthProblem('parameter_rejected', { advice: `The ${name} header must be sent once.` });
+    }
+    seen |= bit;
+  }
+}
+
 export function requestParts(req: Request, config: Config): RequestParts {
+  // origin-form only: an absolute-form target (`POST http://host/path`) would put a whole
+  // URL where the base string expects a path.
+  if (req.originalUrl.charCodeAt(0) !== 0x2f) {
+    throw new OAuthProblem('parameter_rejected', { advice: 'The request target must be a path.' });
+  }
+  refuseRepeatedHeaders(req.rawHeaders);
   return {
     method: req.method,
     origin: requestOrigin(req, config),

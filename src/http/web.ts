@@ -70,6 +70,49 @@ export async function currentUser(req: Request, s: Services): Promise<UserRecord
   return null;
 }
 
+/** Failed sign-ins allowed per window, per client address and per account name. */
+export const SIGN_IN_LIMITS = Object.freeze({ windowMs: 15 * 60 * 1000, perAddress: 20, perAccount: 10 });
+
+/**
+ * Brute-force brakes for password forms (sign-in, and setup): failures are counted per
+ * client address (before the body is read) and per account name (after), so neither one
+ * address guessing many passwords nor many addresses guessing one account get far.
+ * Successful requests do not count. The counts live in each node's memory.
+ */
+export function signInLimiters(
+  s: Services,
+  onLimited: RequestHandler,
+  field = 'username',
+): { perAddress: RequestHandler; perAccount: RequestHandler } {
+  const common = {
+    windowMs: SIGN_IN_LIMITS.windowMs,
+    standardHeaders: 'draft-7' as const,
+    legacyHeaders: false,
+    skipSuccessfulRequests: true,
+  };
+  const limited =
+    (by: 'address' | 'account'): RequestHandler =>
+    (req, res, next) => {
+      void s.store
+        .audit({ event: 'login.throttled', ip: req.ip ?? null, detail: { by } })
+        .then(() => onLimited(req, res, next), next);
+    };
+  return {
+    perAddress: rateLimit({ ...common, limit: SIGN_IN_LIMITS.perAddress, handler: limited('address') }),
+    perAccount: rateLimit({
+      ...common,
+      limit: SIGN_IN_LIMITS.perAccount,
+      // Needs the parsed form: mount after the body parser.
+      keyGenerator: (req) => {
+        const v = (req.body as Record<string, unknown> | undefined)?.[field];
+        return `account:${typeof v === 'string' ? v.slice(0, 320) : ''}`;
+      },
+      skip: (req) => typeof (req.body as Record<string, unknown> | undefined)?.[field] !== 'string',
+      handler: limited('account'),
+    }),
+  };
+}
+
 /** `next` may only be one of our own paths: no scheme, no host, no `//` or `/\`. */
 export function safeNext(next: unknown, basePath: string): string {
   const fallback = `${basePath}/profile/authorized-apps`;
@@ -87,21 +130,14 @@ export function webRouter(s: Services, web: WebKit): Router {
   });
   router.use(web.session);
 
-  const loginLimiter = rateLimit({
-    windowMs: 15 * 60 * 1000,
-    limit: 20,
-    standardHeaders: 'draft-7',
-    legacyHeaders: false,
-    skipSuccessfulRequests: true,
-    handler: (_req, res) => {
-      res.status(429).render('login', {
-        title: 'Sign in',
-        error: 'Too many sign-in attempts. Wait a few minutes and try again.',
-        next: '',
-        username: '',
-        csrfToken: '',
-      });
-    },
+  const limits = signInLimiters(s, (_req, res) => {
+    res.status(429).render('login', {
+      title: 'Sign in',
+      error: 'Too many sign-in attempts. Wait a few minutes and try again.',
+      next: '',
+      username: '',
+      csrfToken: '',
+    });
   });
 
   const showLogin = (req: Request, res: Response, error?: string, status = 200) => {
@@ -117,7 +153,7 @@ export function webRouter(s: Services, web: WebKit): Router {
 
   router.get('/login', (req, res) => showLogin(req, res));
 
-  router.post('/login', loginLimiter, web.form, requireCsrf(web), async (req, res, next) => {
+  router.post('/login', limits.perAddress, web.form, limits.perAccount, requireCsrf(web), async (req, res, next) => {
     const body = req.body as Record<string, unknown>;
     const username = typeof body.username === 'string' ? body.username : '';
     const password = typeof body.password === 'string' ? body.password : '';

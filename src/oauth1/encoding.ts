@@ -47,12 +47,17 @@ export function formDecode(value: string): string {
 /**
  * Splits an `application/x-www-form-urlencoded` string (a query or a body) into decoded
  * pairs in their original order. Empty segments (`a=1&&b=2`) are skipped; a name with no
- * `=` has an empty value; only the first `=` separates name from value.
+ * `=` has an empty value; only the first `=` separates name from value. More than
+ * `maxPairs` segments is parameter_rejected, checked before anything is decoded.
  */
-export function parseForm(input: string): Array<[string, string]> {
+export function parseForm(input: string, maxPairs = Infinity): Array<[string, string]> {
   const pairs: Array<[string, string]> = [];
   if (input === '') return pairs;
-  for (const part of input.split('&')) {
+  const parts = input.split('&');
+  if (parts.length > maxPairs) {
+    throw new OAuthProblem('parameter_rejected', { advice: `At most ${maxPairs} parameters are accepted.` });
+  }
+  for (const part of parts) {
     if (part === '') continue;
     const eq = part.indexOf('=');
     if (eq === -1) pairs.push([formDecode(part), '']);
@@ -64,4 +69,13 @@ export function parseForm(input: string): Array<[string, string]> {
 /** Encodes pairs as a form body / query with the §3.6 encoding (also used in responses). */
 export function formatForm(pairs: ReadonlyArray<readonly [string, string]>): string {
   return pairs.map(([k, v]) => `${percentEncode(k)}=${percentEncode(v)}`).join('&');
+}
+
+/** True when the string holds a C0 control character or DEL (NUL included). */
+export function hasControlCharacter(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c === 0x7f) return true;
+  }
+  return false;
 }

@@ -38,6 +38,19 @@ export interface CollectedParams {
   formEncoded: boolean;
 }
 
+/**
+ * Input limits of the protocol core; anything larger is parameter_rejected. The HTTP layer
+ * adds its own (request head 16 KiB, body 64 KiB), which also bound every other value.
+ */
+export const LIMITS = Object.freeze({
+  /** the Authorization header, characters */
+  authorizationHeader: 8192,
+  /** parameters of one request: header, query and form body together */
+  parameters: 1000,
+  /** the value of any one oauth_* parameter, characters (an 8192-bit RSA signature is 1368) */
+  protocolValue: 2048,
+});
+
 // One `name="value"` element of the header, with the separating comma.
 const HEADER_PARAM = /\s*([^\s=,"]+)\s*=\s*"([^"]*)"\s*(?:,|$)/y;
 
@@ -50,6 +63,11 @@ export function parseAuthorizationHeader(header: string | undefined): Pair[] | u
   if (!header) return undefined;
   const m = /^\s*OAuth(?:\s+|$)/i.exec(header);
   if (!m) return undefined;
+  if (header.length > LIMITS.authorizationHeader) {
+    throw new OAuthProblem('parameter_rejected', {
+      advice: `The Authorization header is longer than ${LIMITS.authorizationHeader} characters.`,
+    });
+  }
   const rest = header.slice(m[0].length);
   const pairs: Pair[] = [];
   if (rest.trim() === '') return pairs;
@@ -90,9 +108,12 @@ const EMPTY: Readonly<Record<string, string>> = Object.freeze({});
 export function collectParams(req: RequestParts): CollectedParams {
   const header = parseAuthorizationHeader(req.authorization);
   const q = req.target.indexOf('?');
-  const query = q === -1 ? [] : parseForm(stripFragment(req.target.slice(q + 1)));
+  const query = q === -1 ? [] : parseForm(stripFragment(req.target.slice(q + 1)), LIMITS.parameters);
   const formEncoded = isFormContentType(req.contentType);
-  const form = formEncoded && req.body && req.body.length > 0 ? parseForm(decodeUtf8(req.body)) : [];
+  const form = formEncoded && req.body && req.body.length > 0 ? parseForm(decodeUtf8(req.body), LIMITS.parameters) : [];
+  if ((header?.length ?? 0) + query.length + form.length > LIMITS.parameters) {
+    throw new OAuthProblem('parameter_rejected', { advice: `At most ${LIMITS.parameters} parameters are accepted.` });
+  }
 
   const oauth: Record<string, string> = {};
   let source: ParamSource | undefined;
@@ -109,6 +130,12 @@ export function collectParams(req: RequestParts): CollectedParams {
           });
         }
         source = from;
+        if (pair[1].length > LIMITS.protocolValue) {
+          throw new OAuthProblem('parameter_rejected', {
+            advice: `The protocol parameter ${name} is longer than ${LIMITS.protocolValue} characters.`,
+            parametersRejected: [name],
+          });
+        }
         if (Object.prototype.hasOwnProperty.call(oauth, name)) {
           throw new OAuthProblem('parameter_rejected', {
             advice: `The protocol parameter ${name} appears more than once.`,

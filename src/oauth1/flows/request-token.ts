@@ -3,6 +3,7 @@ import { OAuthProblem } from '../problems';
 import { hashToken, newSecretValue, newTokenValue } from '../tokens';
 import { verifySignedRequest, type FlowDeps } from './verify-request';
 import type { RequestParts } from '../params';
+import { hasControlCharacter } from '../encoding';
 
 export interface RequestTokenResult {
   token: string;
@@ -43,6 +44,8 @@ export function checkCallback(callback: string, registered: string | null): void
   if (callback === 'oob') return;
   const rejected = (advice: string): OAuthProblem =>
     new OAuthProblem('parameter_rejected', { advice, parametersRejected: ['oauth_callback'] });
+  // Stored, and echoed in a Location header: no control characters (NUL included).
+  if (hasControlCharacter(callback)) throw rejected('oauth_callback must not contain control characters.');
   const url = parseHttpUrl(callback);
   if (!url) throw rejected('oauth_callback must be "oob" or an absolute http(s) URL.');
   if (url.username || url.password) throw rejected('oauth_callback must not carry credentials.');

@@ -49,6 +49,9 @@ export interface Verified<K extends TokenKind | null> {
 const REQUIRED = ['oauth_consumer_key', 'oauth_signature_method', 'oauth_signature'] as const;
 // Nonces and timestamps may be omitted with PLAINTEXT (RFC 5849 §3.1); HTTPS carries it.
 const REQUIRED_UNLESS_PLAINTEXT = ['oauth_timestamp', 'oauth_nonce'] as const;
+// Shapes checked before anything is looked up: cheap, and they keep bytes no key, token or
+// nonce can contain (NUL, controls, non-ASCII) away from the database.
+const CONSUMER_KEY_SHAPE = /^[\x21-\x7e]{1,255}$/;
 const NONCE_SHAPE = /^[\x21-\x7e]{1,255}$/;
 const TOKEN_SHAPE = /^[\x21-\x7e]{1,255}$/;
 const TIMESTAMP_SHAPE = /^\d{1,12}$/;
@@ -122,6 +125,12 @@ export async function verifySignedRequest<K extends TokenKind | null>(
     throw new OAuthProblem('parameter_rejected', {
       advice: 'oauth_nonce must be 1 to 255 printable ASCII characters.',
       parametersRejected: ['oauth_nonce'],
+    });
+  }
+  if (!CONSUMER_KEY_SHAPE.test(o.oauth_consumer_key!)) {
+    throw new OAuthProblem('parameter_rejected', {
+      advice: 'oauth_consumer_key must be 1 to 255 printable ASCII characters.',
+      parametersRejected: ['oauth_consumer_key'],
     });
   }
   const tokenValue = kind === null ? null : o.oauth_token!;
