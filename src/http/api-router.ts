@@ -1,8 +1,9 @@
 /** The protected resources: who the token acts for, read and (display name) written. */
-import express, { Router, type Request, type Response } from 'express';
+import { Router, type Request, type Response } from 'express';
 import { authenticateApiCall } from '../oauth1/flows/api-call';
 import { OAuthProblem } from '../oauth1/problems';
 import { requestParts } from './request-parts';
+import { signedBody } from './body';
 import type { Services } from '../services';
 import type { UserRecord } from '../oauth1/ports';
 import { hasControlCharacter } from '../oauth1/encoding';
@@ -11,7 +12,7 @@ const myself = (u: UserRecord) => ({ username: u.username, email: u.email, displ
 
 export function apiRouter(s: Services): Router {
   const router = Router();
-  const raw = express.raw({ type: () => true, limit: '64kb' });
+  const raw = signedBody();
 
   router.get('/rest/api/1/myself', raw, async (req: Request, res: Response) => {
     const { token } = await authenticateApiCall(requestParts(req, s.config), req.ip ?? '', s);

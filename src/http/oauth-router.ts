@@ -2,17 +2,16 @@
  * The three protocol endpoints of RFC 5849 §2, also under Atlassian's paths. Routers
  * convert, call the core, respond; errors go to the one error handler.
  */
-import express, { Router, type Request, type Response } from 'express';
+import { Router, type Request, type Response } from 'express';
 import { formatForm } from '../oauth1/encoding';
 import { issueRequestToken } from '../oauth1/flows/request-token';
 import { exchangeRequestToken } from '../oauth1/flows/access-token';
 import { callbackWith, decideAuthorization, findPendingAuthorization } from '../oauth1/flows/authorize';
 import { requestParts } from './request-parts';
 import { PAGE } from './errors';
+import { signedBody } from './body';
 import { currentUser, requireCsrf, type WebKit } from './web';
 import type { Services } from '../services';
-
-export const PROTOCOL_BODY_LIMIT = '64kb';
 
 function sendForm(res: Response, pairs: Array<[string, string]>): void {
   res.set('Cache-Control', 'no-store').type('application/x-www-form-urlencoded').send(formatForm(pairs));
@@ -20,7 +19,7 @@ function sendForm(res: Response, pairs: Array<[string, string]>): void {
 
 export function oauthRouter(s: Services, web: WebKit): Router {
   const router = Router();
-  const raw = express.raw({ type: () => true, limit: PROTOCOL_BODY_LIMIT });
+  const raw = signedBody();
 
   const requestToken = async (req: Request, res: Response) => {
     const r = await issueRequestToken(requestParts(req, s.config), req.ip ?? '', s);
