@@ -44,7 +44,14 @@ export class MemoryStore implements ProtocolStore {
       expiresAt: null,
       revokedAt: null,
       lastUsedAt: null,
-      user: { id: 1, username: 'alice', email: 'alice@example.com', displayName: 'Alice', disabled: false, isAdmin: false },
+      user: {
+        id: 1,
+        username: 'alice',
+        email: 'alice@example.com',
+        displayName: 'Alice',
+        disabled: false,
+        isAdmin: false,
+      },
     };
     this.accessTokens.set(hashToken(token), t);
     return t;
