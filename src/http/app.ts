@@ -17,7 +17,9 @@ export function createApp(s: Services): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
-  app.set('trust proxy', s.config.trustProxy);
+  // One hop: the client address is the one the nearest proxy saw and appended, not the
+  // leftmost X-Forwarded-For entry, which any client can write.
+  app.set('trust proxy', s.config.trustProxy ? 1 : false);
   app.set('views', VIEWS_DIR);
   app.set('view engine', 'ejs');
   app.locals.basePath = s.config.basePath;
