@@ -48,7 +48,7 @@ export function createServices(
     store: new SqlProtocolStore(db, box, (e) => metrics.observeAudit(e)),
     users: new UserRepository(db.knex),
     consumers: new ConsumerRepository(db.knex, box),
-    tokens: new TokenRepository(db.knex),
+    tokens: new TokenRepository(db.knex, (e) => metrics.observeAudit(e)),
     audits: new AuditRepository(db.knex),
     options: { timestampWindow: config.timestampWindow, lastUsedThrottle: 60_000 },
     requestTokenTtl: config.requestTokenTtl,

@@ -259,9 +259,7 @@ export function buildProgram(io: Io = defaultIo): Command {
       const id = Number(o.id);
       if (!Number.isSafeInteger(id) || id <= 0) throw new CliError('--id must be a token id from `applink token list`');
       const done = await withServices(async (s) => {
-        const ok = await s.tokens.revoke(id);
-        if (ok) await s.store.audit({ event: 'access_token.revoked', tokenId: id, detail: { by: 'cli' } });
-        return ok;
+        return s.tokens.revoke(id, undefined, { event: 'access_token.revoked', detail: { by: 'cli' } });
       });
       if (!done) throw new CliError(`no live token with id ${id}`);
       io.out(o.json ? JSON.stringify({ revoked: id }) : `revoked token ${id}`);

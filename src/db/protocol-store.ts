@@ -149,19 +149,25 @@ export class SqlProtocolStore implements ProtocolStore {
     return this.hot.claimNonce(claim, touch);
   }
 
-  async createRequestToken(t: NewRequestToken): Promise<number> {
-    const [row] = await this.db
-      .knex('request_tokens')
-      .insert({
-        token_hash: t.tokenHash,
-        consumer_id: t.consumerId,
-        secret_enc: this.box.seal(t.secret),
-        callback: t.callback,
-        created_at: t.createdAt,
-        expires_at: t.expiresAt,
-      })
-      .returning('id');
-    return (row as { id: number }).id;
+  async createRequestToken(t: NewRequestToken, audit: AuditEvent): Promise<number> {
+    const secretEnc = this.box.seal(t.secret);
+    const id = await this.db.knex.transaction(async (trx) => {
+      const [row] = await trx('request_tokens')
+        .insert({
+          token_hash: t.tokenHash,
+          consumer_id: t.consumerId,
+          secret_enc: secretEnc,
+          callback: t.callback,
+          created_at: t.createdAt,
+          expires_at: t.expiresAt,
+        })
+        .returning('id');
+      const created = (row as { id: number }).id;
+      await recordAudit(trx, { ...audit, tokenId: created });
+      return created;
+    });
+    this.onAudit(audit);
+    return id;
   }
 
   async findRequestToken(tokenHash: string): Promise<{ token: RequestTokenRecord; consumer: ConsumerRecord } | null> {
@@ -191,19 +197,27 @@ export class SqlProtocolStore implements ProtocolStore {
     };
   }
 
-  async approveRequestToken(id: number, userId: number, verifierHash: string, at: number): Promise<boolean> {
-    const n = await this.undecided(id, at).update({ user_id: userId, verifier_hash: verifierHash, authorized_at: at });
-    return n === 1;
+  approveRequestToken(id: number, userId: number, verifierHash: string, at: number, audit: AuditEvent) {
+    return this.decide(id, at, { user_id: userId, verifier_hash: verifierHash, authorized_at: at }, audit);
   }
 
-  async denyRequestToken(id: number, userId: number, at: number): Promise<boolean> {
-    const n = await this.undecided(id, at).update({ user_id: userId, denied_at: at });
-    return n === 1;
+  denyRequestToken(id: number, userId: number, at: number, audit: AuditEvent) {
+    return this.decide(id, at, { user_id: userId, denied_at: at }, audit);
   }
 
-  private undecided(id: number, at: number): Knex.QueryBuilder {
-    return this.db
-      .knex('request_tokens')
+  private async decide(id: number, at: number, patch: Record<string, unknown>, audit: AuditEvent): Promise<boolean> {
+    const decided = await this.db.knex.transaction(async (trx) => {
+      // The conditional update is the claim: of two concurrent decisions, one sees 0 rows.
+      if ((await this.undecided(trx, id, at).update(patch)) !== 1) return false;
+      await recordAudit(trx, audit);
+      return true;
+    });
+    if (decided) this.onAudit(audit);
+    return decided;
+  }
+
+  private undecided(trx: Knex.Transaction, id: number, at: number): Knex.QueryBuilder {
+    return trx('request_tokens')
       .where({ id })
       .whereNull('user_id')
       .whereNull('denied_at')
@@ -220,8 +234,9 @@ export class SqlProtocolStore implements ProtocolStore {
     return (rows[0] as { verifier_failures: number } | undefined)?.verifier_failures ?? MAX_VERIFIER_FAILURES;
   }
 
-  exchangeRequestToken(e: Exchange): Promise<number | null> {
-    return this.db.knex.transaction(async (trx) => {
+  async exchangeRequestToken(e: Exchange, audit: AuditEvent): Promise<number | null> {
+    const secretEnc = this.box.seal(e.accessSecret);
+    const id = await this.db.knex.transaction(async (trx) => {
       // The conditional update is the claim: of two concurrent exchanges, one sees 0 rows.
       const claimed = await trx('request_tokens')
         .where({ id: e.requestTokenId, consumer_id: e.consumerId, user_id: e.userId })
@@ -236,13 +251,17 @@ export class SqlProtocolStore implements ProtocolStore {
           token_hash: e.accessTokenHash,
           consumer_id: e.consumerId,
           user_id: e.userId,
-          secret_enc: this.box.seal(e.accessSecret),
+          secret_enc: secretEnc,
           created_at: e.createdAt,
           expires_at: e.expiresAt,
         })
         .returning('id');
-      return (row as { id: number }).id;
+      const created = (row as { id: number }).id;
+      await recordAudit(trx, { ...audit, tokenId: created });
+      return created;
     });
+    if (id !== null) this.onAudit(audit);
+    return id;
   }
 
   async audit(e: AuditEvent): Promise<void> {

@@ -1,5 +1,7 @@
 /** Access-token grants as users and admins see them, and their revocation. */
 import type { Knex } from 'knex';
+import type { AuditEvent } from '../oauth1/ports';
+import { recordAudit } from './protocol-store';
 
 export interface Grant {
   id: number;
@@ -15,7 +17,11 @@ export interface Grant {
 }
 
 export class TokenRepository {
-  constructor(private readonly knex: Knex) {}
+  constructor(
+    private readonly knex: Knex,
+    /** told of every audit event written through this repository (metrics) */
+    private readonly onAudit: (e: AuditEvent) => void = () => undefined,
+  ) {}
 
   async list(
     filter: {
@@ -60,11 +66,22 @@ export class TokenRepository {
     }));
   }
 
-  /** Revokes one grant (optionally only if it belongs to userId); false if none was live. */
-  async revoke(id: number, onlyForUserId?: number): Promise<boolean> {
-    const q = this.knex('access_tokens').where({ id }).whereNull('revoked_at');
-    if (onlyForUserId !== undefined) q.where({ user_id: onlyForUserId });
-    return (await q.update({ revoked_at: Date.now() })) === 1;
+  /**
+   * Revokes one grant (optionally only if it belongs to userId); false if none was live.
+   * The audit event, when given, is written in the same transaction, and only if this
+   * call revoked the grant.
+   */
+  async revoke(id: number, onlyForUserId?: number, audit?: AuditEvent): Promise<boolean> {
+    const revoked = await this.knex.transaction(async (trx) => {
+      const q = trx('access_tokens').where({ id }).whereNull('revoked_at');
+      if (onlyForUserId !== undefined) q.where({ user_id: onlyForUserId });
+      const rows = (await q.update({ revoked_at: Date.now() }, ['consumer_id'])) as Array<{ consumer_id: number }>;
+      if (rows.length !== 1) return false;
+      if (audit) await recordAudit(trx, { ...audit, tokenId: id, consumerId: rows[0]!.consumer_id });
+      return true;
+    });
+    if (revoked && audit) this.onAudit(audit);
+    return revoked;
   }
 
   async revokeAll(filter: { userId?: number; consumerId?: number }): Promise<number> {

@@ -205,11 +205,10 @@ export function webRouter(s: Services, web: WebKit): Router {
     const user = await currentUser(req, s);
     if (!user) return res.redirect(302, `${s.config.basePath}/login`);
     const id = Number(req.params.id);
-    if (Number.isSafeInteger(id) && (await s.tokens.revoke(id, user.id))) {
-      await s.store.audit({
+    if (Number.isSafeInteger(id)) {
+      await s.tokens.revoke(id, user.id, {
         event: 'access_token.revoked',
         actorUserId: user.id,
-        tokenId: id,
         ip: req.ip ?? null,
         detail: { by: 'user' },
       });

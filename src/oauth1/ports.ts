@@ -103,7 +103,12 @@ export interface AuditEvent {
   detail?: Record<string, unknown>;
 }
 
-/** What the protocol flows need from storage. Every single-use step is atomic. */
+/**
+ * What the protocol flows need from storage. Every single-use step is atomic, and a step
+ * that takes an AuditEvent writes it in the same transaction as the change it records
+ * (with the id of the token it created or changed), and only when the change happened:
+ * a crash can lose both, never one of them.
+ */
 export interface ProtocolStore {
   /** One round trip: the consumer by key and, when asked, the token of that kind for it. */
   findCredentials<K extends TokenKind | null>(
@@ -113,18 +118,24 @@ export interface ProtocolStore {
   ): Promise<Credentials<K>>;
   /** Inserts the nonce against a unique key; false when it was already there. */
   claimNonce(claim: NonceClaim, touch: TokenTouch | null): Promise<boolean>;
-  createRequestToken(t: NewRequestToken): Promise<number>;
+  createRequestToken(t: NewRequestToken, audit: AuditEvent): Promise<number>;
   findRequestToken(tokenHash: string): Promise<{ token: RequestTokenRecord; consumer: ConsumerRecord } | null>;
   /** Sets user and verifier if the token is still undecided and unexpired; false otherwise. */
-  approveRequestToken(id: number, userId: number, verifierHash: string, at: number): Promise<boolean>;
-  denyRequestToken(id: number, userId: number, at: number): Promise<boolean>;
+  approveRequestToken(
+    id: number,
+    userId: number,
+    verifierHash: string,
+    at: number,
+    audit: AuditEvent,
+  ): Promise<boolean>;
+  denyRequestToken(id: number, userId: number, at: number, audit: AuditEvent): Promise<boolean>;
   /** Counts a wrong verifier; returns the new failure count. */
   recordVerifierFailure(id: number): Promise<number>;
   /**
    * Kills the request token and creates the access token in one transaction; returns
    * the new access token id, or null when another exchange won the race.
    */
-  exchangeRequestToken(e: Exchange): Promise<number | null>;
+  exchangeRequestToken(e: Exchange, audit: AuditEvent): Promise<number | null>;
   audit(e: AuditEvent): Promise<void>;
 }
 

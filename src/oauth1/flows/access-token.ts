@@ -44,23 +44,19 @@ export async function exchangeRequestToken(
   const value = newTokenValue();
   const secret = newSecretValue();
   const now = deps.clock.now();
-  const id = await deps.store.exchangeRequestToken({
-    requestTokenId: token.id,
-    consumerId: consumer.id,
-    userId: token.userId!,
-    accessTokenHash: hashToken(value),
-    accessSecret: secret,
-    createdAt: now,
-    expiresAt: deps.accessTokenTtl > 0 ? now + deps.accessTokenTtl * 1000 : null,
-  });
+  const id = await deps.store.exchangeRequestToken(
+    {
+      requestTokenId: token.id,
+      consumerId: consumer.id,
+      userId: token.userId!,
+      accessTokenHash: hashToken(value),
+      accessSecret: secret,
+      createdAt: now,
+      expiresAt: deps.accessTokenTtl > 0 ? now + deps.accessTokenTtl * 1000 : null,
+    },
+    { event: 'access_token.issued', actorUserId: token.userId, consumerId: consumer.id, ip },
+  );
   // Lost a race against a concurrent exchange of the same verifier.
   if (id === null) throw new OAuthProblem('token_rejected', { advice: 'This request token has been used.' });
-  await deps.store.audit({
-    event: 'access_token.issued',
-    actorUserId: token.userId,
-    consumerId: consumer.id,
-    tokenId: id,
-    ip,
-  });
   return { token: value, secret, id };
 }

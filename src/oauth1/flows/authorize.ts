@@ -45,25 +45,25 @@ export async function decideAuthorization(
   const { token, consumer } = await findPendingAuthorization(tokenValue, deps);
   const now = deps.clock.now();
   if (!allow) {
-    if (!(await deps.store.denyRequestToken(token.id, user.id, now))) throw raced();
-    await deps.store.audit({
+    const denied = await deps.store.denyRequestToken(token.id, user.id, now, {
       event: 'authorization.denied',
       actorUserId: user.id,
       consumerId: consumer.id,
       tokenId: token.id,
       ip,
     });
+    if (!denied) throw raced();
     return { kind: 'deny', callback: token.callback, token: tokenValue!, consumer };
   }
   const verifier = newVerifierValue();
-  if (!(await deps.store.approveRequestToken(token.id, user.id, hashVerifier(verifier), now))) throw raced();
-  await deps.store.audit({
+  const approved = await deps.store.approveRequestToken(token.id, user.id, hashVerifier(verifier), now, {
     event: 'authorization.approved',
     actorUserId: user.id,
     consumerId: consumer.id,
     tokenId: token.id,
     ip,
   });
+  if (!approved) throw raced();
   return { kind: 'allow', callback: token.callback, token: tokenValue!, verifier, consumer };
 }
 

@@ -24,15 +24,17 @@ export async function issueRequestToken(
   const token = newTokenValue();
   const secret = newSecretValue();
   const now = deps.clock.now();
-  const id = await deps.store.createRequestToken({
-    tokenHash: hashToken(token),
-    consumerId: consumer.id,
-    secret,
-    callback,
-    createdAt: now,
-    expiresAt: now + deps.requestTokenTtl * 1000,
-  });
-  await deps.store.audit({ event: 'request_token.issued', consumerId: consumer.id, tokenId: id, ip });
+  await deps.store.createRequestToken(
+    {
+      tokenHash: hashToken(token),
+      consumerId: consumer.id,
+      secret,
+      callback,
+      createdAt: now,
+      expiresAt: now + deps.requestTokenTtl * 1000,
+    },
+    { event: 'request_token.issued', consumerId: consumer.id, ip },
+  );
   return { token, secret, consumerId: consumer.id };
 }
 
