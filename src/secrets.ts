@@ -69,6 +69,24 @@ export class SecretBox {
     return Buffer.from(hkdfSync('sha256', this.keys.get(this.currentId)!, 'applink', label, 32));
   }
 
+  /**
+   * The same derived key under the current master key first, then under each previous
+   * one: for verifying things (session cookies) made before a key rotation.
+   */
+  deriveAll(label: string): Buffer[] {
+    return this.keyIds.map((id) => Buffer.from(hkdfSync('sha256', this.keys.get(id)!, 'applink', label, 32)));
+  }
+
+  /** True when a key with this id is loaded (current or previous). */
+  hasKey(id: string): boolean {
+    return this.keys.has(id);
+  }
+
+  /** Ids of every loaded key, the current one first. */
+  get keyIds(): string[] {
+    return [this.currentId, ...[...this.keys.keys()].filter((id) => id !== this.currentId)];
+  }
+
   /** True when the value was sealed under an older key. */
   isStale(sealed: string): boolean {
     return sealed.split('.')[1] !== this.currentId;

@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { ConfigError, loadConfig, type Config } from '../config';
 import { openDatabase } from '../db';
 import { secretBoxFor } from '../keys';
@@ -11,6 +12,8 @@ import { createLogger } from '../logger';
 import { createServices, type Services } from '../services';
 import { DuplicateError } from '../db/users';
 import { InvalidInputError } from '../db/consumers';
+import { rotateSecrets, sealedKeyUsage, UnknownKeyError } from '../db/rotate';
+import { keyId } from '../secrets';
 import { serve } from '../main';
 
 class CliError extends Error {}
@@ -265,6 +268,72 @@ export function buildProgram(io: Io = defaultIo): Command {
       io.out(o.json ? JSON.stringify({ revoked: id }) : `revoked token ${id}`);
     });
 
+  const keys = program.command('keys').description('the master key that encrypts secrets at rest');
+  keys
+    .command('generate')
+    .description('print a new random master key (base64); nothing is stored')
+    .option('--json')
+    .action((o: { json?: boolean }) => {
+      const key = randomBytes(32);
+      io.out(o.json ? JSON.stringify({ key: key.toString('base64'), keyId: keyId(key) }) : key.toString('base64'));
+    });
+  keys
+    .command('status')
+    .description('which keys seal the stored secrets')
+    .option('--json')
+    .action(async (o: { json?: boolean }) => {
+      const r = await withServices(async (s) => ({
+        currentKeyId: s.box.currentKeyId,
+        loadedKeyIds: s.box.keyIds,
+        columns: await sealedKeyUsage(s.db.knex),
+      }));
+      const stale = r.columns.reduce(
+        (n, c) => n + Object.entries(c.byKey).reduce((m, [id, k]) => m + (id === r.currentKeyId ? 0 : k), 0),
+        0,
+      );
+      if (o.json) return io.out(JSON.stringify({ ...r, stale }));
+      io.out(
+        [
+          `current key: ${r.currentKeyId}`,
+          `loaded keys: ${r.loadedKeyIds.join(', ')}`,
+          table(
+            r.columns.flatMap((c) =>
+              Object.entries(c.byKey).map(([id, n]) => ({
+                table: c.table,
+                key: id === r.currentKeyId ? `${id} (current)` : id,
+                secrets: n,
+              })),
+            ),
+          ),
+          stale === 0
+            ? 'every stored secret is sealed under the current key'
+            : `${stale} stored secrets are sealed under older keys: run \`applink keys rotate\``,
+        ].join('\n'),
+      );
+    });
+  keys
+    .command('rotate')
+    .description('re-encrypt every stored secret under the current key (servers may keep running)')
+    .option('--batch-size <n>', 'rows per transaction', '200')
+    .option('--json')
+    .action(async (o: { batchSize: string; json?: boolean }) => {
+      const batchSize = Number(o.batchSize);
+      if (!Number.isSafeInteger(batchSize) || batchSize < 1)
+        throw new CliError('--batch-size must be a positive number');
+      const r = await withServices(async (s) => {
+        const results = await rotateSecrets(s.db.knex, s.box, { batchSize });
+        const rotated = results.reduce((n, x) => n + x.rotated, 0);
+        await s.store.audit({ event: 'keys.rotated', detail: { keyId: s.box.currentKeyId, rotated, by: 'cli' } });
+        return { currentKeyId: s.box.currentKeyId, rotated, results };
+      });
+      io.out(
+        o.json
+          ? JSON.stringify(r)
+          : `re-encrypted ${r.rotated} stored secrets under key ${r.currentKeyId}\n` +
+              'once every server runs with this key as APPLINK_SECRET_KEY, the old key can leave APPLINK_PREVIOUS_SECRET_KEYS',
+      );
+    });
+
   return program;
 }
 
@@ -277,7 +346,11 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode;
     const msg =
-      e instanceof CliError || e instanceof ConfigError || e instanceof DuplicateError || e instanceof InvalidInputError
+      e instanceof CliError ||
+      e instanceof ConfigError ||
+      e instanceof DuplicateError ||
+      e instanceof InvalidInputError ||
+      e instanceof UnknownKeyError
         ? e.message
         : `unexpected error: ${(e as Error).message?.split('\n')[0] ?? String(e)}`;
     process.stderr.write(`applink: ${msg}\n`);

@@ -28,7 +28,9 @@ export const SESSION_COOKIE = 'applink.sid';
 
 export function createWebKit(s: Services): WebKit {
   // Cookie-signing key derived from the master key: nothing else to configure or leak.
-  const secret = s.box.derive('session-cookie').toString('base64');
+  // Signed with the current key; cookies signed under a previous key (before a key
+  // rotation) still verify, so a rotation signs nobody out.
+  const secret = s.box.deriveAll('session-cookie').map((k) => k.toString('base64'));
   const secure = s.config.baseUrl?.protocol === 'https:';
   const sessionMw = session({
     name: SESSION_COOKIE,
