@@ -26,6 +26,7 @@ describe('configuration', () => {
       timestampWindow: 300,
       requestTokenTtl: 600,
       accessTokenTtl: 157680000,
+      shutdownTimeout: 25,
     });
     expect(Object.isFrozen(c)).toBe(true);
   });
@@ -42,7 +43,9 @@ describe('configuration', () => {
       APPLINK_TIMESTAMP_WINDOW: '60',
       APPLINK_REQUEST_TOKEN_TTL: '120',
       APPLINK_ACCESS_TOKEN_TTL: '0',
+      APPLINK_SHUTDOWN_TIMEOUT: '5',
     });
+    expect(c.shutdownTimeout).toBe(5);
     expect(c.port).toBe(8080);
     expect(c.database).toEqual({ client: 'pg', connectionString: 'postgres://u@db:5432/applink' });
     expect(c.baseUrl!.origin).toBe('https://links.example.com');
@@ -66,6 +69,8 @@ describe('configuration', () => {
     ['APPLINK_REQUEST_TOKEN_TTL', '-5'],
     ['APPLINK_ACCESS_TOKEN_TTL', '1.5'],
     ['APPLINK_LOG_LEVEL', 'loud'],
+    ['APPLINK_SHUTDOWN_TIMEOUT', '0'],
+    ['APPLINK_SHUTDOWN_TIMEOUT', 'soon'],
   ])('%s=%s is refused with a message naming the variable', (name, value) => {
     const msg = fail({ [name]: value });
     expect(msg.startsWith(`${name}: `)).toBe(true);

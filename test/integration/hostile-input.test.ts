@@ -563,7 +563,7 @@ const databases = ['sqlite', ...((await pgAvailable()) ? ['postgres'] : [])];
 
 describe.each(databases)('hostile input (%s)', (database) => {
   let s: TestServer;
-  let drop = async () => undefined;
+  let drop: () => Promise<void> = async () => undefined;
   let consumer: { key: string; secret: string | null };
   const statuses: number[] = [];
 

@@ -14,7 +14,7 @@ const ROUNDS = 4;
 
 describe.each(databases)('races (%s)', (database) => {
   let s: TestServer;
-  let drop = async () => undefined;
+  let drop: () => Promise<void> = async () => undefined;
   let c: { key: string; secret: string | null };
 
   beforeAll(async () => {
