@@ -392,6 +392,19 @@ describe('auto-provisioning', () => {
     expect((await s.services.users.list()).length).toBe(5);
   });
 
+  it('creates exactly one user for many simultaneous first sign-ins of one person', async () => {
+    const s = await startWithClient(ssoEnv(keys.url, { APPLINK_SSO_AUTO_PROVISION: 'on' }));
+    const token = await assertion(k1, { email: 'racer@example.com' });
+    const answers = await Promise.all(
+      Array.from({ length: 6 }, () =>
+        fetch(`${s.url}/profile/authorized-apps`, { headers: { [HEADER]: token }, redirect: 'manual' }),
+      ),
+    );
+    expect(answers.map((a) => a.status)).toEqual([200, 200, 200, 200, 200, 200]);
+    const racers = (await s.services.users.list()).filter((u) => u.email === 'racer@example.com');
+    expect(racers.map((u) => u.username)).toEqual(['racer']);
+  });
+
   it('creates no one when off (the default)', async () => {
     const s = servers[0]!;
     const before = (await s.services.users.list()).length;
