@@ -2,10 +2,14 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { resolveUser, usernameFromEmail } from '../../src/sso/sign-in';
 import { openDatabase, type Database } from '../../src/db';
 import { UserRepository } from '../../src/db/users';
+import { createTempPgDatabase, pgAvailable } from '../helpers/pg';
+
+// Both databases; without a PostgreSQL server pgAvailable() says so loudly (and fails with CI=true).
+const dialects = ['sqlite', ...((await pgAvailable()) ? ['pg'] : [])] as const;
 
 describe('usernameFromEmail', () => {
   it.each([
@@ -23,19 +27,38 @@ describe('usernameFromEmail', () => {
   });
 });
 
-describe('resolveUser against a real user table', () => {
-  let dir: string;
+describe.each(dialects)('resolveUser against a real user table (%s)', (dialect) => {
   let db: Database;
   let users: UserRepository;
-  beforeEach(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'applink-sso-'));
-    db = openDatabase({ client: 'sqlite', filename: join(dir, 'db.sqlite') });
+  let cleanup: () => Promise<void>;
+  beforeAll(async () => {
+    if (dialect === 'pg') {
+      const pg = await createTempPgDatabase();
+      db = openDatabase({ client: 'pg', connectionString: pg.url });
+      cleanup = pg.drop;
+    } else {
+      const dir = mkdtempSync(join(tmpdir(), 'applink-sso-'));
+      db = openDatabase({ client: 'sqlite', filename: join(dir, 'db.sqlite') });
+      cleanup = async () => rmSync(dir, { recursive: true, force: true });
+    }
     await db.migrate();
     users = new UserRepository(db.knex);
   });
-  afterEach(async () => {
+  afterAll(async () => {
     await db.close();
-    rmSync(dir, { recursive: true, force: true });
+    await cleanup();
+  });
+  beforeEach(async () => {
+    await db.knex('users').del();
+  });
+
+  it('many simultaneous first sign-ins of one person create one user', async () => {
+    const results = await Promise.all(
+      Array.from({ length: 8 }, () => resolveUser({ email: 'crowd@example.com', name: null }, users, true)),
+    );
+    expect(results.every((r) => r.ok && r.user.username === 'crowd')).toBe(true);
+    expect(results.filter((r) => r.ok && r.provisioned)).toHaveLength(1);
+    expect((await users.list()).map((u) => u.username)).toEqual(['crowd']);
   });
 
   it('settles a lost provisioning race on the winner, creating no second user', async () => {
