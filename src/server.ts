@@ -26,6 +26,14 @@ export async function startServer(
   await db.migrate();
   const services = createServices(config, db, box, logger);
   const app = createApp(services);
+  // Fetch the proxy's keys now so the first sign-in is fast; failing here is not fatal
+  // (sign-ins fail closed until the key set answers), but it is worth a warning.
+  services.sso?.warm().catch((err: Error) => {
+    logger.warn(
+      { err: { message: err.message, cause: (err.cause as Error | undefined)?.message } },
+      'sso key set unavailable',
+    );
+  });
 
   const server = await new Promise<Server>((resolve, reject) => {
     const srv = app.listen(config.port, config.host, () => resolve(srv));

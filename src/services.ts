@@ -10,6 +10,7 @@ import { AuditRepository } from './db/audit';
 import type { SecretBox } from './secrets';
 import type { FlowDeps } from './oauth1/flows/verify-request';
 import type { Clock } from './oauth1/ports';
+import { createSingleSignOn, type SingleSignOn } from './sso';
 
 export interface Services extends FlowDeps {
   config: Readonly<Config>;
@@ -22,6 +23,8 @@ export interface Services extends FlowDeps {
   tokens: TokenRepository;
   audits: AuditRepository;
   clock: Clock;
+  /** trusted-assertion single sign-on, when configured */
+  sso: SingleSignOn | null;
   requestTokenTtl: number;
   accessTokenTtl: number;
 }
@@ -35,14 +38,16 @@ export function createServices(
   logger: Logger,
   clock: Clock = systemClock,
 ): Services {
+  const users = new UserRepository(db.knex);
   return {
     config,
     db,
     box,
     logger,
     clock,
+    sso: config.sso ? createSingleSignOn(config.sso, users) : null,
     store: new SqlProtocolStore(db, box),
-    users: new UserRepository(db.knex),
+    users,
     consumers: new ConsumerRepository(db.knex, box),
     tokens: new TokenRepository(db.knex),
     audits: new AuditRepository(db.knex),

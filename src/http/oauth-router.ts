@@ -9,7 +9,7 @@ import { exchangeRequestToken } from '../oauth1/flows/access-token';
 import { callbackWith, decideAuthorization, findPendingAuthorization } from '../oauth1/flows/authorize';
 import { requestParts } from './request-parts';
 import { PAGE } from './errors';
-import { currentUser, requireCsrf, type WebKit } from './web';
+import { currentUser, loginRedirect, requireCsrf, type WebKit } from './web';
 import type { Services } from '../services';
 
 export const PROTOCOL_BODY_LIMIT = '64kb';
@@ -47,7 +47,7 @@ export function oauthRouter(s: Services, web: WebKit): Router {
   const consent = async (req: Request, res: Response) => {
     const token = typeof req.query.oauth_token === 'string' ? req.query.oauth_token : undefined;
     const user = await currentUser(req, s);
-    if (!user) return res.redirect(302, `${s.config.basePath}/login?next=${encodeURIComponent(req.originalUrl)}`);
+    if (!user) return res.redirect(302, loginRedirect(req, s));
     const { consumer, token: rt } = await findPendingAuthorization(token, s);
     res.set('X-Frame-Options', 'DENY');
     res.set('Content-Security-Policy', "frame-ancestors 'none'");

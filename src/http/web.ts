@@ -1,6 +1,7 @@
 /**
  * Browser plumbing: sessions in the database, form parsing, CSRF tokens, the signed-in
- * user (re-read on every request so a disabled account stops at once), sign-in, sign-out.
+ * user (re-read on every request so a disabled account stops at once; with single
+ * sign-on, also taken from the proxy's assertion), sign-in, sign-out.
  */
 import express, { Router, type Request, type RequestHandler, type Response } from 'express';
 import session from 'express-session';
@@ -10,6 +11,7 @@ import { KnexSessionStore } from '../db/session-store';
 import { PAGE } from './errors';
 import type { Services } from '../services';
 import type { UserRecord } from '../oauth1/ports';
+import type { RefusalReason, SingleSignOn } from '../sso';
 
 declare module 'express-session' {
   interface SessionData {
@@ -60,14 +62,78 @@ export function requireCsrf(web: WebKit): RequestHandler {
     });
 }
 
-/** The signed-in user, fresh from the database; a disabled user is signed out. */
-export async function currentUser(req: Request, s: Services): Promise<UserRecord | null> {
+/** The user of the session, fresh from the database; a disabled user is signed out. */
+async function sessionUser(req: Request, s: Services): Promise<UserRecord | null> {
   const id = req.session?.userId;
   if (id === undefined) return null;
   const user = await s.users.findById(id);
   if (user && !user.disabled) return user;
   delete req.session.userId;
   return null;
+}
+
+/** Requests whose proxy assertion was refused, for the sign-in page to say so. */
+const ssoRefusals = new WeakMap<Request, RefusalReason>();
+
+/** The proxy's assertion: its header, else its cookie. */
+function assertionOf(req: Request, sso: SingleSignOn): string | null {
+  const header = req.headers[sso.header];
+  if (typeof header === 'string' && header.trim()) return header.trim();
+  for (const part of (req.headers.cookie ?? '').split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0 && part.slice(0, eq).trim() === sso.cookie) return part.slice(eq + 1).trim() || null;
+  }
+  return null;
+}
+
+const regenerate = (req: Request) =>
+  new Promise<void>((resolve, reject) => req.session.regenerate((err) => (err ? reject(err) : resolve())));
+
+/**
+ * The signed-in user: the session's, or, with single sign-on, the one a valid proxy
+ * assertion names (a session is then established under a new id). A valid assertion
+ * for someone else replaces the session's user on a page view (a shared browser whose
+ * proxy sign-in changed) and signs no one in on a form post (never switch identity
+ * between a page and its form). A refused assertion signs no one in and no one out.
+ */
+export async function currentUser(req: Request, s: Services): Promise<UserRecord | null> {
+  const fromSession = await sessionUser(req, s);
+  const assertion = s.sso ? assertionOf(req, s.sso) : null;
+  if (!s.sso || !assertion) return fromSession;
+  const outcome = await s.sso.signIn(assertion);
+  if (!outcome.ok) {
+    if (fromSession) return fromSession;
+    ssoRefusals.set(req, outcome.reason);
+    // The reason only: the assertion is a bearer credential.
+    s.logger.warn(
+      { reqId: (req.res?.locals as { reqId?: string } | undefined)?.reqId, reason: outcome.reason },
+      'sso assertion refused',
+    );
+    await s.store.audit({
+      event: 'sso.refused',
+      actorUserId: outcome.userId ?? null,
+      ip: req.ip ?? null,
+      detail: { reason: outcome.reason },
+    });
+    return null;
+  }
+  if (fromSession?.id === outcome.user.id) return fromSession;
+  if (req.method !== 'GET' && req.method !== 'HEAD') return null;
+  await regenerate(req);
+  req.session.userId = outcome.user.id;
+  await s.store.audit({
+    event: 'sso.login',
+    actorUserId: outcome.user.id,
+    ip: req.ip ?? null,
+    detail: outcome.provisioned ? { provisioned: true } : fromSession ? { replaced: fromSession.username } : {},
+  });
+  return outcome.user;
+}
+
+/** Where a page sends a visitor who is not signed in. */
+export function loginRedirect(req: Request, s: Services): string {
+  const refused = ssoRefusals.has(req) ? '&sso=refused' : '';
+  return `${s.config.basePath}/login?next=${encodeURIComponent(req.originalUrl)}${refused}`;
 }
 
 /** `next` may only be one of our own paths: no scheme, no host, no `//` or `/\`. */
@@ -100,6 +166,9 @@ export function webRouter(s: Services, web: WebKit): Router {
         next: '',
         username: '',
         csrfToken: '',
+        loginForm: s.config.loginForm,
+        sso: s.sso !== null,
+        ssoRefused: false,
       });
     },
   });
@@ -111,13 +180,28 @@ export function webRouter(s: Services, web: WebKit): Router {
       error: error ?? null,
       next: safeNext(req.method === 'GET' ? req.query.next : body.next, s.config.basePath),
       username: typeof body.username === 'string' ? body.username : '',
-      csrfToken: web.csrfToken(req),
+      // no form, no token: an SSO-only sign-in page creates no session
+      csrfToken: s.config.loginForm ? web.csrfToken(req) : '',
+      loginForm: s.config.loginForm,
+      sso: s.sso !== null,
+      ssoRefused: req.query.sso === 'refused' || ssoRefusals.has(req),
     });
   };
 
-  router.get('/login', (req, res) => showLogin(req, res));
+  router.get('/login', async (req, res) => {
+    // Behind the proxy, the sign-in page signs in: a valid assertion goes straight on.
+    // `sso=refused` means a page just tried and failed; say so instead of trying again.
+    if (s.sso && req.query.sso !== 'refused' && (await currentUser(req, s)))
+      return res.redirect(302, safeNext(req.query.next, s.config.basePath));
+    showLogin(req, res);
+  });
 
-  router.post('/login', loginLimiter, web.form, requireCsrf(web), async (req, res, next) => {
+  const formEnabled: RequestHandler = (req, res, next) => {
+    if (s.config.loginForm) return next();
+    showLogin(req, res, 'Sign-in with a password is turned off here.', 403);
+  };
+
+  router.post('/login', formEnabled, loginLimiter, web.form, requireCsrf(web), async (req, res, next) => {
     const body = req.body as Record<string, unknown>;
     const username = typeof body.username === 'string' ? body.username : '';
     const password = typeof body.password === 'string' ? body.password : '';
@@ -160,7 +244,7 @@ export function webRouter(s: Services, web: WebKit): Router {
 
   router.get('/profile/authorized-apps', async (req, res) => {
     const user = await currentUser(req, s);
-    if (!user) return res.redirect(302, `${s.config.basePath}/login?next=${encodeURIComponent(req.originalUrl)}`);
+    if (!user) return res.redirect(302, loginRedirect(req, s));
     const grants = await s.tokens.list({ userId: user.id });
     res.render('authorized-apps', { title: 'Authorized applications', user, grants, csrfToken: web.csrfToken(req) });
   });
