@@ -1,14 +1,11 @@
 // Every migration, up and down, on SQLite and PostgreSQL; and migrations started by several
 // nodes at once against one fresh PostgreSQL database.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openDatabase, type Database } from '../../src/db';
 import { migrationSource } from '../../migrations';
-import { createTempPgDatabase } from '../helpers/pg';
+import { databaseConfig, freshDatabase } from '../helpers/db';
 import { testDatabases, type TestDatabase } from '../helpers/server';
 
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -16,22 +13,14 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-/** A fresh, empty database of the given kind, closed and removed after the test. */
 async function freshUrl(kind: TestDatabase): Promise<string> {
-  if (kind === 'pg') {
-    const pg = await createTempPgDatabase();
-    cleanups.push(pg.drop);
-    return pg.url;
-  }
-  const dir = mkdtempSync(join(tmpdir(), 'applink-mig-'));
-  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  return `sqlite:${join(dir, 'db.sqlite')}`;
+  const fresh = await freshDatabase(kind);
+  cleanups.push(fresh.cleanup);
+  return fresh.url;
 }
 
 function open(url: string): Database {
-  const db = openDatabase(
-    url.startsWith('sqlite:') ? { client: 'sqlite', filename: url.slice(7) } : { client: 'pg', connectionString: url },
-  );
+  const db = openDatabase(databaseConfig(url));
   cleanups.push(() => db.close());
   return db;
 }
