@@ -49,8 +49,7 @@ export function secretBoxFor(config: KeyConfig & Pick<Config, 'previousSecretKey
 export async function assertKeyOpensDatabase(box: SecretBox, knex: Knex): Promise<void> {
   const samples = [
     (await knex('consumers').whereNotNull('secret_enc').orderBy('id', 'desc').first('secret_enc')) as
-      | { secret_enc: string }
-      | undefined,
+      { secret_enc: string } | undefined,
     (await knex('access_tokens').orderBy('id', 'desc').first('secret_enc')) as { secret_enc: string } | undefined,
   ];
   for (const sample of samples) {
