@@ -136,10 +136,13 @@ describe.each(onPg)('applink db copy: SQLite to %s', () => {
     const carol = await seedUser(onPgServer, 'carol');
     expect(carol.id).toBe(3);
   });
+});
 
+// Runs without a PostgreSQL server too.
+describe('applink db copy: what it refuses', () => {
   it('refuses anything but SQLite to PostgreSQL, and a missing source', async () => {
-    const pg = await createTempPgDatabase();
-    cleanups.push(() => pg.drop());
+    // refused before either database is opened: the target need not exist
+    const pg = { url: 'postgres://nobody@127.0.0.1:1/none' };
     const wrongWay = await runCli(['db', 'copy', '--from', pg.url, '--to', pg.url]);
     expect([wrongWay.code, wrongWay.stderr]).toEqual([1, 'applink: --from must be an SQLite database (sqlite:PATH)\n']);
     const missing = await runCli(['db', 'copy', '--from', 'sqlite:/nonexistent/x.sqlite', '--to', pg.url]);

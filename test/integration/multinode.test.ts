@@ -4,6 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHmac, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
+import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import OAuth1a from 'oauth-1.0a';
 import { loadConfig } from '../../src/config';
@@ -238,21 +239,7 @@ describe.each(onPg)('two nodes on one %s database', () => {
     expect([next.status, problem(next.body)]).toEqual([401, 'permission_denied']);
   });
 
-  it('a consumer deleted by the CLI is unknown to both nodes at once', async () => {
-    const t = await accessToken('alice', 'tracker');
-    expect((await myself(a, t, 'tracker')).status).toBe(200);
-    const cli = await runCli(['consumer', 'delete', '--key', 'tracker'], {
-      APPLINK_DATABASE_URL: dbUrl,
-      APPLINK_SECRET_KEY: key,
-    });
-    expect(cli.code, cli.stderr).toBe(0);
-    for (const n of [a, b]) {
-      const r = await myself(n, t, 'tracker');
-      expect([r.status, problem(r.body)]).toEqual([401, 'consumer_key_unknown']);
-    }
-  });
-
-  it('a third node without the shared key refuses to start', async () => {
+  it('a third node with another key refuses to start', async () => {
     const noKey = await startNode({
       ...env,
       APPLINK_SECRET_KEY: '',
@@ -267,5 +254,35 @@ describe.each(onPg)('two nodes on one %s database', () => {
     );
     expect(otherKey).toMatchObject({ code: 1 });
     expect((otherKey as { stderr: string }).stderr).toMatch(/APPLINK_SECRET_KEY: does not open the secrets/);
+  });
+
+  it('a consumer deleted by the CLI is unknown to both nodes at once', async () => {
+    const t = await accessToken('alice', 'tracker');
+    expect((await myself(a, t, 'tracker')).status).toBe(200);
+    const cli = await runCli(['consumer', 'delete', '--key', 'tracker'], {
+      APPLINK_DATABASE_URL: dbUrl,
+      APPLINK_SECRET_KEY: key,
+    });
+    expect(cli.code, cli.stderr).toBe(0);
+    for (const n of [a, b]) {
+      const r = await myself(n, t, 'tracker');
+      expect([r.status, problem(r.body)]).toEqual([401, 'consumer_key_unknown']);
+    }
+  });
+});
+
+// Runs without a PostgreSQL server too: the key is checked before the database is opened.
+describe('a node on PostgreSQL', () => {
+  it('refuses to start without the shared key rather than generating one of its own', async () => {
+    const keyFile = join(__dirname, 'no', 'such.key');
+    const noKey = await startNode({
+      APPLINK_DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none',
+      APPLINK_SECRET_KEY_FILE: keyFile,
+    }).catch((e: { code: number; stderr: string }) => e);
+    expect(noKey).toMatchObject({ code: 1 });
+    expect((noKey as { stderr: string }).stderr).toMatch(
+      /APPLINK_SECRET_KEY: must be set when the database is PostgreSQL/,
+    );
+    expect(existsSync(keyFile)).toBe(false);
   });
 });
