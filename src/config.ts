@@ -91,6 +91,13 @@ const database = z.string().transform((s, ctx): DatabaseConfig => {
   return z.NEVER;
 });
 
+/** A database URL given on the command line (`applink db copy`), validated like APPLINK_DATABASE_URL. */
+export function parseDatabaseUrl(value: string, name: string): DatabaseConfig {
+  const r = database.safeParse(value);
+  if (!r.success) throw new ConfigError(name, r.error.issues[0]?.message ?? 'invalid value');
+  return r.data;
+}
+
 const baseUrl = z.string().transform((s, ctx) => {
   let url: URL;
   try {

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { Config } from './config';
 import { openDatabase } from './db';
-import { secretBoxFor } from './keys';
+import { assertKeyOpensDatabase, secretBoxFor } from './keys';
 import { createLogger } from './logger';
 import { createServices, type Services } from './services';
 import { createApp } from './http/app';
@@ -17,13 +17,25 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
+export interface ServerOptions {
+  /** how often this node sweeps stale rows (default 60 s; tests shorten it) */
+  sweepIntervalMs?: number;
+}
+
 export async function startServer(
   config: Readonly<Config>,
   logger: Logger = createLogger(config),
+  options: ServerOptions = {},
 ): Promise<RunningServer> {
   const box = secretBoxFor(config);
   const db = openDatabase(config.database);
-  await db.migrate();
+  try {
+    await db.migrate();
+    await assertKeyOpensDatabase(box, db.knex);
+  } catch (e) {
+    await db.close();
+    throw e;
+  }
   const services = createServices(config, db, box, logger);
   const app = createApp(services);
   // Fetch the proxy's keys now so the first sign-in is fast; failing here is not fatal
@@ -44,18 +56,23 @@ export async function startServer(
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   const url = `http://${host}:${addr.port}`;
 
+  // Every node sweeps (see db/sweep.ts for why that is safe); never two sweeps at once here.
+  let sweeping: Promise<void> | undefined;
   const sweeper = setInterval(() => {
-    sweep(db.knex, Date.now(), config.timestampWindow).then(
-      (r) => logger.debug({ swept: r }, 'sweep'),
-      (err: Error) => logger.warn({ err: { message: err.message } }, 'sweep failed'),
-    );
-  }, 60_000);
+    sweeping ??= sweep(db, Date.now(), config.timestampWindow)
+      .then(
+        (r) => logger.debug({ swept: r }, 'sweep'),
+        (err: Error) => logger.warn({ err: { message: err.message } }, 'sweep failed'),
+      )
+      .finally(() => (sweeping = undefined));
+  }, options.sweepIntervalMs ?? 60_000);
   sweeper.unref();
 
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
       clearInterval(sweeper);
+      await sweeping;
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeIdleConnections();

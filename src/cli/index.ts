@@ -3,14 +3,15 @@
  * Every command reads the same environment configuration and accepts --json.
  */
 import { Command, CommanderError } from 'commander';
-import { readFileSync } from 'node:fs';
-import { ConfigError, loadConfig, type Config } from '../config';
+import { existsSync, readFileSync } from 'node:fs';
+import { ConfigError, loadConfig, parseDatabaseUrl, type Config } from '../config';
 import { openDatabase } from '../db';
 import { secretBoxFor } from '../keys';
 import { createLogger } from '../logger';
 import { createServices, type Services } from '../services';
 import { DuplicateError } from '../db/users';
 import { InvalidInputError } from '../db/consumers';
+import { CopyRefused, copySqliteToPg } from '../db/copy';
 import { serve } from '../main';
 
 class CliError extends Error {}
@@ -267,6 +268,35 @@ export function buildProgram(io: Io = defaultIo): Command {
       io.out(o.json ? JSON.stringify({ revoked: id }) : `revoked token ${id}`);
     });
 
+  const dbCommand = program.command('db').description('move the data between databases');
+  dbCommand
+    .command('copy')
+    .description('copy an SQLite installation into an empty PostgreSQL database, every grant intact')
+    .requiredOption('--from <url>', 'the SQLite database, sqlite:PATH')
+    .requiredOption('--to <url>', 'the empty PostgreSQL database, postgres://…')
+    .option('--json')
+    .action(async (o: { from: string; to: string; json?: boolean }) => {
+      const from = parseDatabaseUrl(o.from, '--from');
+      const to = parseDatabaseUrl(o.to, '--to');
+      if (from.client !== 'sqlite') throw new CliError('--from must be an SQLite database (sqlite:PATH)');
+      if (to.client !== 'pg') throw new CliError('--to must be a PostgreSQL database (postgres://…)');
+      if (!existsSync(from.filename)) throw new CliError(`no SQLite database at ${from.filename}`);
+      const source = openDatabase(from);
+      const target = openDatabase(to);
+      let copied;
+      try {
+        copied = await copySqliteToPg(source, target);
+      } finally {
+        await Promise.all([source.close(), target.close()]);
+      }
+      if (o.json) io.out(JSON.stringify({ copied }));
+      else
+        io.out(
+          `${table(copied.map((c) => ({ table: c.table, rows: c.rows })))}\n` +
+            'copied; start the PostgreSQL nodes with the same APPLINK_SECRET_KEY as this installation',
+        );
+    });
+
   return program;
 }
 
@@ -279,7 +309,11 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode;
     const msg =
-      e instanceof CliError || e instanceof ConfigError || e instanceof DuplicateError || e instanceof InvalidInputError
+      e instanceof CliError ||
+      e instanceof ConfigError ||
+      e instanceof DuplicateError ||
+      e instanceof InvalidInputError ||
+      e instanceof CopyRefused
         ? e.message
         : `unexpected error: ${(e as Error).message?.split('\n')[0] ?? String(e)}`;
     process.stderr.write(`applink: ${msg}\n`);
