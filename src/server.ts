@@ -17,6 +17,11 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
+/** Where the operator opens /setup: the public base URL when set, else the listen address. */
+export function setupUrlOf(config: Readonly<Config>, listenUrl: string): string {
+  return config.baseUrl ? `${config.baseUrl.origin}${config.basePath}/setup` : `${listenUrl}${config.basePath}/setup`;
+}
+
 export async function startServer(
   config: Readonly<Config>,
   logger: Logger = createLogger(config),
@@ -56,5 +61,6 @@ export async function startServer(
     })());
 
   logger.info({ url, database: config.database.client, baseUrl: config.baseUrl?.href ?? null }, 'applink listening');
+  await services.firstRun.announce(setupUrlOf(config, url));
   return { server, services, url, close };
 }

@@ -10,6 +10,7 @@ import { AuditRepository } from './db/audit';
 import type { SecretBox } from './secrets';
 import type { FlowDeps } from './oauth1/flows/verify-request';
 import type { Clock } from './oauth1/ports';
+import { FirstRun } from './first-run';
 
 export interface Services extends FlowDeps {
   config: Readonly<Config>;
@@ -21,6 +22,8 @@ export interface Services extends FlowDeps {
   consumers: ConsumerRepository;
   tokens: TokenRepository;
   audits: AuditRepository;
+  /** the /setup guard (first administrator) */
+  firstRun: FirstRun;
   clock: Clock;
   requestTokenTtl: number;
   accessTokenTtl: number;
@@ -35,6 +38,7 @@ export function createServices(
   logger: Logger,
   clock: Clock = systemClock,
 ): Services {
+  const users = new UserRepository(db.knex);
   return {
     config,
     db,
@@ -42,7 +46,8 @@ export function createServices(
     logger,
     clock,
     store: new SqlProtocolStore(db, box),
-    users: new UserRepository(db.knex),
+    users,
+    firstRun: new FirstRun(users, logger),
     consumers: new ConsumerRepository(db.knex, box),
     tokens: new TokenRepository(db.knex),
     audits: new AuditRepository(db.knex),
