@@ -14,7 +14,14 @@ export interface TestServer extends RunningServer {
   stop(): Promise<void>;
 }
 
-export async function startTestServer(extraEnv: Record<string, string> = {}): Promise<TestServer> {
+/**
+ * `logs`: when given, the server logs at info level into this array (one parsed JSON
+ * object per line), so a test can read what an operator would see in the log.
+ */
+export async function startTestServer(
+  extraEnv: Record<string, string> = {},
+  opts: { logs?: Array<Record<string, unknown>> } = {},
+): Promise<TestServer> {
   const dir = mkdtempSync(join(tmpdir(), 'applink-test-'));
   const env: Record<string, string> = {
     APPLINK_PORT: '0',
@@ -25,7 +32,11 @@ export async function startTestServer(extraEnv: Record<string, string> = {}): Pr
     ...extraEnv,
   };
   const config = loadConfig(env);
-  const running = await startServer(config, createLogger(config));
+  const logs = opts.logs;
+  const logger = logs
+    ? createLogger({ logLevel: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line)) })
+    : createLogger(config);
+  const running = await startServer(config, logger);
   return {
     ...running,
     dir,
