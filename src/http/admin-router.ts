@@ -475,7 +475,7 @@ function auditRow(e: {
   }
   return {
     id: e.id,
-    at: when(e.at)!,
+    at: when(e.at, { seconds: true })!,
     event: e.event,
     actor: e.actor,
     consumerKey: e.consumerKey,

@@ -32,12 +32,13 @@ const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', '
 const pad = (n: number) => String(n).padStart(2, '0');
 
 /** A time for a page; null stays null (the view prints "never"). */
-export function when(ms: number | null | undefined): When | null {
+export function when(ms: number | null | undefined, opts: { seconds?: boolean } = {}): When | null {
   if (ms === null || ms === undefined) return null;
   const d = new Date(ms);
+  const time = `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}${opts.seconds ? `:${pad(d.getUTCSeconds())}` : ''}`;
   return {
     iso: d.toISOString(),
-    text: `${d.getUTCDate()} ${MONTHS[d.getUTCMonth()]} ${d.getUTCFullYear()}, ${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())} UTC`,
+    text: `${d.getUTCDate()} ${MONTHS[d.getUTCMonth()]} ${d.getUTCFullYear()}, ${time} UTC`,
   };
 }
 
