@@ -65,6 +65,16 @@ export class TokenRepository {
     }));
   }
 
+  /** Live (unrevoked) grants per consumer id, for the admin console's counts. */
+  async countLiveByConsumer(): Promise<Map<number, number>> {
+    const rows = (await this.knex('access_tokens')
+      .whereNull('revoked_at')
+      .select('consumer_id')
+      .count({ n: '*' })
+      .groupBy('consumer_id')) as Array<{ consumer_id: number; n: number | string }>;
+    return new Map(rows.map((r) => [r.consumer_id, Number(r.n)]));
+  }
+
   /** Revokes one grant (optionally only if it belongs to userId); false if none was live. */
   async revoke(id: number, onlyForUserId?: number): Promise<boolean> {
     const q = this.knex('access_tokens').where({ id }).whereNull('revoked_at');

@@ -81,16 +81,18 @@ export function adminRouter(s: Services, web: WebKit): Router {
   // ---- overview -------------------------------------------------------------------------
 
   router.get('/', async (req, res) => {
-    const [consumers, users, grants, recent] = await Promise.all([
+    const [consumers, users, live, recent] = await Promise.all([
       s.consumers.list(),
       s.users.list(),
-      s.tokens.list({}),
+      s.tokens.countLiveByConsumer(),
       s.audits.list({ limit: 10 }),
     ]);
+    let grants = 0;
+    for (const n of live.values()) grants += n;
     web.render(req, res, 'admin/index', {
       title: 'Admin',
       section: 'overview',
-      counts: { consumers: consumers.length, users: users.length, grants: grants.length },
+      counts: { consumers: consumers.length, users: users.length, grants },
       recent: recent.map(auditRow),
     });
   });
@@ -103,10 +105,7 @@ export function adminRouter(s: Services, web: WebKit): Router {
     form: Record<string, unknown> = {},
     error: string | null = null,
   ) => {
-    const list = await s.consumers.list();
-    const grants = await s.tokens.list({});
-    const live = new Map<number, number>();
-    for (const g of grants) live.set(g.consumerId, (live.get(g.consumerId) ?? 0) + 1);
+    const [list, live] = await Promise.all([s.consumers.list(), s.tokens.countLiveByConsumer()]);
     web.render(
       req,
       res,

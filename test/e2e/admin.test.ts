@@ -106,8 +106,12 @@ describe.runIf(run)('the admin console in Chromium', () => {
     await carol.waitForURL(`${site.url}/`);
     expect(JSON.parse(await textOf(carol.locator('#myself')))).toMatchObject({ username: 'carol' });
 
-    // The admin sees carol's grant on the consumer's page and revokes all of them.
-    await admin.reload();
+    // The admin sees carol's grant in the counts and on the consumer's page, and revokes all.
+    await admin.goto(`${server.url}/admin/consumers`);
+    expect(await textOf(admin.locator('tr[data-consumer="wiki"] [data-label="Authorizations"]'))).toBe('1');
+    await admin.goto(`${server.url}/admin`);
+    expect(await textOf(admin.locator('#count-grants'))).toBe('1');
+    await admin.goto(`${server.url}/admin/consumers/${await consumerId('wiki')}`);
     expect(await textOf(admin.locator('#grants [data-label="User"]'))).toBe('carol');
     await checkPage(admin);
     await shot(admin, 'admin-consumer');
@@ -116,6 +120,8 @@ describe.runIf(run)('the admin console in Chromium', () => {
     expect(await textOf(admin.locator('#no-grants'))).toBe('No user has authorized this consumer.');
     await carol.goto(site.url);
     expect(await textOf(carol.locator('#problem'))).toBe('token_revoked');
+    await admin.goto(`${server.url}/admin`);
+    expect(await textOf(admin.locator('#count-grants'))).toBe('0');
 
     const events = (await server.services.audits.list({ consumerKey: 'wiki' })).map((e) => [e.event, e.actor]);
     expect(events).toContainEqual(['consumer.created', 'root']);
