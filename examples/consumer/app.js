@@ -102,7 +102,8 @@ function createConsumerApp(o) {
     );
   });
 
-  // Step 1: a request token, then off to applink's consent page.
+  // Step 1: a request token, then off to applink's consent page. (A real app would also
+  // protect this form with a CSRF token; the demo keeps to the OAuth part.)
   app.post('/connect', async (req, res, next) => {
     try {
       const sess = sessionOf(req, res);

@@ -148,6 +148,9 @@ export function createWebKit(s: Services): WebKit {
       referrerPolicy: { policy: 'no-referrer' },
       strictTransportSecurity: https ? { maxAge: 15_552_000 } : false,
       crossOriginResourcePolicy: { policy: 'same-origin' },
+      // Consumers (Atlassian's among them) open sign-in and consent in a popup and hear
+      // back from their callback page through window.opener; COOP would cut that link.
+      crossOriginOpenerPolicy: false,
     });
   const pageHeaders = headers(CSP);
 

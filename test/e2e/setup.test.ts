@@ -64,6 +64,8 @@ describe.runIf(run)('first-run setup in Chromium', () => {
 
     const gone = await page.goto(`${server.url}/setup`);
     expect(gone!.status()).toBe(404);
+    expect(await textOf(page.locator('h1'))).toBe('Not found');
+    await shot(page, 'not-found');
     const root = await page.goto(server.url);
     expect(new URL(root!.url()).pathname).toBe('/profile/authorized-apps');
     // The same code can never create another admin: /setup answers 404 to the POST too.

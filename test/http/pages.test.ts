@@ -105,6 +105,9 @@ describe('pages over HTTP', () => {
     // The consent form's answer redirects to the consumer: exactly that origin is allowed.
     const consent = await browse(adminJar, `${server.url}/oauth/authorize?oauth_token=${rt.token}`);
     expect(consent.headers.get('content-security-policy')).toContain("form-action 'self' https://wiki.example.com;");
+    // No Cross-Origin-Opener-Policy: a consumer that opened the consent page in a popup
+    // keeps its window.opener link back from the callback.
+    expect(consent.headers.get('cross-origin-opener-policy')).toBeNull();
     const css = await fetch(`${server.url}/static/app.css`);
     expect(css.status).toBe(200);
     expect(css.headers.get('content-type')).toMatch(/^text\/css/);
