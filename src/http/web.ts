@@ -210,8 +210,9 @@ export function requireUser(s: Services): RequestHandler {
 export function requireAdmin(s: Services, web: WebKit): RequestHandler {
   return async (req: Request, res: Response, next: NextFunction) => {
     const user = await currentUser(req, s);
-    if (!user) return res.redirect(302, loginUrl(s, req.method === 'GET' ? req.originalUrl : undefined));
-    if (user.isAdmin) return next();
+    // Strangers are sent to sign in when they look, refused when they try to change something.
+    if (!user && req.method === 'GET') return res.redirect(302, loginUrl(s, req.originalUrl));
+    if (user?.isAdmin) return next();
     web.render(
       req,
       res,

@@ -155,6 +155,14 @@ describe('pages over HTTP', () => {
     const row = await server.services.db.knex('request_tokens').orderBy('id', 'desc').first();
     expect(row).toMatchObject({ user_id: null, denied_at: null });
     expect((await server.services.audits.list({ limit: 1000 })).length).toBe(auditBefore);
+    // Strangers get 403 too, and nothing changes.
+    const stranger = await browse(
+      new CookieJar(),
+      `${server.url}/admin/users`,
+      form({ username: 'eve', email: 'eve@example.com', password: 'long enough' }),
+    );
+    expect(stranger.status).toBe(403);
+    expect(await server.services.users.findByUsername('eve')).toBeNull();
     // still signed in: /logout did not happen
     expect((await browse(adminJar, `${server.url}/admin`)).status).toBe(200);
   });
