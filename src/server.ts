@@ -22,6 +22,11 @@ export interface ServerOptions {
   sweepIntervalMs?: number;
 }
 
+/** Where the operator opens /setup: the public base URL when set, else the listen address. */
+export function setupUrlOf(config: Readonly<Config>, listenUrl: string): string {
+  return config.baseUrl ? `${config.baseUrl.origin}${config.basePath}/setup` : `${listenUrl}${config.basePath}/setup`;
+}
+
 export async function startServer(
   config: Readonly<Config>,
   logger: Logger = createLogger(config),
@@ -81,5 +86,6 @@ export async function startServer(
     })());
 
   logger.info({ url, database: config.database.client, baseUrl: config.baseUrl?.href ?? null }, 'applink listening');
+  await services.firstRun.announce(setupUrlOf(config, url));
   return { server, services, url, close };
 }

@@ -11,6 +11,7 @@ import type { SecretBox } from './secrets';
 import type { FlowDeps } from './oauth1/flows/verify-request';
 import type { Clock } from './oauth1/ports';
 import { createSingleSignOn, type SingleSignOn } from './sso';
+import { FirstRun } from './first-run';
 
 export interface Services extends FlowDeps {
   config: Readonly<Config>;
@@ -22,6 +23,8 @@ export interface Services extends FlowDeps {
   consumers: ConsumerRepository;
   tokens: TokenRepository;
   audits: AuditRepository;
+  /** the /setup guard (first administrator) */
+  firstRun: FirstRun;
   clock: Clock;
   /** trusted-assertion single sign-on, when configured */
   sso: SingleSignOn | null;
@@ -48,6 +51,7 @@ export function createServices(
     sso: config.sso ? createSingleSignOn(config.sso, users) : null,
     store: new SqlProtocolStore(db, box),
     users,
+    firstRun: new FirstRun(users, logger),
     consumers: new ConsumerRepository(db.knex, box),
     tokens: new TokenRepository(db.knex),
     audits: new AuditRepository(db.knex),

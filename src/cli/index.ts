@@ -9,7 +9,7 @@ import { openDatabase } from '../db';
 import { secretBoxFor } from '../keys';
 import { createLogger } from '../logger';
 import { createServices, type Services } from '../services';
-import { DuplicateError } from '../db/users';
+import { DuplicateError, InvalidUserError, validateNewUser } from '../db/users';
 import { InvalidInputError } from '../db/consumers';
 import { CopyRefused, copySqliteToPg } from '../db/copy';
 import { serve } from '../main';
@@ -95,11 +95,11 @@ export function buildProgram(io: Io = defaultIo): Command {
       }) => {
         const password = o.passwordStdin ? (await io.readStdin()).replace(/\r?\n$/, '') : undefined;
         if (o.passwordStdin && !password) throw new CliError('the password read from standard input is empty');
-        if (password !== undefined && password.length < 8)
-          throw new CliError('the password must be at least 8 characters');
-        if (!/^[A-Za-z0-9._@-]{1,150}$/.test(o.username))
-          throw new CliError('the username may use letters, digits and . _ @ - (at most 150)');
-        if (!/^[^\s@]+@[^\s@]+$/.test(o.email)) throw new CliError('the email address is not valid');
+        try {
+          validateNewUser({ username: o.username, email: o.email, displayName: o.displayName, password });
+        } catch (e) {
+          throw e instanceof InvalidUserError ? new CliError(e.message) : e;
+        }
         const u = await withServices(async (s) => {
           const created = await s.users.create({
             username: o.username,

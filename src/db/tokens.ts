@@ -5,6 +5,7 @@ export interface Grant {
   id: number;
   username: string;
   userId: number;
+  consumerId: number;
   consumerKey: string;
   consumerName: string;
   createdAt: number;
@@ -22,6 +23,7 @@ export class TokenRepository {
       username?: string | undefined;
       consumerKey?: string | undefined;
       userId?: number | undefined;
+      consumerId?: number | undefined;
       includeRevoked?: boolean;
     } = {},
   ): Promise<Grant[]> {
@@ -32,6 +34,7 @@ export class TokenRepository {
         't.id',
         'u.username',
         't.user_id',
+        't.consumer_id',
         'c.consumer_key',
         'c.name as consumer_name',
         't.created_at',
@@ -44,12 +47,14 @@ export class TokenRepository {
     if (filter.username !== undefined) q.where('u.username', filter.username);
     if (filter.userId !== undefined) q.where('t.user_id', filter.userId);
     if (filter.consumerKey !== undefined) q.where('c.consumer_key', filter.consumerKey);
+    if (filter.consumerId !== undefined) q.where('t.consumer_id', filter.consumerId);
     if (!filter.includeRevoked) q.whereNull('t.revoked_at');
     const rows = (await q) as Array<Record<string, unknown>>;
     return rows.map((r) => ({
       id: r.id as number,
       username: r.username as string,
       userId: r.user_id as number,
+      consumerId: r.consumer_id as number,
       consumerKey: r.consumer_key as string,
       consumerName: r.consumer_name as string,
       createdAt: r.created_at as number,
@@ -58,6 +63,16 @@ export class TokenRepository {
       lastUsedAt: r.last_used_at as number | null,
       lastUsedIp: r.last_used_ip as string | null,
     }));
+  }
+
+  /** Live (unrevoked) grants per consumer id, for the admin console's counts. */
+  async countLiveByConsumer(): Promise<Map<number, number>> {
+    const rows = (await this.knex('access_tokens')
+      .whereNull('revoked_at')
+      .select('consumer_id')
+      .count({ n: '*' })
+      .groupBy('consumer_id')) as Array<{ consumer_id: number; n: number | string }>;
+    return new Map(rows.map((r) => [r.consumer_id, Number(r.n)]));
   }
 
   /** Revokes one grant (optionally only if it belongs to userId); false if none was live. */

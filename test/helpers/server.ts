@@ -23,6 +23,8 @@ export interface TestServerOptions {
   database?: TestDatabase;
   /** extra environment (APPLINK_*) for the server */
   env?: Record<string, string>;
+  /** when given, the server logs at info level into this array (one parsed JSON object per line) */
+  logs?: Array<Record<string, unknown>>;
 }
 
 export interface TestServer extends RunningServer {
@@ -49,7 +51,7 @@ export async function testDatabases(): Promise<TestDatabase[]> {
 }
 
 const isOptions = (o: object): o is TestServerOptions =>
-  Object.keys(o).length > 0 && Object.keys(o).every((k) => k === 'database' || k === 'env');
+  Object.keys(o).length > 0 && Object.keys(o).every((k) => k === 'database' || k === 'env' || k === 'logs');
 
 export async function startTestServer(
   first: Record<string, string> | TestServerOptions = {},
@@ -83,7 +85,11 @@ export async function startTestServer(
   let running: RunningServer;
   try {
     const config = loadConfig(env);
-    running = await startServer(config, createLogger(config));
+    const logs = opts.logs;
+    const logger = logs
+      ? createLogger({ logLevel: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line)) })
+      : createLogger(config);
+    running = await startServer(config, logger);
   } catch (e) {
     await cleanup();
     throw e;
