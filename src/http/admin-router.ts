@@ -11,6 +11,7 @@ import { InvalidInputError, type ConsumerSummary } from '../db/consumers';
 import { DuplicateError, InvalidUserError, validateNewUser } from '../db/users';
 import type { Services } from '../services';
 import type { UserRecord } from '../oauth1/ports';
+import type { AuditEntry } from '../db/audit';
 
 export const AUDIT_PAGE_SIZE = 50;
 
@@ -451,16 +452,7 @@ export function adminRouter(s: Services, web: WebKit): Router {
   return router;
 }
 
-function auditRow(e: {
-  id: number;
-  at: number;
-  event: string;
-  actor: string | null;
-  consumerKey: string | null;
-  tokenId: number | null;
-  ip: string | null;
-  detail: string | null;
-}) {
+function auditRow(e: AuditEntry) {
   let detail = '';
   if (e.detail) {
     try {
