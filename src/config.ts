@@ -27,6 +27,29 @@ export interface Config {
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** seconds a SIGTERM waits for in-flight requests before cutting connections */
   shutdownTimeout: number;
+  /** trusted JWT single sign-on from an identity-aware proxy; null = off */
+  sso: SsoConfig | null;
+  /** false = SSO-only: no password form, POST /login refused (needs SSO) */
+  loginForm: boolean;
+}
+
+export interface SsoConfig {
+  /** where the proxy's signing keys come from: an HTTPS key set URL or a local JWKS file */
+  jwks: { kind: 'url'; url: URL } | { kind: 'file'; path: string };
+  /** exact `iss` the proxy puts in its assertions */
+  issuer: string;
+  /** accepted `aud` values (any one of them) */
+  audience: string[];
+  /** request header carrying the assertion, lower-cased (default cf-access-jwt-assertion) */
+  header: string;
+  /** cookie carrying the assertion when the header is absent (default CF_Authorization) */
+  cookie: string;
+  /** claim holding the user's email (default email) */
+  emailClaim: string;
+  /** create a local user on first sight of an unknown email (default off) */
+  autoProvision: boolean;
+  /** seconds before an unknown `kid` may trigger another key set fetch (default 30) */
+  jwksCooldown: number;
 }
 
 export class ConfigError extends Error {
@@ -70,6 +93,13 @@ const database = z.string().transform((s, ctx): DatabaseConfig => {
   return z.NEVER;
 });
 
+/** A database URL given on the command line (`applink db copy`), validated like APPLINK_DATABASE_URL. */
+export function parseDatabaseUrl(value: string, name: string): DatabaseConfig {
+  const r = database.safeParse(value);
+  if (!r.success) throw new ConfigError(name, r.error.issues[0]?.message ?? 'invalid value');
+  return r.data;
+}
+
 const baseUrl = z.string().transform((s, ctx) => {
   let url: URL;
   try {
@@ -80,6 +110,34 @@ const baseUrl = z.string().transform((s, ctx) => {
   }
   if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.search || url.hash || url.username) {
     ctx.addIssue({ code: 'custom', message: 'must be an http(s) URL without query, fragment or credentials' });
+    return z.NEVER;
+  }
+  return url;
+});
+
+// RFC 9110 token characters: what a header or cookie name may be made of.
+const httpToken = z
+  .string()
+  .trim()
+  .regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$/, 'must be a header/cookie name (letters, digits, - _ .)');
+
+const isLoopback = (host: string) => host === 'localhost' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
+
+const jwksUrl = z.string().transform((s, ctx) => {
+  let url: URL;
+  try {
+    url = new URL(s.trim());
+  } catch {
+    ctx.addIssue({ code: 'custom', message: 'must be an absolute https URL' });
+    return z.NEVER;
+  }
+  // Keys fetched over plain HTTP could be swapped on the way: HTTPS only, except loopback.
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopback(url.hostname))) {
+    ctx.addIssue({ code: 'custom', message: 'must be an https URL (plain http only on a loopback address)' });
+    return z.NEVER;
+  }
+  if (url.username || url.password || url.hash) {
+    ctx.addIssue({ code: 'custom', message: 'must not carry credentials or a fragment' });
     return z.NEVER;
   }
   return url;
@@ -108,7 +166,64 @@ const SCHEMA = {
   APPLINK_ACCESS_TOKEN_TTL: int(0, 100 * 365 * 86_400).default(157_680_000),
   APPLINK_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   APPLINK_SHUTDOWN_TIMEOUT: int(1, 3600).default(25),
+  APPLINK_SSO_JWKS_URL: jwksUrl.optional(),
+  APPLINK_SSO_JWKS_FILE: z.string().trim().min(1, 'must be a file path').optional(),
+  APPLINK_SSO_ISSUER: z.string().trim().min(1, 'must not be empty').optional(),
+  APPLINK_SSO_AUDIENCE: z
+    .string()
+    .transform((s) =>
+      s
+        .split(',')
+        .map((a) => a.trim())
+        .filter(Boolean),
+    )
+    .pipe(z.array(z.string()).min(1, 'must name at least one audience'))
+    .optional(),
+  APPLINK_SSO_HEADER: httpToken.default('Cf-Access-Jwt-Assertion'),
+  APPLINK_SSO_COOKIE: httpToken.default('CF_Authorization'),
+  APPLINK_SSO_EMAIL_CLAIM: z.string().trim().min(1, 'must not be empty').default('email'),
+  APPLINK_SSO_AUTO_PROVISION: bool.default(false),
+  APPLINK_SSO_JWKS_COOLDOWN: int(0, 3600).default(30),
+  APPLINK_LOGIN_FORM: bool.default(true),
 } as const;
+
+const SSO_VARIABLES = Object.keys(SCHEMA).filter((k) => k.startsWith('APPLINK_SSO_'));
+
+/**
+ * SSO is on when any APPLINK_SSO_* variable is set; then the key source (URL or file,
+ * exactly one), the issuer and the audience are all required: a half-configured SSO
+ * is an error, never a silently open or silently disabled door.
+ */
+function ssoFrom(env: Env, p: Parsed): SsoConfig | null {
+  const set = SSO_VARIABLES.filter((k) => (env[k] ?? '') !== '');
+  if (set.length === 0) return null;
+  const url = p.APPLINK_SSO_JWKS_URL;
+  const file = p.APPLINK_SSO_JWKS_FILE;
+  if (url && file)
+    throw new ConfigError(
+      'APPLINK_SSO_JWKS_FILE',
+      'set either APPLINK_SSO_JWKS_URL or APPLINK_SSO_JWKS_FILE, not both',
+    );
+  if (!url && !file)
+    throw new ConfigError(
+      'APPLINK_SSO_JWKS_URL',
+      `required for single sign-on (or APPLINK_SSO_JWKS_FILE); set because of ${set.join(', ')}`,
+    );
+  if (!p.APPLINK_SSO_ISSUER)
+    throw new ConfigError('APPLINK_SSO_ISSUER', `required for single sign-on; set because of ${set.join(', ')}`);
+  if (!p.APPLINK_SSO_AUDIENCE)
+    throw new ConfigError('APPLINK_SSO_AUDIENCE', `required for single sign-on; set because of ${set.join(', ')}`);
+  return {
+    jwks: url ? { kind: 'url', url } : { kind: 'file', path: file! },
+    issuer: p.APPLINK_SSO_ISSUER,
+    audience: p.APPLINK_SSO_AUDIENCE,
+    header: p.APPLINK_SSO_HEADER.toLowerCase(),
+    cookie: p.APPLINK_SSO_COOKIE,
+    emailClaim: p.APPLINK_SSO_EMAIL_CLAIM,
+    autoProvision: p.APPLINK_SSO_AUTO_PROVISION,
+    jwksCooldown: p.APPLINK_SSO_JWKS_COOLDOWN,
+  };
+}
 
 type Parsed = { [K in keyof typeof SCHEMA]: z.output<(typeof SCHEMA)[K]> };
 
@@ -122,6 +237,9 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   }
   const p = v as Parsed;
   const base = p.APPLINK_BASE_URL ?? null;
+  const sso = ssoFrom(env, p);
+  if (!p.APPLINK_LOGIN_FORM && !sso)
+    throw new ConfigError('APPLINK_LOGIN_FORM', 'off needs single sign-on (APPLINK_SSO_*) or nobody could sign in');
   return Object.freeze({
     port: p.APPLINK_PORT,
     host: p.APPLINK_HOST,
@@ -137,5 +255,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     accessTokenTtl: p.APPLINK_ACCESS_TOKEN_TTL,
     logLevel: p.APPLINK_LOG_LEVEL,
     shutdownTimeout: p.APPLINK_SHUTDOWN_TIMEOUT,
+    sso: sso ? Object.freeze(sso) : null,
+    loginForm: p.APPLINK_LOGIN_FORM,
   });
 }

@@ -16,6 +16,7 @@ const TOKEN_EVENTS: Readonly<Record<string, TokenEvent>> = Object.freeze({
   'authorization.denied': 'denied',
   'access_token.issued': 'exchanged',
   'access_token.revoked': 'revoked',
+  'access_token.revoked_all': 'revoked',
 });
 
 export interface Metrics {

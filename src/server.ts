@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { Config } from './config';
 import { openDatabase } from './db';
-import { secretBoxFor } from './keys';
+import { assertKeyOpensDatabase, secretBoxFor } from './keys';
 import { createLogger } from './logger';
 import { createServices, type Services } from './services';
 import { createApp } from './http/app';
@@ -23,16 +23,41 @@ export interface RunningServer {
 /** The request line plus all headers; larger heads get 431 with oauth_problem. */
 export const MAX_HEADER_SIZE = 16 * 1024;
 
+export interface ServerOptions {
+  /** how often this node sweeps stale rows (default 60 s; tests shorten it) */
+  sweepIntervalMs?: number;
+}
+
+/** Where the operator opens /setup: the public base URL when set, else the listen address. */
+export function setupUrlOf(config: Readonly<Config>, listenUrl: string): string {
+  return config.baseUrl ? `${config.baseUrl.origin}${config.basePath}/setup` : `${listenUrl}${config.basePath}/setup`;
+}
+
 export async function startServer(
   config: Readonly<Config>,
   logger: Logger = createLogger(config),
+  options: ServerOptions = {},
 ): Promise<RunningServer> {
   const box = secretBoxFor(config);
   const db = openDatabase(config.database);
-  await db.migrate();
+  try {
+    await db.migrate();
+    await assertKeyOpensDatabase(box, db.knex);
+  } catch (e) {
+    await db.close();
+    throw e;
+  }
   const services = createServices(config, db, box, logger);
   services.metrics.collectProcessMetrics();
   const app = createApp(services);
+  // Fetch the proxy's keys now so the first sign-in is fast; failing here is not fatal
+  // (sign-ins fail closed until the key set answers), but it is worth a warning.
+  services.sso?.warm().catch((err: Error) => {
+    logger.warn(
+      { err: { message: err.message, cause: (err.cause as Error | undefined)?.message } },
+      'sso key set unavailable',
+    );
+  });
 
   let draining = false;
   const inFlight = new Set<ServerResponse>();
@@ -75,13 +100,16 @@ export async function startServer(
   const url = `http://${host}:${addr.port}`;
   if (!realm) realm = url;
 
-  let sweeping: Promise<unknown> = Promise.resolve();
+  // Every node sweeps (see db/sweep.ts for why that is safe); never two sweeps at once here.
+  let sweeping: Promise<void> | undefined;
   const sweeper = setInterval(() => {
-    sweeping = sweep(db.knex, Date.now(), config.timestampWindow).then(
-      (r) => logger.debug({ swept: r }, 'sweep'),
-      (err: Error) => logger.warn({ err: { message: err.message } }, 'sweep failed'),
-    );
-  }, 60_000);
+    sweeping ??= sweep(db, Date.now(), config.timestampWindow)
+      .then(
+        (r) => logger.debug({ swept: r }, 'sweep'),
+        (err: Error) => logger.warn({ err: { message: err.message } }, 'sweep failed'),
+      )
+      .finally(() => (sweeping = undefined));
+  }, options.sweepIntervalMs ?? 60_000);
   sweeper.unref();
 
   let closing: Promise<void> | undefined;
@@ -108,5 +136,6 @@ export async function startServer(
     })());
 
   logger.info({ url, database: config.database.client, baseUrl: config.baseUrl?.href ?? null }, 'applink listening');
+  await services.firstRun.announce(setupUrlOf(config, url));
   return { server, services, url, close };
 }

@@ -11,6 +11,8 @@ import type { SecretBox } from './secrets';
 import { createMetrics, type Metrics } from './metrics';
 import type { FlowDeps } from './oauth1/flows/verify-request';
 import type { Clock } from './oauth1/ports';
+import { createSingleSignOn, type SingleSignOn } from './sso';
+import { FirstRun } from './first-run';
 
 export interface Services extends FlowDeps {
   config: Readonly<Config>;
@@ -23,7 +25,11 @@ export interface Services extends FlowDeps {
   consumers: ConsumerRepository;
   tokens: TokenRepository;
   audits: AuditRepository;
+  /** the /setup guard (first administrator) */
+  firstRun: FirstRun;
   clock: Clock;
+  /** trusted-assertion single sign-on, when configured */
+  sso: SingleSignOn | null;
   requestTokenTtl: number;
   accessTokenTtl: number;
 }
@@ -38,6 +44,7 @@ export function createServices(
   clock: Clock = systemClock,
 ): Services {
   const metrics = createMetrics();
+  const users = new UserRepository(db.knex);
   return {
     config,
     db,
@@ -45,8 +52,10 @@ export function createServices(
     logger,
     metrics,
     clock,
+    sso: config.sso ? createSingleSignOn(config.sso, users) : null,
     store: new SqlProtocolStore(db, box, (e) => metrics.observeAudit(e)),
-    users: new UserRepository(db.knex),
+    users,
+    firstRun: new FirstRun(users, logger),
     consumers: new ConsumerRepository(db.knex, box),
     tokens: new TokenRepository(db.knex, (e) => metrics.observeAudit(e)),
     audits: new AuditRepository(db.knex),

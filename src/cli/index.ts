@@ -3,17 +3,18 @@
  * Every command reads the same environment configuration and accepts --json.
  */
 import { Command, CommanderError } from 'commander';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { ConfigError, loadConfig, type Config } from '../config';
+import { ConfigError, loadConfig, parseDatabaseUrl, type Config } from '../config';
 import { openDatabase } from '../db';
 import { secretBoxFor } from '../keys';
 import { createLogger } from '../logger';
 import { createServices, type Services } from '../services';
-import { DuplicateError } from '../db/users';
+import { DuplicateError, InvalidUserError, validateNewUser } from '../db/users';
 import { InvalidInputError } from '../db/consumers';
 import { rotateSecrets, sealedKeyUsage, UnknownKeyError } from '../db/rotate';
 import { keyId } from '../secrets';
+import { CopyRefused, copySqliteToPg } from '../db/copy';
 import { serve } from '../main';
 
 class CliError extends Error {}
@@ -97,11 +98,11 @@ export function buildProgram(io: Io = defaultIo): Command {
       }) => {
         const password = o.passwordStdin ? (await io.readStdin()).replace(/\r?\n$/, '') : undefined;
         if (o.passwordStdin && !password) throw new CliError('the password read from standard input is empty');
-        if (password !== undefined && password.length < 8)
-          throw new CliError('the password must be at least 8 characters');
-        if (!/^[A-Za-z0-9._@-]{1,150}$/.test(o.username))
-          throw new CliError('the username may use letters, digits and . _ @ - (at most 150)');
-        if (!/^[^\s@]+@[^\s@]+$/.test(o.email)) throw new CliError('the email address is not valid');
+        try {
+          validateNewUser({ username: o.username, email: o.email, displayName: o.displayName, password });
+        } catch (e) {
+          throw e instanceof InvalidUserError ? new CliError(e.message) : e;
+        }
         const u = await withServices(async (s) => {
           const created = await s.users.create({
             username: o.username,
@@ -334,6 +335,35 @@ export function buildProgram(io: Io = defaultIo): Command {
       );
     });
 
+  const dbCommand = program.command('db').description('move the data between databases');
+  dbCommand
+    .command('copy')
+    .description('copy an SQLite installation into an empty PostgreSQL database, every grant intact')
+    .requiredOption('--from <url>', 'the SQLite database, sqlite:PATH')
+    .requiredOption('--to <url>', 'the empty PostgreSQL database, postgres://…')
+    .option('--json')
+    .action(async (o: { from: string; to: string; json?: boolean }) => {
+      const from = parseDatabaseUrl(o.from, '--from');
+      const to = parseDatabaseUrl(o.to, '--to');
+      if (from.client !== 'sqlite') throw new CliError('--from must be an SQLite database (sqlite:PATH)');
+      if (to.client !== 'pg') throw new CliError('--to must be a PostgreSQL database (postgres://…)');
+      if (!existsSync(from.filename)) throw new CliError(`no SQLite database at ${from.filename}`);
+      const source = openDatabase(from);
+      const target = openDatabase(to);
+      let copied;
+      try {
+        copied = await copySqliteToPg(source, target);
+      } finally {
+        await Promise.all([source.close(), target.close()]);
+      }
+      if (o.json) io.out(JSON.stringify({ copied }));
+      else
+        io.out(
+          `${table(copied.map((c) => ({ table: c.table, rows: c.rows })))}\n` +
+            'copied; start the PostgreSQL nodes with the same APPLINK_SECRET_KEY as this installation',
+        );
+    });
+
   return program;
 }
 
@@ -350,7 +380,8 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
       e instanceof ConfigError ||
       e instanceof DuplicateError ||
       e instanceof InvalidInputError ||
-      e instanceof UnknownKeyError
+      e instanceof UnknownKeyError ||
+      e instanceof CopyRefused
         ? e.message
         : `unexpected error: ${(e as Error).message?.split('\n')[0] ?? String(e)}`;
     process.stderr.write(`applink: ${msg}\n`);

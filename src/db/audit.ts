@@ -20,6 +20,10 @@ export class AuditRepository {
       event?: string | undefined;
       username?: string | undefined;
       consumerKey?: string | undefined;
+      /** ms since the epoch, inclusive */
+      since?: number | undefined;
+      /** ms since the epoch, exclusive */
+      until?: number | undefined;
       limit?: number;
       offset?: number;
     } = {},
@@ -34,6 +38,8 @@ export class AuditRepository {
     if (f.event) q.where('a.event', f.event);
     if (f.username) q.where('u.username', f.username);
     if (f.consumerKey) q.where('c.consumer_key', f.consumerKey);
+    if (f.since !== undefined) q.where('a.at', '>=', f.since);
+    if (f.until !== undefined) q.where('a.at', '<', f.until);
     const rows = (await q) as Array<Record<string, unknown>>;
     return rows.map((r) => ({
       id: r.id as number,
@@ -45,5 +51,11 @@ export class AuditRepository {
       ip: (r.ip as string | null) ?? null,
       detail: (r.detail as string | null) ?? null,
     }));
+  }
+
+  /** The event names that occur in the log, for the console's filter. */
+  async events(): Promise<string[]> {
+    const rows = (await this.knex('audit_events').distinct('event').orderBy('event')) as Array<{ event: string }>;
+    return rows.map((r) => r.event);
   }
 }

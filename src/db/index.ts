@@ -24,6 +24,13 @@ export interface Database {
 
 const INT8_OID = 20;
 
+// pg_advisory_lock key of applink's migrator ('aplk'): serialises migrations across nodes.
+const MIGRATION_LOCK_KEY = 0x61706c6b;
+
+interface PgConnection {
+  query(text: string, values?: unknown[]): Promise<{ rows: Array<Record<string, unknown>> }>;
+}
+
 export function openDatabase(config: DatabaseConfig): Database {
   if (config.client === 'sqlite') return openSqlite(config.filename);
   const knex = knexFactory({
@@ -35,6 +42,7 @@ export function openDatabase(config: DatabaseConfig): Database {
         getTypeParser: (oid: number, format?: string) =>
           oid === INT8_OID ? (v: string) => Number(v) : (require('pg').types.getTypeParser(oid, format) as never),
       },
+      application_name: 'applink',
     } as Knex.PgConnectionConfig,
     pool: { min: 0, max: 10 },
   });
@@ -73,16 +81,55 @@ function openSqlite(filename: string): Database {
   });
 }
 
+/**
+ * Runs the migrator alone among every node sharing the database. knex's own lock row is
+ * taken only after knex has created its bookkeeping tables, and two nodes starting on a
+ * fresh database both try to create them (one fails, or two lock rows make the lock
+ * permanently "taken"). On PostgreSQL a session advisory lock, held on one dedicated
+ * connection, is taken first: PostgreSQL releases it itself if the node dies.
+ * SQLite serves one node; its single connection needs nothing more.
+ */
+async function exclusively<T>(knex: Knex, dialect: Dialect, fn: () => Promise<T>): Promise<T> {
+  if (dialect !== 'pg') return fn();
+  const client = knex.client as {
+    acquireConnection(): Promise<PgConnection>;
+    releaseConnection(c: PgConnection): Promise<void>;
+  };
+  const conn = await client.acquireConnection();
+  try {
+    await conn.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+    try {
+      await freeStaleKnexLock(knex);
+      return await fn();
+    } finally {
+      await conn.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]);
+    }
+  } finally {
+    await client.releaseConnection(conn);
+  }
+}
+
+/**
+ * Under the advisory lock no other migrator runs, so a taken (or doubled) knex lock row can
+ * only be left over from a migrator that died between its own lock and unlock.
+ */
+async function freeStaleKnexLock(knex: Knex): Promise<void> {
+  if (!(await knex.schema.hasTable('knex_migrations_lock'))) return;
+  const rows = (await knex('knex_migrations_lock').select('is_locked')) as Array<{ is_locked: number }>;
+  if (rows.length === 1 && Number(rows[0]!.is_locked) === 0) return;
+  await knex.migrate.forceFreeMigrationsLock({ migrationSource });
+}
+
 function wrap(knex: Knex, dialect: Dialect, sqlite: () => BetterSqlite3.Database): Database {
   return {
     knex,
     dialect,
     sqlite,
     async migrate() {
-      await knex.migrate.latest({ migrationSource });
+      await exclusively(knex, dialect, () => knex.migrate.latest({ migrationSource }));
     },
     async rollbackAll() {
-      await knex.migrate.rollback({ migrationSource }, true);
+      await exclusively(knex, dialect, () => knex.migrate.rollback({ migrationSource }, true));
     },
     async ping() {
       await knex.raw('select 1');

@@ -1,9 +1,14 @@
 /**
  * Housekeeping: nonces older than the timestamp window (they could only be refused as
- * stale now), request tokens past expiry, expired sessions. Plain deletes by an indexed
- * time column, safe to run on every node at once.
+ * stale now), request tokens an hour past expiry, expired sessions.
+ *
+ * Safe on every node at once and never in the way of requests: rows go in small batches
+ * (short statements, short row locks), the event loop gets a turn between batches (on
+ * SQLite the one connection is free for requests in between), and on PostgreSQL a batch
+ * skips rows another node's sweep has locked instead of waiting for them.
  */
-import type { Knex } from 'knex';
+import { setImmediate as yieldToRequests } from 'node:timers/promises';
+import type { Database } from './index';
 
 export interface SweepResult {
   nonces: number;
@@ -11,14 +16,41 @@ export interface SweepResult {
   sessions: number;
 }
 
-export async function sweep(knex: Knex, now: number, timestampWindowS: number): Promise<SweepResult> {
-  const nonces = await knex('nonces')
-    .where('timestamp', '<', Math.floor(now / 1000) - timestampWindowS - 1)
-    .delete();
-  // Keep expired request tokens an hour so a late exchange still hears token_expired.
-  const requestTokens = await knex('request_tokens')
-    .where('expires_at', '<', now - 3_600_000)
-    .delete();
-  const sessions = await knex('sessions').where('expires_at', '<', now).delete();
-  return { nonces, requestTokens, sessions };
+export interface SweepOptions {
+  /** rows per delete statement */
+  batchSize?: number;
+}
+
+/** Keep expired request tokens an hour so a late exchange still hears token_expired. */
+export const EXPIRED_REQUEST_TOKEN_GRACE_MS = 3_600_000;
+
+export async function sweep(
+  db: Database,
+  now: number,
+  timestampWindowS: number,
+  options: SweepOptions = {},
+): Promise<SweepResult> {
+  const batch = options.batchSize ?? 1000;
+  return {
+    nonces: await deleteOlder(db, 'nonces', 'timestamp', Math.floor(now / 1000) - timestampWindowS - 1, batch),
+    requestTokens: await deleteOlder(db, 'request_tokens', 'expires_at', now - EXPIRED_REQUEST_TOKEN_GRACE_MS, batch),
+    sessions: await deleteOlder(db, 'sessions', 'expires_at', now, batch),
+  };
+}
+
+/** Deletes rows with column < cutoff, batch by batch; returns how many this node deleted. */
+async function deleteOlder(db: Database, table: string, column: string, cutoff: number, batch: number) {
+  // The row's physical id picks the batch: rowid on SQLite, ctid on PostgreSQL.
+  const statement =
+    db.dialect === 'pg'
+      ? `DELETE FROM ?? WHERE ctid = ANY(ARRAY(SELECT ctid FROM ?? WHERE ?? < ? LIMIT ? FOR UPDATE SKIP LOCKED))`
+      : `DELETE FROM ?? WHERE rowid IN (SELECT rowid FROM ?? WHERE ?? < ? LIMIT ?)`;
+  let total = 0;
+  for (;;) {
+    const result: unknown = await db.knex.raw(statement, [table, table, column, cutoff, batch]);
+    const n = db.dialect === 'pg' ? (result as { rowCount: number }).rowCount : (result as { changes: number }).changes;
+    total += n;
+    if (n < batch) return total;
+    await yieldToRequests();
+  }
 }

@@ -7,6 +7,7 @@ export interface Grant {
   id: number;
   username: string;
   userId: number;
+  consumerId: number;
   consumerKey: string;
   consumerName: string;
   createdAt: number;
@@ -28,6 +29,7 @@ export class TokenRepository {
       username?: string | undefined;
       consumerKey?: string | undefined;
       userId?: number | undefined;
+      consumerId?: number | undefined;
       includeRevoked?: boolean;
     } = {},
   ): Promise<Grant[]> {
@@ -38,6 +40,7 @@ export class TokenRepository {
         't.id',
         'u.username',
         't.user_id',
+        't.consumer_id',
         'c.consumer_key',
         'c.name as consumer_name',
         't.created_at',
@@ -50,12 +53,14 @@ export class TokenRepository {
     if (filter.username !== undefined) q.where('u.username', filter.username);
     if (filter.userId !== undefined) q.where('t.user_id', filter.userId);
     if (filter.consumerKey !== undefined) q.where('c.consumer_key', filter.consumerKey);
+    if (filter.consumerId !== undefined) q.where('t.consumer_id', filter.consumerId);
     if (!filter.includeRevoked) q.whereNull('t.revoked_at');
     const rows = (await q) as Array<Record<string, unknown>>;
     return rows.map((r) => ({
       id: r.id as number,
       username: r.username as string,
       userId: r.user_id as number,
+      consumerId: r.consumer_id as number,
       consumerKey: r.consumer_key as string,
       consumerName: r.consumer_name as string,
       createdAt: r.created_at as number,
@@ -64,6 +69,16 @@ export class TokenRepository {
       lastUsedAt: r.last_used_at as number | null,
       lastUsedIp: r.last_used_ip as string | null,
     }));
+  }
+
+  /** Live (unrevoked) grants per consumer id, for the admin console's counts. */
+  async countLiveByConsumer(): Promise<Map<number, number>> {
+    const rows = (await this.knex('access_tokens')
+      .whereNull('revoked_at')
+      .select('consumer_id')
+      .count({ n: '*' })
+      .groupBy('consumer_id')) as Array<{ consumer_id: number; n: number | string }>;
+    return new Map(rows.map((r) => [r.consumer_id, Number(r.n)]));
   }
 
   /**
@@ -84,10 +99,21 @@ export class TokenRepository {
     return revoked;
   }
 
-  async revokeAll(filter: { userId?: number; consumerId?: number }): Promise<number> {
-    const q = this.knex('access_tokens').whereNull('revoked_at');
-    if (filter.userId !== undefined) q.where({ user_id: filter.userId });
-    if (filter.consumerId !== undefined) q.where({ consumer_id: filter.consumerId });
-    return q.update({ revoked_at: Date.now() });
+  /**
+   * Revokes every live grant matching the filter; returns how many. The audit event, when
+   * given, is written in the same transaction with the count, and only if any was revoked.
+   */
+  async revokeAll(filter: { userId?: number; consumerId?: number }, audit?: AuditEvent): Promise<number> {
+    const done = await this.knex.transaction(async (trx) => {
+      const q = trx('access_tokens').whereNull('revoked_at');
+      if (filter.userId !== undefined) q.where({ user_id: filter.userId });
+      if (filter.consumerId !== undefined) q.where({ consumer_id: filter.consumerId });
+      const count = await q.update({ revoked_at: Date.now() });
+      const event = audit && count > 0 ? { ...audit, detail: { ...audit.detail, count } } : null;
+      if (event) await recordAudit(trx, event);
+      return { count, event };
+    });
+    if (done.event) this.onAudit(done.event);
+    return done.count;
   }
 }

@@ -20,6 +20,34 @@ export class DuplicateError extends Error {
   }
 }
 
+export const USERNAME_SHAPE = /^[A-Za-z0-9._@-]{1,150}$/;
+export const MIN_PASSWORD_LENGTH = 8;
+
+/** The rules every way of creating a user shares (CLI, admin console, first-run setup). */
+export function validateNewUser(u: {
+  username: string;
+  email: string;
+  displayName?: string | undefined;
+  password?: string | undefined;
+}): void {
+  if (!USERNAME_SHAPE.test(u.username))
+    throw new InvalidUserError('the username may use letters, digits and . _ @ - (at most 150)');
+  if (!/^[^\s@]+@[^\s@]+$/.test(u.email) || u.email.length > 320)
+    throw new InvalidUserError('the email address is not valid');
+  if (u.displayName !== undefined && u.displayName.length > 200)
+    throw new InvalidUserError('the display name must be at most 200 characters');
+  if (u.password !== undefined && u.password.length < MIN_PASSWORD_LENGTH)
+    throw new InvalidUserError(`the password must be at least ${MIN_PASSWORD_LENGTH} characters`);
+  if (u.password !== undefined && u.password.length > 1024) throw new InvalidUserError('the password is too long');
+}
+
+export class InvalidUserError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'InvalidUserError';
+  }
+}
+
 export const isUniqueViolation = (e: unknown): boolean => {
   const err = e as { code?: string; message?: string };
   return err.code === '23505' || err.code === 'SQLITE_CONSTRAINT_UNIQUE' || err.code === 'SQLITE_CONSTRAINT_PRIMARYKEY';

@@ -6,11 +6,15 @@ import express, { Router, type Express } from 'express';
 import { randomUUID } from 'node:crypto';
 import { isIP } from 'node:net';
 import { OAuthProblem } from '../oauth1/problems';
-import { VIEWS_DIR } from '../paths';
+import { PUBLIC_DIR, VIEWS_DIR } from '../paths';
 import { errorHandler, PAGE } from './errors';
 import { oauthRouter } from './oauth-router';
 import { apiRouter } from './api-router';
 import { createWebKit, webRouter } from './web';
+import { profileRouter } from './profile-router';
+import { adminRouter } from './admin-router';
+import { setupRouter } from './setup-router';
+import { layoutEngine } from './views';
 import type { Services } from '../services';
 
 export function createApp(s: Services): Express {
@@ -21,6 +25,7 @@ export function createApp(s: Services): Express {
   // leftmost X-Forwarded-For entry, which any client can write.
   app.set('trust proxy', s.config.trustProxy ? 1 : false);
   app.set('views', VIEWS_DIR);
+  app.engine('ejs', layoutEngine(VIEWS_DIR));
   app.set('view engine', 'ejs');
   app.locals.basePath = s.config.basePath;
 
@@ -86,11 +91,26 @@ export function createApp(s: Services): Express {
     res.set('Content-Type', s.metrics.registry.contentType).send(await s.metrics.registry.metrics());
   });
 
+  // Our own stylesheet (no CDN): the pages' CSP allows styles from this origin only.
+  root.use(
+    '/static',
+    express.static(PUBLIC_DIR, {
+      index: false,
+      maxAge: '1h',
+      setHeaders: (res) => res.set('X-Content-Type-Options', 'nosniff'),
+    }),
+  );
+
   const web = createWebKit(s);
   root.use(apiRouter(s));
   root.use(oauthRouter(s, web));
+  root.use(setupRouter(s, web));
+  root.use('/admin', adminRouter(s, web));
+  root.use(profileRouter(s, web));
   root.use(webRouter(s, web));
-  root.get('/', (_req, res) => res.redirect(302, `${s.config.basePath}/profile/authorized-apps`));
+  root.get('/', async (_req, res) =>
+    res.redirect(302, `${s.config.basePath}${(await s.firstRun.isOpen()) ? '/setup' : '/profile/authorized-apps'}`),
+  );
   root.use((_req, res) => {
     res.status(404);
     if ((res.locals as Record<symbol, boolean>)[PAGE])

@@ -8,9 +8,9 @@ import { issueRequestToken } from '../oauth1/flows/request-token';
 import { exchangeRequestToken } from '../oauth1/flows/access-token';
 import { callbackWith, decideAuthorization, findPendingAuthorization } from '../oauth1/flows/authorize';
 import { requestParts } from './request-parts';
-import { PAGE } from './errors';
 import { signedBody } from './body';
-import { currentUser, requireCsrf, type WebKit } from './web';
+import { currentUser, loginUrl, requireCsrf, type WebKit } from './web';
+import { callbackOrigin, when } from './views';
 import type { Services } from '../services';
 
 function sendForm(res: Response, pairs: Array<[string, string]>): void {
@@ -38,41 +38,39 @@ export function oauthRouter(s: Services, web: WebKit): Router {
     ]);
   };
 
-  const asPage = (_req: Request, res: Response, next: () => void) => {
-    (res.locals as Record<symbol, boolean>)[PAGE] = true;
-    next();
-  };
-
   const consent = async (req: Request, res: Response) => {
     const token = typeof req.query.oauth_token === 'string' ? req.query.oauth_token : undefined;
     const user = await currentUser(req, s);
-    if (!user) return res.redirect(302, `${s.config.basePath}/login?next=${encodeURIComponent(req.originalUrl)}`);
+    if (!user) return res.redirect(302, loginUrl(s, req.originalUrl, req));
     const { consumer, token: rt } = await findPendingAuthorization(token, s);
-    res.set('X-Frame-Options', 'DENY');
-    res.set('Content-Security-Policy', "frame-ancestors 'none'");
-    res.render('consent', {
+    const origin = callbackOrigin(rt.callback);
+    if (origin) web.allowFormActionTo(req, res, origin);
+    web.render(req, res, 'consent', {
       title: `Allow ${consumer.name}?`,
       user,
-      consumer,
-      callbackOrigin: rt.callback === 'oob' ? null : new URL(rt.callback).origin,
+      consumer: { name: consumer.name, description: consumer.description, key: consumer.key },
+      callbackOrigin: origin,
       oauthToken: token,
+      // "Not you?": sign out and come back here as someone else
+      here: req.originalUrl,
+      expiresAt: when(rt.expiresAt),
       csrfToken: web.csrfToken(req),
     });
   };
 
   const decide = async (req: Request, res: Response) => {
     const user = await currentUser(req, s);
-    if (!user) return res.redirect(302, `${s.config.basePath}/login`);
+    if (!user) return res.redirect(302, loginUrl(s));
     const body = req.body as Record<string, unknown>;
     const token = typeof body.oauth_token === 'string' ? body.oauth_token : undefined;
     const d = await decideAuthorization(token, user, body.decision === 'allow', req.ip ?? '', s);
-    res.set('Cache-Control', 'no-store');
+    const consumer = { name: d.consumer.name };
     if (d.kind === 'allow') {
       if (d.callback === 'oob')
-        return res.render('verifier', { title: 'Enter this code', consumer: d.consumer, verifier: d.verifier });
+        return web.render(req, res, 'verifier', { title: 'Enter this code', consumer, verifier: d.verifier });
       return res.redirect(302, callbackWith(d.callback, { oauth_token: d.token, oauth_verifier: d.verifier }));
     }
-    if (d.callback === 'oob') return res.render('denied', { title: 'Access denied', consumer: d.consumer });
+    if (d.callback === 'oob') return web.render(req, res, 'denied', { title: 'Access denied', consumer });
     return res.redirect(
       302,
       callbackWith(d.callback, { oauth_token: d.token, oauth_verifier: 'denied', oauth_problem: 'permission_denied' }),
@@ -84,8 +82,8 @@ export function oauthRouter(s: Services, web: WebKit): Router {
     router.get(`${prefix}/request-token`, raw, requestToken);
     router.post(`${prefix}/access-token`, raw, accessToken);
     router.get(`${prefix}/access-token`, raw, accessToken);
-    router.get(`${prefix}/authorize`, asPage, web.session, consent);
-    router.post(`${prefix}/authorize`, asPage, web.session, web.form, requireCsrf(web), decide);
+    router.get(`${prefix}/authorize`, ...web.page, consent);
+    router.post(`${prefix}/authorize`, ...web.page, web.form, requireCsrf(web), decide);
   }
   return router;
 }

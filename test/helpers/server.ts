@@ -1,5 +1,12 @@
-// A real applink server on a temporary SQLite file (or the PostgreSQL test database),
+// A real applink server on a temporary SQLite file or a throw-away PostgreSQL database,
 // listening on a free loopback port.
+//
+//   startTestServer()                                  SQLite
+//   startTestServer({ APPLINK_BASE_URL: '…' })         SQLite, extra environment
+//   startTestServer({ database: 'pg', env: { … } })    a fresh PostgreSQL database, dropped on stop()
+//   startTestServer({ … env … }, { database: 'pg' })   the same, old-style first argument
+//
+// Suites that run on both databases: `describe.each(await testDatabases())(...)`.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,32 +14,94 @@ import { randomBytes, generateKeyPairSync } from 'node:crypto';
 import { loadConfig } from '../../src/config';
 import { startServer, type RunningServer } from '../../src/server';
 import { createLogger } from '../../src/logger';
+import { createTempPgDatabase, pgAvailable } from './pg';
+
+export type TestDatabase = 'sqlite' | 'pg';
+
+export interface TestServerOptions {
+  /** 'sqlite' (default) or 'pg' (a temporary database on the test PostgreSQL server) */
+  database?: TestDatabase;
+  /** extra environment (APPLINK_*) for the server */
+  env?: Record<string, string>;
+  /** when given, the server logs at info level into this array (one parsed JSON object per line) */
+  logs?: Array<Record<string, unknown>>;
+}
 
 export interface TestServer extends RunningServer {
   dir: string;
   env: Record<string, string>;
+  database: TestDatabase;
   stop(): Promise<void>;
 }
 
-export async function startTestServer(extraEnv: Record<string, string> = {}): Promise<TestServer> {
+let notified = false;
+
+/**
+ * The databases every integration suite runs against: SQLite always, PostgreSQL when the
+ * test server is reachable. Without it the PostgreSQL half is left out with a notice on
+ * stderr; with CI=true an unreachable server throws (pgAvailable), failing the suite.
+ */
+export async function testDatabases(): Promise<TestDatabase[]> {
+  if (await pgAvailable()) return ['sqlite', 'pg'];
+  if (!notified) {
+    notified = true;
+    process.stderr.write('*** PostgreSQL variants of the integration suites were NOT run (see above) ***\n');
+  }
+  return ['sqlite'];
+}
+
+const isOptions = (o: object): o is TestServerOptions =>
+  Object.keys(o).length > 0 && Object.keys(o).every((k) => k === 'database' || k === 'env' || k === 'logs');
+
+export async function startTestServer(
+  first: Record<string, string> | TestServerOptions = {},
+  options: TestServerOptions = {},
+): Promise<TestServer> {
+  const opts: TestServerOptions = isOptions(first)
+    ? first
+    : { ...options, env: { ...(first as Record<string, string>), ...options.env } };
+  const given = opts.env?.APPLINK_DATABASE_URL;
+  const database: TestDatabase = given ? (given.startsWith('sqlite:') ? 'sqlite' : 'pg') : (opts.database ?? 'sqlite');
   const dir = mkdtempSync(join(tmpdir(), 'applink-test-'));
+  let dropPg: (() => Promise<void>) | undefined;
+  let databaseUrl = given ?? `sqlite:${join(dir, 'applink.sqlite')}`;
+  if (database === 'pg' && !given) {
+    const pg = await createTempPgDatabase();
+    databaseUrl = pg.url;
+    dropPg = pg.drop;
+  }
   const env: Record<string, string> = {
     APPLINK_PORT: '0',
     APPLINK_HOST: '127.0.0.1',
-    APPLINK_DATABASE_URL: `sqlite:${join(dir, 'applink.sqlite')}`,
+    APPLINK_DATABASE_URL: databaseUrl,
     APPLINK_SECRET_KEY: randomBytes(32).toString('base64'),
     APPLINK_LOG_LEVEL: 'silent',
-    ...extraEnv,
+    ...opts.env,
   };
-  const config = loadConfig(env);
-  const running = await startServer(config, createLogger(config));
+  const cleanup = async () => {
+    rmSync(dir, { recursive: true, force: true });
+    await dropPg?.();
+  };
+  let running: RunningServer;
+  try {
+    const config = loadConfig(env);
+    const logs = opts.logs;
+    const logger = logs
+      ? createLogger({ logLevel: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line)) })
+      : createLogger(config);
+    running = await startServer(config, logger);
+  } catch (e) {
+    await cleanup();
+    throw e;
+  }
   return {
     ...running,
     dir,
     env,
+    database,
     async stop() {
       await running.close();
-      rmSync(dir, { recursive: true, force: true });
+      await cleanup();
     },
   };
 }

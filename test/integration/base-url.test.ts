@@ -2,7 +2,7 @@
 // prefix) or trusted X-Forwarded-* headers; and the parameter edge cases survive the trip
 // through a real HTTP request (raw '+', repeats, empty values, UTF-8, reserved characters).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { seedConsumer, seedUser, startTestServer, type TestServer } from '../helpers/server';
+import { seedConsumer, seedUser, startTestServer, testDatabases, type TestServer } from '../helpers/server';
 import { signedFetch } from '../helpers/sign';
 import { baseStringUri, signatureBaseString } from '../../src/oauth1/base-string';
 import { hmacSignature } from '../../src/oauth1/signature';
@@ -121,12 +121,12 @@ describe('trusted X-Forwarded-* without a base URL', () => {
   });
 });
 
-describe('parameter edge cases over the wire', () => {
+describe.each(await testDatabases())('parameter edge cases over the wire on %s', (database) => {
   let s: TestServer;
   let secret: string;
   let at: { token: string; secret: string };
   beforeAll(async () => {
-    s = await startTestServer();
+    s = await startTestServer({ database });
     await seedUser(s, 'alice');
     secret = (await seedConsumer(s, 'wiki')).secret!;
     at = await grant(s, 'wiki');

@@ -1,16 +1,9 @@
-// The whole three-legged dance against the real server on a temporary SQLite file, with
+// The whole three-legged dance against the real server, on SQLite and on PostgreSQL, with
 // two independent npm clients, HMAC-SHA1 and RSA-SHA1, with a callback and with oob.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rsaKeys, seedConsumer, seedUser, startTestServer, type TestServer } from '../helpers/server';
+import { rsaKeys, seedConsumer, seedUser, startTestServer, testDatabases, type TestServer } from '../helpers/server';
 import { approve, verifierFrom } from '../helpers/browser';
 import { nodeOAuthClient, oauth1aClient, type Method } from '../helpers/clients';
-
-let server: TestServer;
-beforeAll(async () => {
-  server = await startTestServer();
-  await seedUser(server, 'alice');
-});
-afterAll(() => server.stop());
 
 const CALLBACK = 'http://127.0.0.1:9/linked/callback?state=x%20y';
 const cases: Array<[string, Method, string]> = [];
@@ -18,7 +11,14 @@ for (const client of ['oauth-1.0a', 'oauth'])
   for (const method of ['HMAC-SHA1', 'RSA-SHA1'] as Method[])
     for (const cb of [CALLBACK, 'oob']) cases.push([client, method, cb]);
 
-describe('three-legged dance', () => {
+describe.each(await testDatabases())('three-legged dance on %s', (database) => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer({ database });
+    await seedUser(server, 'alice');
+  });
+  afterAll(() => server.stop());
+
   it.each(cases)('%s %s callback=%s', async (clientName, method, callback) => {
     const key = `c-${clientName}-${method}-${callback === 'oob' ? 'oob' : 'cb'}`;
     const { secret } = await seedConsumer(server, key, { rsa: method === 'RSA-SHA1', secret: method !== 'RSA-SHA1' });
