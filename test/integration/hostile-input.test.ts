@@ -501,6 +501,20 @@ const CASES: Case[] = [
     problem: 'signature_invalid',
   },
 
+  // Page forms have their own, smaller limits
+  {
+    name: 'a sign-in form with 60 fields',
+    bytes: req('POST', '/login', [FORM], Array.from({ length: 60 }, (_, i) => `f${i}=x`).join('&')),
+    status: 413,
+    problem: null,
+  },
+  {
+    name: 'a sign-in form over 64 KiB',
+    bytes: req('POST', '/login', [FORM], `username=${'u'.repeat(70_000)}`),
+    status: 413,
+    problem: null,
+  },
+
   // Path tricks: nothing is normalised into another route
   {
     name: 'dot segments',
