@@ -4,6 +4,7 @@
  * Defaults are documented here and in the README's configuration table.
  */
 import { z } from 'zod';
+import { parseGatewayRoutes, type GatewayRoute } from './gateway/routes';
 
 export type DatabaseConfig = { client: 'sqlite'; filename: string } | { client: 'pg'; connectionString: string };
 
@@ -25,6 +26,12 @@ export interface Config {
   requestTokenTtl: number;
   accessTokenTtl: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** gateway: public prefixes forwarded to upstream applications, longest first (none = off) */
+  gatewayRoutes: readonly GatewayRoute[];
+  /** gateway: ms of upstream silence (connect, response, mid-stream) before 504 / abort */
+  gatewayTimeout: number;
+  /** gateway: largest body read before verification (form bodies, oauth_body_hash), bytes */
+  gatewayBufferLimit: number;
 }
 
 export class ConfigError extends Error {
@@ -83,6 +90,15 @@ const baseUrl = z.string().transform((s, ctx) => {
   return url;
 });
 
+const gatewayRoutes = z.string().transform((s, ctx) => {
+  try {
+    return parseGatewayRoutes(s);
+  } catch (e) {
+    ctx.addIssue({ code: 'custom', message: (e as Error).message });
+    return z.NEVER;
+  }
+});
+
 const SCHEMA = {
   APPLINK_PORT: int(0, 65535).default(3000),
   APPLINK_HOST: z.string().min(1, 'must not be empty').default('127.0.0.1'),
@@ -105,6 +121,9 @@ const SCHEMA = {
   APPLINK_REQUEST_TOKEN_TTL: int(1, 86_400).default(600),
   APPLINK_ACCESS_TOKEN_TTL: int(0, 100 * 365 * 86_400).default(157_680_000),
   APPLINK_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  APPLINK_GATEWAY_ROUTES: gatewayRoutes.default([]),
+  APPLINK_GATEWAY_TIMEOUT: int(1, 3600).default(30),
+  APPLINK_GATEWAY_BUFFER_LIMIT: int(1024, 1024 * 1024 * 1024).default(1024 * 1024),
 } as const;
 
 type Parsed = { [K in keyof typeof SCHEMA]: z.output<(typeof SCHEMA)[K]> };
@@ -133,5 +152,8 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     requestTokenTtl: p.APPLINK_REQUEST_TOKEN_TTL,
     accessTokenTtl: p.APPLINK_ACCESS_TOKEN_TTL,
     logLevel: p.APPLINK_LOG_LEVEL,
+    gatewayRoutes: p.APPLINK_GATEWAY_ROUTES,
+    gatewayTimeout: p.APPLINK_GATEWAY_TIMEOUT * 1000,
+    gatewayBufferLimit: p.APPLINK_GATEWAY_BUFFER_LIMIT,
   });
 }

@@ -8,6 +8,7 @@ import { ConsumerRepository } from './db/consumers';
 import { TokenRepository } from './db/tokens';
 import { AuditRepository } from './db/audit';
 import type { SecretBox } from './secrets';
+import { GatewayKeys } from './gateway/keys';
 import type { FlowDeps } from './oauth1/flows/verify-request';
 import type { Clock } from './oauth1/ports';
 
@@ -22,6 +23,8 @@ export interface Services extends FlowDeps {
   tokens: TokenRepository;
   audits: AuditRepository;
   clock: Clock;
+  /** the gateway's assertion-signing keys */
+  gatewayKeys: GatewayKeys;
   requestTokenTtl: number;
   accessTokenTtl: number;
 }
@@ -46,6 +49,7 @@ export function createServices(
     consumers: new ConsumerRepository(db.knex, box),
     tokens: new TokenRepository(db.knex),
     audits: new AuditRepository(db.knex),
+    gatewayKeys: new GatewayKeys(db.knex, box, clock),
     options: { timestampWindow: config.timestampWindow, lastUsedThrottle: 60_000 },
     requestTokenTtl: config.requestTokenTtl,
     accessTokenTtl: config.accessTokenTtl,

@@ -12,6 +12,7 @@ import { createServices, type Services } from '../services';
 import { DuplicateError } from '../db/users';
 import { InvalidInputError } from '../db/consumers';
 import { serve } from '../main';
+import { DEFAULT_ACTIVATION_DELAY_MS } from '../gateway/keys';
 
 class CliError extends Error {}
 
@@ -265,6 +266,55 @@ export function buildProgram(io: Io = defaultIo): Command {
       });
       if (!done) throw new CliError(`no live token with id ${id}`);
       io.out(o.json ? JSON.stringify({ revoked: id }) : `revoked token ${id}`);
+    });
+
+  const gateway = program.command('gateway').description("the gateway's assertion-signing keys");
+  gateway
+    .command('keys')
+    .description('list the signing keys: next, signing, retired')
+    .option('--json')
+    .action(async (o: { json?: boolean }) => {
+      const keys = await withServices((s) => s.gatewayKeys.list());
+      io.out(
+        o.json
+          ? JSON.stringify(keys)
+          : table(
+              keys.map((k) => ({
+                kid: k.kid,
+                state: k.state,
+                created: iso(k.createdAt),
+                'signs from': iso(k.activatesAt),
+                superseded: iso(k.supersededAt),
+              })),
+            ),
+      );
+    });
+  gateway
+    .command('rotate-key')
+    .description('publish a new signing key now; it signs after --activate-in seconds')
+    .option(
+      '--activate-in <seconds>',
+      'delay before the new key signs (0 = at once)',
+      String(DEFAULT_ACTIVATION_DELAY_MS / 1000),
+    )
+    .option('--json')
+    .action(async (o: { activateIn: string; json?: boolean }) => {
+      const seconds = Number(o.activateIn);
+      if (!/^\d+$/.test(o.activateIn) || seconds > 86_400)
+        throw new CliError('--activate-in must be a whole number of seconds, at most 86400');
+      const k = await withServices(async (s) => {
+        const key = await s.gatewayKeys.rotate(seconds * 1000);
+        await s.store.audit({
+          event: 'gateway.key_rotated',
+          detail: { kid: key.kid, activatesAt: key.activatesAt, by: 'cli' },
+        });
+        return key;
+      });
+      io.out(
+        o.json
+          ? JSON.stringify(k)
+          : `new gateway key ${k.kid}: published now, signs from ${iso(k.activatesAt)}; older keys stay published until their assertions have expired`,
+      );
     });
 
   return program;

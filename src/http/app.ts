@@ -9,6 +9,7 @@ import { errorHandler, PAGE } from './errors';
 import { oauthRouter } from './oauth-router';
 import { apiRouter } from './api-router';
 import { createWebKit, webRouter } from './web';
+import { gatewayRouter } from '../gateway/router';
 import type { Services } from '../services';
 
 export function createApp(s: Services): Express {
@@ -54,6 +55,8 @@ export function createApp(s: Services): Express {
     }
   });
 
+  // Before the browser routers: gateway calls must not meet sessions or form parsing.
+  root.use(gatewayRouter(s));
   const web = createWebKit(s);
   root.use(apiRouter(s));
   root.use(oauthRouter(s, web));

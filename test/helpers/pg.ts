@@ -20,7 +20,9 @@ export function pgAvailable(): Promise<boolean> {
       if (process.env.CI === 'true') {
         throw new Error(`CI=true but PostgreSQL at ${PG_ADMIN_URL} is not reachable: ${(e as Error).message}`);
       }
-      process.stderr.write(`\n*** PostgreSQL at ${PG_ADMIN_URL} is not reachable: SKIPPING the PostgreSQL tests ***\n\n`);
+      process.stderr.write(
+        `\n*** PostgreSQL at ${PG_ADMIN_URL} is not reachable: SKIPPING the PostgreSQL tests ***\n\n`,
+      );
       return false;
     } finally {
       await c.end().catch(() => undefined);
