@@ -2,8 +2,9 @@
 // that verifies every assertion with jose against /.well-known/jwks.json.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer } from 'node:net';
-import { decodeJwt, decodeProtectedHeader } from 'jose';
+import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose';
 import { seedUser, startTestServer, type TestServer } from '../helpers/server';
+import { main } from '../../src/cli';
 import { linkApp, rawSend, send, sign, startUpstream, type Linked, type Seen, type Upstream } from '../helpers/gateway';
 
 let up: Upstream;
@@ -342,7 +343,8 @@ describe('upstream failures', () => {
       return true;
     });
     try {
-      const res = await fetch(...Object.values(toFetch(sign(alice, 'GET', `${server.url}/tracker/dies`))));
+      const s = sign(alice, 'GET', `${server.url}/tracker/dies`);
+      const res = await fetch(s.url, { headers: s.headers });
       expect(res.status).toBe(200);
       await expect(res.text()).rejects.toThrow();
     } finally {
@@ -350,8 +352,6 @@ describe('upstream failures', () => {
     }
   });
 });
-
-const toFetch = (s: ReturnType<typeof sign>): [string, RequestInit] => [s.url, { headers: s.headers }];
 
 describe('keys', () => {
   it('/.well-known/jwks.json publishes public ES256 keys only', async () => {
@@ -398,12 +398,80 @@ describe('keys', () => {
     expect(await published()).toEqual(expect.arrayContaining([oldKid, next.kid]));
 
     // an assertion signed with the old key before the switch still verifies
-    const { createLocalJWKSet, jwtVerify } = await import('jose');
-    const set = createLocalJWKSet(await (await fetch(`${server.url}/.well-known/jwks.json`)).json());
+    const set = createLocalJWKSet((await (await fetch(`${server.url}/.well-known/jwks.json`)).json()) as JSONWebKeySet);
     await expect(jwtVerify(oldAssertion, set, { issuer: server.url })).resolves.toBeTruthy();
 
     const states = await server.services.gatewayKeys.list();
     expect(states.find((k) => k.kid === oldKid)!.state).toBe('retired');
     expect(states.find((k) => k.kid === next.kid)!.state).toBe('signing');
+  });
+
+  it('`applink gateway rotate-key` on the same database; calls keep verifying throughout', async () => {
+    const saved = { ...process.env };
+    Object.assign(process.env, server.env);
+    const out: string[] = [];
+    const io = { out: (x: string) => void out.push(x), readStdin: async () => '' };
+    let rotated: { kid: string; state: string };
+    try {
+      expect(await main(['node', 'applink', 'gateway', 'rotate-key', '--activate-in', 'soon'], io)).toBe(1);
+      expect(await main(['node', 'applink', 'gateway', 'rotate-key', '--activate-in', '1', '--json'], io)).toBe(0);
+      rotated = JSON.parse(out.pop()!) as { kid: string; state: string };
+      expect(rotated.state).toBe('next');
+      expect(await main(['node', 'applink', 'gateway', 'keys', '--json'], io)).toBe(0);
+      const listed = JSON.parse(out.pop()!) as Array<{ kid: string; state: string }>;
+      expect(listed.find((k) => k.kid === rotated.kid)!.state).toBe('next');
+      expect(listed.filter((k) => k.state === 'signing')).toHaveLength(1);
+      const jwks = (await (await fetch(`${server.url}/.well-known/jwks.json`)).json()) as {
+        keys: Array<{ kid: string }>;
+      };
+      expect(jwks.keys.map((k) => k.kid)).toContain(rotated.kid);
+      const [audit] = await server.services.audits.list({ event: 'gateway.key_rotated' });
+      expect(JSON.parse(audit!.detail!)).toMatchObject({ kid: rotated.kid, by: 'cli' });
+    } finally {
+      process.env = saved;
+    }
+    // Until the new key activates, the server signs with the current one.
+    const before = await through('GET', '/tracker/after-cli');
+    expectActsFor(before.seen, 'alice', 'wiki', alice);
+    expect(before.seen!.claims!.kid).not.toBe(rotated.kid);
+    await new Promise((r) => setTimeout(r, 1100));
+    server.services.gatewayKeys.refresh(); // what the 30-second re-read does
+    const after = await through('GET', '/tracker/after-activation');
+    expectActsFor(after.seen, 'alice', 'wiki', alice);
+    expect(after.seen!.claims!.kid).toBe(rotated.kid);
+  });
+});
+
+describe('behind a base URL with a path', () => {
+  let up2: Upstream;
+  let server2: TestServer;
+  let base: string;
+  beforeAll(async () => {
+    up2 = await startUpstream();
+    const port = await freePort();
+    base = `http://127.0.0.1:${port}/applink`;
+    server2 = await startTestServer({
+      APPLINK_PORT: String(port),
+      APPLINK_BASE_URL: base,
+      APPLINK_GATEWAY_ROUTES: `/tracker=${up2.url}/jira`,
+    });
+    up2.trust(base, ['/tracker']);
+    await seedUser(server2, 'erin');
+  });
+  afterAll(async () => {
+    await server2.stop();
+    await up2.close();
+  });
+
+  it('issuer, audience, key set and forwarded prefix all carry the base path', async () => {
+    const l = await linkApp(base, server2.services, 'erin', 'wiki');
+    const r = await send('GET', sign(l, 'GET', `${base}/tracker/browse/X-1`, { query: { a: 'b' } }));
+    expect(r.status, r.text).toBe(200);
+    const seen = up2.seen[up2.seen.length - 1]!;
+    expect(seen.verifyError).toBeNull();
+    expect(seen.url).toBe('/jira/browse/X-1?a=b');
+    expect(seen.claims).toMatchObject({ iss: base, aud: `${base}/tracker`, sub: 'erin' });
+    expect(seen.headers['x-forwarded-prefix']).toBe('/applink/tracker');
+    expect((await fetch(`${base}/.well-known/jwks.json`)).status).toBe(200);
   });
 });
