@@ -45,6 +45,9 @@ export function forward(
   logger: Logger,
   logContext: Record<string, unknown>,
 ): Promise<ProxyOutcome> {
+  // The client left while the call was being verified: nothing to forward.
+  // (The request stream itself is destroyed once read: look at the connection.)
+  if (res.destroyed || !res.socket || res.socket.destroyed) return Promise.resolve('aborted');
   return new Promise((resolve) => {
     let outcome: ProxyOutcome | null = null;
     const settle = (o: ProxyOutcome) => {

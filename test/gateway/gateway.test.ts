@@ -2,6 +2,10 @@
 // that verifies every assertion with jose against /.well-known/jwks.json.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer } from 'node:net';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PROJECT_ROOT } from '../../src/paths';
 import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose';
 import { seedUser, startTestServer, type TestServer } from '../helpers/server';
 import { main } from '../../src/cli';
@@ -473,5 +477,40 @@ describe('behind a base URL with a path', () => {
     expect(seen.claims).toMatchObject({ iss: base, aud: `${base}/tracker`, sub: 'erin' });
     expect(seen.headers['x-forwarded-prefix']).toBe('/applink/tracker');
     expect((await fetch(`${base}/.well-known/jwks.json`)).status).toBe(200);
+  });
+});
+
+describe("the README's upstream example", () => {
+  let child: ChildProcess;
+  let server3: TestServer;
+  afterAll(async () => {
+    child?.kill();
+    await server3?.stop();
+  });
+
+  it('verifies the assertion and greets the user', async () => {
+    const readme = readFileSync(join(PROJECT_ROOT, 'README.md'), 'utf8');
+    const code = /\*\*The upstream's side\*\*[\s\S]*?```js\n([\s\S]*?)```/.exec(readme)![1]!;
+    expect(code.trim().split('\n')).toHaveLength(10);
+    const port = await freePort();
+    const base = `http://127.0.0.1:${await freePort()}`;
+    server3 = await startTestServer({
+      APPLINK_PORT: new URL(base).port,
+      APPLINK_BASE_URL: base,
+      APPLINK_GATEWAY_ROUTES: `/tracker=http://127.0.0.1:${port}`,
+    });
+    const source = code.replaceAll('https://applink.example.com', base).replace('8080', String(port));
+    child = spawn(process.execPath, ['-e', source], { cwd: PROJECT_ROOT, stdio: 'inherit' });
+    await seedUser(server3, 'frank');
+    const l = await linkApp(base, server3.services, 'frank', 'wiki');
+    let r = { status: 0, text: '' };
+    for (let i = 0; i < 50 && r.status !== 200; i++) {
+      r = await send('GET', sign(l, 'GET', `${base}/tracker/x`));
+      if (r.status === 502) await new Promise((res) => setTimeout(res, 100)); // still starting
+    }
+    expect(r.status, r.text).toBe(200);
+    expect(r.text).toBe('Hello frank Example (frank), via wiki\n');
+    // without applink's assertion, the example refuses
+    expect((await fetch(`http://127.0.0.1:${port}/x`, { headers: { 'X-Applink-User': 'frank' } })).status).toBe(401);
   });
 });

@@ -185,6 +185,68 @@ describe('in-process: backpressure crosses the gateway', () => {
   });
 });
 
+describe('in-process: a client that leaves ends the upstream exchange', () => {
+  let up: Upstream;
+  let server: TestServer;
+  let alice: Linked;
+  beforeAll(async () => {
+    up = await startUpstream();
+    server = await startTestServer({ APPLINK_GATEWAY_ROUTES: `/files=${up.url}` });
+    up.trust(server.url, ['/files']);
+    await seedUser(server, 'alice');
+    alice = await linkApp(server.url, server.services, 'alice', 'leaver');
+  });
+  afterAll(async () => {
+    await server.stop();
+    await up.close();
+  });
+
+  it('mid-upload: the upstream request is aborted', async () => {
+    let upstreamReq: IncomingMessage | undefined;
+    const closed = new Promise<boolean>((resolve) => {
+      up.handle((req) => {
+        if (!req.url!.startsWith('/sink')) return false;
+        upstreamReq = req;
+        req.resume();
+        req.on('close', () => resolve(req.complete));
+        return true;
+      });
+    });
+    const s = sign(alice, 'PUT', `${server.url}/files/sink`);
+    const u = new URL(s.url);
+    const client = http.request({
+      host: u.hostname,
+      port: u.port,
+      path: u.pathname,
+      method: 'PUT',
+      agent: false,
+      headers: { ...s.headers, 'content-type': 'application/octet-stream', 'content-length': String(TOTAL) },
+    });
+    client.on('error', () => undefined);
+    for (let i = 0; i < 32; i++) client.write(CHUNK);
+    while (!upstreamReq) await sleep(10);
+    client.destroy();
+    expect(await closed).toBe(false); // closed before its body was complete
+  });
+
+  it('mid-download: the upstream response is cut', async () => {
+    const ended = new Promise<boolean>((resolve) => {
+      up.handle((req, res) => {
+        if (!req.url!.startsWith('/source')) return false;
+        res.writeHead(200, { 'content-length': String(TOTAL) });
+        writeAll(res, { sent: 0 }).catch(() => undefined);
+        res.on('close', () => resolve(res.writableFinished));
+        return true;
+      });
+    });
+    const res = await download(alice, `${server.url}/files/source`);
+    expect(res.statusCode).toBe(200);
+    await new Promise((r) => res.once('data', r));
+    res.destroy();
+    expect(await ended).toBe(false);
+  });
+});
+
 // ---------------------------------------------------------------------------------------
 
 /** dist/ as `npm test` builds it; rebuilt here when a source file is newer. */
