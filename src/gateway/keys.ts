@@ -51,6 +51,7 @@ export interface SigningKey {
 export class GatewayKeys {
   private cached: { rows: KeyRow[]; at: number } | null = null;
   private loading: Promise<KeyRow[]> | null = null;
+  private creating: Promise<KeyRow[]> | null = null;
   private readonly imported = new Map<string, Promise<CryptoKey>>();
 
   constructor(
@@ -140,10 +141,17 @@ export class GatewayKeys {
     return rows;
   }
 
-  private async ensureOne(now: number): Promise<KeyRow[]> {
-    // Two nodes may both get here; both keys are then published and the newer one signs.
-    await this.insertKey(now, now);
-    return this.rows(now, true);
+  private ensureOne(now: number): Promise<KeyRow[]> {
+    // One generation per process however many calls arrive at once. Two nodes may still
+    // both generate one: both keys are then published and the newer one signs.
+    return (this.creating ??= (async () => {
+      const rows = await this.rows(now, true);
+      if (rows.length > 0) return rows;
+      await this.insertKey(now, now);
+      return this.rows(now, true);
+    })().finally(() => {
+      this.creating = null;
+    }));
   }
 
   private async insertKey(now: number, activatesAt: number): Promise<string> {

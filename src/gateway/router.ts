@@ -82,13 +82,13 @@ export async function handleGatewayCall(
 
 export function gatewayRouter(s: Services): Router {
   const router = Router();
+  const routes = s.config.gatewayRoutes;
+  if (routes.length === 0) return router;
 
   router.get('/.well-known/jwks.json', async (_req, res) => {
     res.set('Cache-Control', 'public, max-age=60').json(await s.gatewayKeys.jwks());
   });
 
-  const routes = s.config.gatewayRoutes;
-  if (routes.length === 0) return router;
   const agents = new Map(routes.map((r) => [r.prefix, agentFor(r.upstream)]));
   const buffer = express.raw({ type: needsBuffering, limit: s.config.gatewayBufferLimit, inflate: false });
 

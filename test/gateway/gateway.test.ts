@@ -514,3 +514,15 @@ describe("the README's upstream example", () => {
     expect((await fetch(`http://127.0.0.1:${port}/x`, { headers: { 'X-Applink-User': 'frank' } })).status).toBe(401);
   });
 });
+
+describe('without APPLINK_GATEWAY_ROUTES', () => {
+  it('there is no key set and no forwarding', async () => {
+    const plain = await startTestServer();
+    try {
+      expect((await fetch(`${plain.url}/.well-known/jwks.json`)).status).toBe(404);
+      expect(await plain.services.db.knex('gateway_keys').count({ n: '*' })).toEqual([{ n: 0 }]);
+    } finally {
+      await plain.stop();
+    }
+  });
+});

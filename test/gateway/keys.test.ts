@@ -72,6 +72,14 @@ for (const dialect of ['sqlite', 'pg'] as const) {
         t,
       );
 
+    it('many calls at once on one node meeting an empty table make one key', async () => {
+      const a = node();
+      const got = await Promise.all([...Array(10)].map((_, i) => (i % 2 ? a.signingKey() : a.jwks())));
+      expect(await db.knex('gateway_keys').count({ n: '*' })).toEqual([{ n: 1 }]);
+      expect(new Set(got.map((g) => ('kid' in g ? g.kid : g.keys[0]!.kid))).size).toBe(1);
+      await db.knex('gateway_keys').delete();
+    });
+
     it('two nodes meeting an empty table both get a key; all of them are published, one signs', async () => {
       const a = node();
       const b = node();
