@@ -13,6 +13,7 @@ import { profileRouter } from './profile-router';
 import { adminRouter } from './admin-router';
 import { setupRouter } from './setup-router';
 import { layoutEngine } from './views';
+import { gatewayRouter } from '../gateway/router';
 import type { Services } from '../services';
 
 export function createApp(s: Services): Express {
@@ -69,6 +70,8 @@ export function createApp(s: Services): Express {
     }),
   );
 
+  // Before the browser routers: gateway calls must not meet sessions or form parsing.
+  root.use(gatewayRouter(s));
   const web = createWebKit(s);
   root.use(apiRouter(s));
   root.use(oauthRouter(s, web));

@@ -12,10 +12,16 @@ import type { Services } from '../services';
 /** Marks a router's responses as pages (HTML) rather than protocol answers. */
 export const PAGE = Symbol('page');
 
-export function sendProblem(req: Request, res: Response, problem: OAuthProblem, services: Services): void {
+export function sendProblem(
+  req: Request,
+  res: Response,
+  problem: OAuthProblem,
+  services: Services,
+  status: number = problem.status,
+): void {
   res.locals.oauthProblem = problem.code;
   res
-    .status(problem.status)
+    .status(status)
     .set('WWW-Authenticate', `OAuth realm="${realmOf(req, services.config)}", oauth_problem="${problem.code}"`)
     .set('Cache-Control', 'no-store')
     .type('application/x-www-form-urlencoded')
@@ -44,9 +50,8 @@ export function errorHandler(services: Services): ErrorRequestHandler {
         advice: e.type === 'entity.too.large' ? 'The request body is too large.' : 'The request could not be read.',
       });
       if (!page) {
-        sendProblem(req, res, problem, services);
-        if (status === 413) res.status(413);
-        return;
+        // 413 for an oversized body (set before sending: afterwards it would be lost)
+        return sendProblem(req, res, problem, services, status === 413 ? 413 : problem.status);
       }
     }
 
