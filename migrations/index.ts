@@ -4,8 +4,12 @@
  */
 import type { Knex } from 'knex';
 import * as m001 from './001_initial';
+import * as m004 from './004_gateway_keys';
 
-const MIGRATIONS: ReadonlyArray<[string, Knex.Migration]> = [['001_initial', m001]];
+const MIGRATIONS: ReadonlyArray<[string, Knex.Migration]> = [
+  ['001_initial', m001],
+  ['004_gateway_keys', m004],
+];
 
 export const migrationSource: Knex.MigrationSource<string> = {
   getMigrations: async () => MIGRATIONS.map(([name]) => name),

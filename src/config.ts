@@ -4,6 +4,7 @@
  * Defaults are documented here and in the README's configuration table.
  */
 import { z } from 'zod';
+import { parseGatewayRoutes, type GatewayRoute } from './gateway/routes';
 
 export type DatabaseConfig = { client: 'sqlite'; filename: string } | { client: 'pg'; connectionString: string };
 
@@ -27,6 +28,12 @@ export interface Config {
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** seconds a SIGTERM waits for in-flight requests before cutting connections */
   shutdownTimeout: number;
+  /** gateway: public prefixes forwarded to upstream applications, longest first (none = off) */
+  gatewayRoutes: readonly GatewayRoute[];
+  /** gateway: ms of upstream silence (connect, response, mid-stream) before 504 / abort */
+  gatewayTimeout: number;
+  /** gateway: largest body read before verification (form bodies, oauth_body_hash), bytes */
+  gatewayBufferLimit: number;
   /** trusted JWT single sign-on from an identity-aware proxy; null = off */
   sso: SsoConfig | null;
   /** false = SSO-only: no password form, POST /login refused (needs SSO) */
@@ -143,6 +150,15 @@ const jwksUrl = z.string().transform((s, ctx) => {
   return url;
 });
 
+const gatewayRoutes = z.string().transform((s, ctx) => {
+  try {
+    return parseGatewayRoutes(s);
+  } catch (e) {
+    ctx.addIssue({ code: 'custom', message: (e as Error).message });
+    return z.NEVER;
+  }
+});
+
 const SCHEMA = {
   APPLINK_PORT: int(0, 65535).default(3000),
   APPLINK_HOST: z.string().min(1, 'must not be empty').default('127.0.0.1'),
@@ -185,6 +201,9 @@ const SCHEMA = {
   APPLINK_SSO_AUTO_PROVISION: bool.default(false),
   APPLINK_SSO_JWKS_COOLDOWN: int(0, 3600).default(30),
   APPLINK_LOGIN_FORM: bool.default(true),
+  APPLINK_GATEWAY_ROUTES: gatewayRoutes.default([]),
+  APPLINK_GATEWAY_TIMEOUT: int(1, 3600).default(30),
+  APPLINK_GATEWAY_BUFFER_LIMIT: int(1024, 1024 * 1024 * 1024).default(1024 * 1024),
 } as const;
 
 const SSO_VARIABLES = Object.keys(SCHEMA).filter((k) => k.startsWith('APPLINK_SSO_'));
@@ -257,5 +276,8 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     shutdownTimeout: p.APPLINK_SHUTDOWN_TIMEOUT,
     sso: sso ? Object.freeze(sso) : null,
     loginForm: p.APPLINK_LOGIN_FORM,
+    gatewayRoutes: p.APPLINK_GATEWAY_ROUTES,
+    gatewayTimeout: p.APPLINK_GATEWAY_TIMEOUT * 1000,
+    gatewayBufferLimit: p.APPLINK_GATEWAY_BUFFER_LIMIT,
   });
 }

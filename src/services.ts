@@ -9,6 +9,7 @@ import { TokenRepository } from './db/tokens';
 import { AuditRepository } from './db/audit';
 import type { SecretBox } from './secrets';
 import { createMetrics, type Metrics } from './metrics';
+import { GatewayKeys } from './gateway/keys';
 import type { FlowDeps } from './oauth1/flows/verify-request';
 import type { Clock } from './oauth1/ports';
 import { createSingleSignOn, type SingleSignOn } from './sso';
@@ -30,6 +31,8 @@ export interface Services extends FlowDeps {
   clock: Clock;
   /** trusted-assertion single sign-on, when configured */
   sso: SingleSignOn | null;
+  /** the gateway's assertion-signing keys */
+  gatewayKeys: GatewayKeys;
   requestTokenTtl: number;
   accessTokenTtl: number;
 }
@@ -59,6 +62,7 @@ export function createServices(
     consumers: new ConsumerRepository(db.knex, box),
     tokens: new TokenRepository(db.knex, (e) => metrics.observeAudit(e)),
     audits: new AuditRepository(db.knex),
+    gatewayKeys: new GatewayKeys(db.knex, box, clock),
     options: { timestampWindow: config.timestampWindow, lastUsedThrottle: 60_000 },
     requestTokenTtl: config.requestTokenTtl,
     accessTokenTtl: config.accessTokenTtl,

@@ -16,6 +16,7 @@ import { rotateSecrets, sealedKeyUsage, UnknownKeyError } from '../db/rotate';
 import { keyId } from '../secrets';
 import { CopyRefused, copySqliteToPg } from '../db/copy';
 import { serve } from '../main';
+import { DEFAULT_ACTIVATION_DELAY_MS } from '../gateway/keys';
 
 class CliError extends Error {}
 
@@ -362,6 +363,54 @@ export function buildProgram(io: Io = defaultIo): Command {
           `${table(copied.map((c) => ({ table: c.table, rows: c.rows })))}\n` +
             'copied; start the PostgreSQL nodes with the same APPLINK_SECRET_KEY as this installation',
         );
+    });
+  const gateway = program.command('gateway').description("the gateway's assertion-signing keys");
+  gateway
+    .command('keys')
+    .description('list the signing keys: next, signing, retired')
+    .option('--json')
+    .action(async (o: { json?: boolean }) => {
+      const keys = await withServices((s) => s.gatewayKeys.list());
+      io.out(
+        o.json
+          ? JSON.stringify(keys)
+          : table(
+              keys.map((k) => ({
+                kid: k.kid,
+                state: k.state,
+                created: iso(k.createdAt),
+                'signs from': iso(k.activatesAt),
+                superseded: iso(k.supersededAt),
+              })),
+            ),
+      );
+    });
+  gateway
+    .command('rotate-key')
+    .description('publish a new signing key now; it signs after --activate-in seconds')
+    .option(
+      '--activate-in <seconds>',
+      'delay before the new key signs (0 = at once)',
+      String(DEFAULT_ACTIVATION_DELAY_MS / 1000),
+    )
+    .option('--json')
+    .action(async (o: { activateIn: string; json?: boolean }) => {
+      const seconds = Number(o.activateIn);
+      if (!/^\d+$/.test(o.activateIn) || seconds > 86_400)
+        throw new CliError('--activate-in must be a whole number of seconds, at most 86400');
+      const k = await withServices(async (s) => {
+        const key = await s.gatewayKeys.rotate(seconds * 1000);
+        await s.store.audit({
+          event: 'gateway.key_rotated',
+          detail: { kid: key.kid, activatesAt: key.activatesAt, by: 'cli' },
+        });
+        return key;
+      });
+      io.out(
+        o.json
+          ? JSON.stringify(k)
+          : `new gateway key ${k.kid}: published now, signs from ${iso(k.activatesAt)}; older keys stay published until their assertions have expired`,
+      );
     });
 
   return program;

@@ -15,6 +15,7 @@ import { profileRouter } from './profile-router';
 import { adminRouter } from './admin-router';
 import { setupRouter } from './setup-router';
 import { layoutEngine } from './views';
+import { gatewayRouter } from '../gateway/router';
 import type { Services } from '../services';
 
 export function createApp(s: Services): Express {
@@ -38,7 +39,9 @@ export function createApp(s: Services): Express {
     const start = process.hrtime.bigint();
     res.once('close', () => {
       const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-      const route = (req.route as { path?: unknown } | undefined)?.path;
+      // the route pattern, or a label a router set (the gateway: its prefix), never the raw path
+      const route =
+        (res.locals.routeLabel as string | undefined) ?? (req.route as { path?: unknown } | undefined)?.path;
       const label = typeof route === 'string' ? route : 'unmatched';
       const problem = res.locals.oauthProblem as string | undefined;
       s.metrics.observeRequest(req.method, label, res.statusCode, seconds, problem);
@@ -101,6 +104,8 @@ export function createApp(s: Services): Express {
     }),
   );
 
+  // Before the browser routers: gateway calls must not meet sessions or form parsing.
+  root.use(gatewayRouter(s));
   const web = createWebKit(s);
   root.use(apiRouter(s));
   root.use(oauthRouter(s, web));

@@ -1,0 +1,118 @@
+/**
+ * Forwarding one verified call to its upstream with node:http, streamed both ways with
+ * backpressure: the request body is piped (or, when it had to be read for verification,
+ * replayed from memory), the response is piped back. Upstream failures become 502, silence
+ * longer than the timeout 504, with no internal detail; once the response has started, a
+ * failure can only cut the connection.
+ */
+import http, { type Agent, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
+import https from 'node:https';
+import { pipeline } from 'node:stream';
+import type { Logger } from 'pino';
+import { clientResponseHeaders } from './headers';
+
+export interface UpstreamCall {
+  upstream: URL;
+  /** path and query to send, raw */
+  target: string;
+  method: string;
+  headers: OutgoingHttpHeaders;
+  /** the body already read for verification, or null to stream the client's request */
+  body: Buffer | null;
+  timeoutMs: number;
+  agent: Agent;
+}
+
+export type ProxyOutcome = 'ok' | 'bad_gateway' | 'timeout' | 'aborted';
+
+class UpstreamTimeout extends Error {
+  constructor() {
+    super('upstream timed out');
+  }
+}
+
+export function agentFor(upstream: URL): Agent {
+  return upstream.protocol === 'https:'
+    ? new https.Agent({ keepAlive: true, scheduling: 'lifo' })
+    : new http.Agent({ keepAlive: true, scheduling: 'lifo' });
+}
+
+/** Resolves once the exchange is over, however it ended; never rejects. */
+export function forward(
+  req: IncomingMessage,
+  res: ServerResponse,
+  call: UpstreamCall,
+  logger: Logger,
+  logContext: Record<string, unknown>,
+): Promise<ProxyOutcome> {
+  // The client left while the call was being verified: nothing to forward.
+  // (The request stream itself is destroyed once read: look at the connection.)
+  if (res.destroyed || !res.socket || res.socket.destroyed) return Promise.resolve('aborted');
+  return new Promise((resolve) => {
+    let outcome: ProxyOutcome | null = null;
+    const settle = (o: ProxyOutcome) => {
+      if (outcome !== null) return;
+      outcome = o;
+      resolve(o);
+    };
+    const u = call.upstream;
+    const upReq = (u.protocol === 'https:' ? https : http).request({
+      protocol: u.protocol,
+      hostname: u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname,
+      port: u.port || undefined,
+      path: call.target,
+      method: call.method,
+      headers: call.headers,
+      agent: call.agent,
+      timeout: call.timeoutMs,
+    });
+
+    upReq.on('timeout', () => upReq.destroy(new UpstreamTimeout()));
+
+    upReq.on('error', (err) => {
+      const timedOut = err instanceof UpstreamTimeout;
+      if (!res.headersSent && !res.destroyed) {
+        logger.warn(
+          { ...logContext, err: { code: (err as NodeJS.ErrnoException).code ?? err.name, timedOut } },
+          'gateway: upstream failed',
+        );
+        const status = timedOut ? 504 : 502;
+        // Whatever the client still sends is not wanted: close rather than read it.
+        if (!req.complete) res.setHeader('Connection', 'close');
+        res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' });
+        res.end(timedOut ? 'Gateway timeout\n' : 'Bad gateway\n');
+        settle(timedOut ? 'timeout' : 'bad_gateway');
+      } else {
+        // The response had begun: the only honest signal left is to cut it short.
+        res.destroy();
+        settle(outcome ?? 'aborted');
+      }
+    });
+
+    upReq.on('response', (upRes) => {
+      res.writeHead(upRes.statusCode ?? 502, upRes.statusMessage, clientResponseHeaders(upRes.headers));
+      pipeline(upRes, res, (err) => {
+        if (err) upReq.destroy();
+        settle(err ? 'aborted' : 'ok');
+      });
+    });
+
+    // The client went away: stop the upstream exchange too.
+    res.on('close', () => {
+      if (!res.writableFinished) {
+        upReq.destroy();
+        settle('aborted');
+      }
+    });
+
+    if (call.body !== null) {
+      upReq.end(call.body);
+    } else {
+      // pipe, not pipeline: an upstream failure must not destroy the client's socket
+      // before the 502 is written.
+      req.on('error', () => upReq.destroy());
+      req.on('aborted', () => upReq.destroy());
+      req.pipe(upReq);
+    }
+  });
+}
