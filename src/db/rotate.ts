@@ -13,6 +13,7 @@ export const SEALED_COLUMNS: ReadonlyArray<{ table: string; column: string }> = 
   { table: 'consumers', column: 'secret_enc' },
   { table: 'request_tokens', column: 'secret_enc' },
   { table: 'access_tokens', column: 'secret_enc' },
+  { table: 'gateway_keys', column: 'private_key_enc' },
 ]);
 
 export interface ColumnKeys {

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { spawn, spawnSync } from 'node:child_process';
+import { createServer, type Server } from 'node:http';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config';
 import { createLogger } from '../../src/logger';
@@ -20,14 +21,28 @@ const BIN = resolve(__dirname, '../../bin/applink.js');
 const dir = mkdtempSync(join(tmpdir(), 'applink-keys-'));
 const K1 = randomBytes(32).toString('base64');
 const K2 = randomBytes(32).toString('base64');
+// A gateway upstream that records the identity assertion (signed with the gateway's
+// private key, which is sealed under the master key like every other secret).
+const assertions: string[] = [];
+const upstream: Server = createServer((req, res) => {
+  assertions.push(String(req.headers['applink-jwt-assertion']));
+  res.end('ok');
+});
+const upstreamUrl = new Promise<string>((resolve) =>
+  upstream.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${(upstream.address() as { port: number }).port}`)),
+);
+const kidOf = (jwt: string) => JSON.parse(Buffer.from(jwt.split('.')[0]!, 'base64url').toString()).kid as string;
+
 const base = {
   APPLINK_PORT: '0',
   APPLINK_HOST: '127.0.0.1',
   APPLINK_DATABASE_URL: `sqlite:${join(dir, 'applink.sqlite')}`,
   APPLINK_LOG_LEVEL: 'silent',
 };
+let gatewayRoutes = '';
 const withKeys = (current: string, previous: string[] = []) => ({
   ...base,
+  APPLINK_GATEWAY_ROUTES: gatewayRoutes,
   APPLINK_SECRET_KEY: current,
   APPLINK_PREVIOUS_SECRET_KEYS: previous.join(','),
 });
@@ -55,6 +70,7 @@ const cliAsync = (env: Record<string, string>, ...args: string[]) =>
 let running: RunningServer | undefined;
 afterAll(async () => {
   await running?.close();
+  await new Promise((r) => upstream.close(r));
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -68,7 +84,9 @@ describe('applink keys rotate', () => {
   });
 
   it('re-encrypts every secret without interrupting readers; old tokens keep working', async () => {
-    // 1. Life under K1: a consumer, a grant, an approved-but-unexchanged request token, a session.
+    // 1. Life under K1: a consumer, a grant, an approved-but-unexchanged request token, a
+    //    session, a gateway signing key.
+    gatewayRoutes = `/app=${await upstreamUrl}`;
     running = await start(withKeys(K1));
     let s = running;
     await s.services.users.create({ username: 'alice', email: 'alice@example.com', password: PASSWORD });
@@ -118,6 +136,17 @@ describe('applink keys rotate', () => {
     const pending = await requestToken(s.url);
     const pendingVerifier = await approveWith(s.url, jar, pending.token);
     expect((await call(s.url, grant)).status).toBe(200);
+    const viaGateway = async (url: string) => {
+      const r = await signedFetch(`${url}/app/x`, {
+        consumerKey: consumer.key,
+        consumerSecret: consumer.secret,
+        token: grant.token,
+        tokenSecret: grant.secret,
+      });
+      expect(r.status, r.body).toBe(200);
+      return kidOf(assertions.at(-1)!);
+    };
+    const gatewayKid = await viaGateway(s.url);
     await s.close();
 
     const k1 = keyId(Buffer.from(K1, 'base64'));
@@ -134,7 +163,7 @@ describe('applink keys rotate', () => {
     await requestToken(s.url);
     const before = status(withKeys(K2, [K1]));
     expect(before.currentKeyId).toBe(k2);
-    expect(before.stale).toBe(4); // consumer secret, two request tokens, one access token
+    expect(before.stale).toBe(5); // consumer secret, two request tokens, one access token, the gateway key
     expect(before.columns.find((c: { table: string }) => c.table === 'request_tokens').byKey).toEqual({
       [k1]: 2,
       [k2]: 1,
@@ -144,7 +173,7 @@ describe('applink keys rotate', () => {
     const refused = cli(withKeys(K2), 'keys', 'rotate');
     expect(refused.code).toBe(1);
     expect(refused.err).toContain('APPLINK_PREVIOUS_SECRET_KEYS');
-    expect(status(withKeys(K2, [K1])).stale).toBe(4);
+    expect(status(withKeys(K2, [K1])).stale).toBe(5);
 
     // 3. Rotate (one row per transaction, to interleave with the server) while calls run.
     let rotating = true;
@@ -164,20 +193,21 @@ describe('applink keys rotate', () => {
     rotating = false;
     await load;
     expect(rotated.code, rotated.err).toBe(0);
-    expect(JSON.parse(rotated.out)).toMatchObject({ currentKeyId: k2, rotated: 4 });
+    expect(JSON.parse(rotated.out)).toMatchObject({ currentKeyId: k2, rotated: 5 });
     expect(answers.length).toBeGreaterThan(0);
     expect(answers.every((a) => a === 200)).toBe(true);
     const after = status(withKeys(K2, [K1]));
     expect(after.stale).toBe(0);
     const audit = await s.services.audits.list({ event: 'keys.rotated' });
-    expect(JSON.parse(audit[0]!.detail!)).toMatchObject({ keyId: k2, rotated: 4 });
+    expect(JSON.parse(audit[0]!.detail!)).toMatchObject({ keyId: k2, rotated: 5 });
     await s.close();
 
-    // 4. K1 retired: the old grant, the pending approval and the consumer secret all work
-    //    under K2 alone.
+    // 4. K1 retired: the old grant, the pending approval, the consumer secret and the
+    //    gateway's signing key all work under K2 alone.
     running = await start(withKeys(K2));
     s = running;
     expect((await call(s.url, grant)).status).toBe(200);
+    expect(await viaGateway(s.url)).toBe(gatewayKid);
     const late = await exchange(s.url, pending, pendingVerifier);
     expect((await call(s.url, late)).status).toBe(200);
     await requestToken(s.url);
