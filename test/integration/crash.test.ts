@@ -42,7 +42,7 @@ interface Seen {
   unexpected: string[];
 }
 
-describe('crash safety (kill -9)', () => {
+describe('crash safety (kill -9)', { timeout: 180_000 }, () => {
   it('keeps every grant a client saw, and nothing half-written', async () => {
     const consumer = await withDatabase(env, async (s) => {
       await s.users.create({ username: 'alice', email: 'alice@example.com', password: PASSWORD });
