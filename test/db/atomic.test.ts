@@ -44,7 +44,7 @@ describe.each(await testDatabases())('atomic single-use steps on %s', (kind) => 
 
   const approval = (tokenId: number) => ({ event: 'authorization.approved', actorUserId: userId, consumerId, tokenId });
   const denial = (tokenId: number) => ({ event: 'authorization.denied', actorUserId: userId, consumerId, tokenId });
-  const issued = { event: 'access_token.issued', actorUserId: userId, consumerId };
+  const issued = () => ({ event: 'access_token.issued', actorUserId: userId, consumerId });
   /** audit entries of these events (for the token, when given) */
   const audits = async (events: string[], tokenId?: number) => {
     const q = nodes[0]!.knex('audit_events').whereIn('event', events);
@@ -105,7 +105,7 @@ describe.each(await testDatabases())('atomic single-use steps on %s', (kind) => 
           createdAt: now,
           expiresAt: null,
         },
-        issued,
+        issued(),
       ),
     );
     expect(results.filter((r) => r !== null)).toHaveLength(1);
@@ -127,7 +127,7 @@ describe.each(await testDatabases())('atomic single-use steps on %s', (kind) => 
         createdAt: now,
         expiresAt: null,
       },
-      issued,
+      issued(),
     );
     expect(exchanged).toBeNull(); // 7 >= MAX_VERIFIER_FAILURES: dead although the verifier was set
     expect(MAX_VERIFIER_FAILURES).toBeLessThan(7);
@@ -146,7 +146,7 @@ describe.each(await testDatabases())('atomic single-use steps on %s', (kind) => 
         createdAt: now,
         expiresAt: null,
       },
-      issued,
+      issued(),
     );
     const repos = nodes.map((n) => new TokenRepository(n.knex));
     const results = await Promise.all(Array.from({ length: 8 }, (_, i) => repos[i % repos.length]!.revoke(at!)));

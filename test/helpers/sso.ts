@@ -52,7 +52,10 @@ export class KeySetServer {
     s.keys = keys.map((k) => k.publicJwk);
     s.server = createServer((req, res) => {
       s.hits++;
-      if (req.url !== '/cdn-cgi/access/certs') return res.writeHead(404).end();
+      if (req.url !== '/cdn-cgi/access/certs') {
+        res.writeHead(404).end();
+        return;
+      }
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: s.keys }));
     });
     await new Promise<void>((r) => s.server.listen(0, '127.0.0.1', r));

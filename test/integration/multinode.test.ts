@@ -107,12 +107,14 @@ describe.each(onPg)('two nodes on one %s database', () => {
 
   /** Signs for the public URL; returns the headers, so the very same request can go to either node. */
   const sign = (consumer: string, method: string, path: string, data: Record<string, string>, token?: Token) =>
-    signer(consumer).toHeader(
-      signer(consumer).authorize(
-        { url: PUBLIC + path, method, data },
-        token && { key: token.token, secret: token.secret },
+    ({
+      ...signer(consumer).toHeader(
+        signer(consumer).authorize(
+          { url: PUBLIC + path, method, data },
+          token && { key: token.token, secret: token.secret },
+        ),
       ),
-    );
+    }) as Record<string, string>;
 
   const send = async (node: Node, method: string, path: string, headers: Record<string, string>, body?: string) => {
     const res = await fetch(node.url + path, {
