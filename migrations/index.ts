@@ -4,8 +4,12 @@
  */
 import type { Knex } from 'knex';
 import * as m001 from './001_initial';
+import * as m007 from './007_nonce_key_order';
 
-const MIGRATIONS: ReadonlyArray<[string, Knex.Migration]> = [['001_initial', m001]];
+const MIGRATIONS: ReadonlyArray<[string, Knex.Migration]> = [
+  ['001_initial', m001],
+  ['007_nonce_key_order', m007],
+];
 
 export const migrationSource: Knex.MigrationSource<string> = {
   getMigrations: async () => MIGRATIONS.map(([name]) => name),

@@ -127,11 +127,12 @@ export async function startApplink(
   core: number | null,
   dir: string,
   nodeArgs: string[] = [],
+  bin = BIN,
 ): Promise<Applink> {
   const port = await freePort();
   const log = createWriteStream(join(dir, `${name}.log`));
   await new Promise((r) => log.once('open', r));
-  const child = start(core, process.execPath, [...nodeArgs, BIN, 'serve'], {
+  const child = start(core, process.execPath, [...nodeArgs, bin, 'serve'], {
     env: { ...env, APPLINK_PORT: String(port), APPLINK_HOST: '127.0.0.1' },
     stdio: ['ignore', log, log],
   });
