@@ -57,12 +57,20 @@ export function summariseProfile(p: Profile, top = 25): string {
   }
   const busy = total - idle;
   const pct = (t: number) => `${((100 * t) / busy).toFixed(1).padStart(5)} %`;
-  const lines = [`busy ${(busy / 1000).toFixed(0)} ms of ${(total / 1000).toFixed(0)} ms sampled (percentages of busy)`];
+  const lines = [
+    `busy ${(busy / 1000).toFixed(0)} ms of ${(total / 1000).toFixed(0)} ms sampled (percentages of busy)`,
+  ];
   lines.push('', 'self time by package / file:');
-  for (const [k, t] of [...file].filter(([k]) => k !== '(idle)').sort((a, b) => b[1] - a[1]).slice(0, top))
+  for (const [k, t] of [...file]
+    .filter(([k]) => k !== '(idle)')
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, top))
     lines.push(`  ${pct(t)}  ${k}`);
   lines.push('', 'self time by function:');
-  for (const [k, t] of [...fn].filter(([k]) => k !== '(idle)').sort((a, b) => b[1] - a[1]).slice(0, top))
+  for (const [k, t] of [...fn]
+    .filter(([k]) => k !== '(idle)')
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, top))
     lines.push(`  ${pct(t)}  ${k}`);
   return lines.join('\n');
 }
