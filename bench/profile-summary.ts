@@ -55,6 +55,23 @@ export function summariseProfile(p: Profile, top = 25): string {
     const f = where(n.callFrame.url);
     file.set(f, (file.get(f) ?? 0) + t);
   }
+  // inclusive time: a node's own samples plus its descendants', counted once per function
+  const parent = new Map<number, number>();
+  for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const inclusive = new Map<string, number>();
+  for (const [id, t] of self) {
+    const seen = new Set<string>();
+    for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
+      const n = byId.get(cur)!;
+      const name = n.callFrame.functionName;
+      if (!name || name === '(root)' || name === '(idle)' || name === '(program)' || name === '(garbage collector)')
+        continue;
+      const key = `${name}  ${where(n.callFrame.url)}:${n.callFrame.lineNumber + 1}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      inclusive.set(key, (inclusive.get(key) ?? 0) + t);
+    }
+  }
   const busy = total - idle;
   const pct = (t: number) => `${((100 * t) / busy).toFixed(1).padStart(5)} %`;
   const lines = [
@@ -72,6 +89,8 @@ export function summariseProfile(p: Profile, top = 25): string {
     .sort((a, b) => b[1] - a[1])
     .slice(0, top))
     lines.push(`  ${pct(t)}  ${k}`);
+  lines.push('', 'inclusive time by function (with what it calls):');
+  for (const [k, t] of [...inclusive].sort((a, b) => b[1] - a[1]).slice(0, top)) lines.push(`  ${pct(t)}  ${k}`);
   return lines.join('\n');
 }
 
