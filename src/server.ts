@@ -41,7 +41,7 @@ export async function startServer(
       (r) => logger.debug({ swept: r }, 'sweep'),
       (err: Error) => logger.warn({ err: { message: err.message } }, 'sweep failed'),
     );
-  }, 60_000);
+  }, config.sweepInterval * 1000);
   sweeper.unref();
 
   let closing: Promise<void> | undefined;

@@ -26,6 +26,7 @@ describe('configuration', () => {
       timestampWindow: 300,
       requestTokenTtl: 600,
       accessTokenTtl: 157680000,
+      sweepInterval: 60,
     });
     expect(Object.isFrozen(c)).toBe(true);
   });
@@ -42,6 +43,7 @@ describe('configuration', () => {
       APPLINK_TIMESTAMP_WINDOW: '60',
       APPLINK_REQUEST_TOKEN_TTL: '120',
       APPLINK_ACCESS_TOKEN_TTL: '0',
+      APPLINK_SWEEP_INTERVAL: '5',
     });
     expect(c.port).toBe(8080);
     expect(c.database).toEqual({ client: 'pg', connectionString: 'postgres://u@db:5432/applink' });
@@ -50,6 +52,7 @@ describe('configuration', () => {
     expect(c.trustProxy).toBe(true);
     expect(c.secretKey!.equals(Buffer.alloc(32, 7))).toBe(true);
     expect([c.timestampWindow, c.requestTokenTtl, c.accessTokenTtl]).toEqual([60, 120, 0]);
+    expect(c.sweepInterval).toBe(5);
   });
 
   it.each([
@@ -66,6 +69,8 @@ describe('configuration', () => {
     ['APPLINK_REQUEST_TOKEN_TTL', '-5'],
     ['APPLINK_ACCESS_TOKEN_TTL', '1.5'],
     ['APPLINK_LOG_LEVEL', 'loud'],
+    ['APPLINK_SWEEP_INTERVAL', '0'],
+    ['APPLINK_SWEEP_INTERVAL', 'often'],
   ])('%s=%s is refused with a message naming the variable', (name, value) => {
     const msg = fail({ [name]: value });
     expect(msg.startsWith(`${name}: `)).toBe(true);
