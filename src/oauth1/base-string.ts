@@ -62,14 +62,23 @@ export function normaliseParams(params: readonly Pair[]): string {
 }
 
 function compareEncodedPairs(a: string, b: string): number {
+  // Compared in place (no substrings): the names up to their '=', then the values.
   const ia = a.indexOf('=');
   const ib = b.indexOf('=');
-  const na = a.slice(0, ia);
-  const nb = b.slice(0, ib);
-  if (na !== nb) return na < nb ? -1 : 1;
-  const va = a.slice(ia + 1);
-  const vb = b.slice(ib + 1);
-  return va < vb ? -1 : va > vb ? 1 : 0;
+  const n = Math.min(ia, ib);
+  for (let i = 0; i < n; i++) {
+    const d = a.charCodeAt(i) - b.charCodeAt(i);
+    if (d !== 0) return d;
+  }
+  if (ia !== ib) return ia - ib; // one name is a prefix of the other: the shorter first
+  const la = a.length - ia;
+  const lb = b.length - ib;
+  const m = Math.min(la, lb);
+  for (let i = 1; i < m; i++) {
+    const d = a.charCodeAt(ia + i) - b.charCodeAt(ib + i);
+    if (d !== 0) return d;
+  }
+  return la - lb;
 }
 
 /** §3.4.1.1: METHOD & encode(base string URI) & encode(normalised parameters). */
