@@ -141,7 +141,15 @@ interface PgClient {
 
 // The claims of one round: insert the nonces; for those that went in and carry a due
 // touch, update last_used and write the throttled 'token.used' audit event. Answers the
-// ordinals of the claims that succeeded.
+// ordinals of the claims that won.
+//
+// This one statement commits without waiting for the write-ahead log to reach the disk
+// (synchronous_commit off for its own transaction only, through set_config(..., true)):
+// the wait is most of a claim's latency. What that gives up: if the PostgreSQL server
+// itself crashes, the claims of its last few hundred milliseconds may be forgotten, so a
+// request captured in that instant could be replayed once, within the timestamp window,
+// after PostgreSQL restarts. An applink crash loses nothing; every other write
+// (revocations, exchanges, approvals) commits synchronously as before.
 const PG_CLAIM = `WITH x AS (
     SELECT * FROM unnest($1::int[], $2::varchar[], $3::bigint[], $4::varchar[], $5::bigint[], $6::varchar[], $7::int[])
       WITH ORDINALITY AS x(consumer_id, token_ref, ts, nonce, touch_at, touch_ip, touch_token, i)
@@ -161,7 +169,7 @@ const PG_CLAIM = `WITH x AS (
     INSERT INTO audit_events (at, event, actor_user_id, consumer_id, token_id, ip)
     SELECT touch_at, 'token.used', user_id, consumer_id, id, touch_ip FROM u
   )
-  SELECT i FROM won`;
+  SELECT array(SELECT i::int FROM won) AS won, set_config('synchronous_commit', 'off', true) AS commit_mode`;
 
 interface Claim {
   claim: NonceClaim;
@@ -221,7 +229,7 @@ function pgHotPath(db: Database): HotPath {
       sent.map((c) => c.touch?.accessTokenId ?? null),
     ]);
     const won = new Array<boolean>(sent.length).fill(false);
-    for (const r of rows) won[Number(r.i) - 1] = true;
+    for (const i of rows[0]!.won as number[]) won[i - 1] = true;
     return slot.map((i) => i !== -1 && won[i]!);
   });
 

@@ -150,3 +150,22 @@ describe.each(kinds)('hot path on %s', (kind) => {
     expect(results).toEqual([true, true, true, true]);
   });
 });
+
+describe.runIf(pgUp)('hot path on pg: the claim commit', () => {
+  let f: Fixture;
+  beforeAll(async () => {
+    f = await fixture('pg');
+  });
+  afterAll(async () => f?.done());
+
+  it('relaxes the commit wait for the claim statement only, not the session', async () => {
+    const c = { consumerId: f.consumerId, tokenRef: '', timestamp: Math.floor(Date.now() / 1000), nonce: 'n1' };
+    expect(await f.hot.claimNonce(c, null)).toBe(true);
+    // sequential use: the pool holds one connection, the one the claim just ran on
+    const r = await f.db.knex.raw(
+      "SELECT current_setting('synchronous_commit') AS v, count(*) AS n FROM pg_stat_activity WHERE datname = current_database()",
+    );
+    expect(r.rows[0].v).toBe('on');
+    expect(Number(r.rows[0].n)).toBe(1);
+  });
+});
