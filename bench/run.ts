@@ -6,7 +6,7 @@
 // BENCH_ROUNDS, BENCH_REQUESTS, BENCH_DANCES, BENCH_WARMUP, BENCH_CONCURRENCY,
 // BENCH_DB=sqlite,pg, BENCH_SCENARIOS=get-hmac,get-rsa,post-hmac,dance, BENCH_PIN=0 (no
 // taskset), BENCH_CPU_PROF=1 (applink under node --cpu-prof; profiles in BENCH_PROF_DIR,
-// default ./bench-profiles), BENCH_LOG_LEVEL (applink's log level, default info),
+// default ./bench-profiles), BENCH_NODE_ARGS (more node options for applink), BENCH_LOG_LEVEL (applink's log level, default info),
 // BENCH_PG_URL (PostgreSQL server, default postgres://postgres@127.0.0.1:5432/test).
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -101,10 +101,17 @@ export function applinkEnv(db: Db, secretKey: string, extra: Record<string, stri
   };
 }
 
+/** Node options for an applink server: BENCH_NODE_ARGS, and the CPU profiler when asked. */
 export const profArgs = (name: string): string[] => {
-  if (!OPTIONS.cpuProf) return [];
+  const extra = (env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  if (!OPTIONS.cpuProf) return extra;
   mkdirSync(OPTIONS.profDir, { recursive: true });
-  return ['--cpu-prof', `--cpu-prof-dir=${OPTIONS.profDir}`, `--cpu-prof-name=${name}-${Date.now()}.cpuprofile`];
+  return [
+    ...extra,
+    '--cpu-prof',
+    `--cpu-prof-dir=${OPTIONS.profDir}`,
+    `--cpu-prof-name=${name}-${Date.now()}.cpuprofile`,
+  ];
 };
 
 function job(

@@ -43,9 +43,11 @@ export function createApp(s: Services): Express {
     next();
   });
 
+  // The signed API calls first, mounted on the app itself: the hot path meets no other
+  // route and no extra router level on its way.
+  app.use(s.config.basePath || '/', apiRouter(s));
+
   const root = Router();
-  // The signed API calls first: the hot path meets no other route on its way.
-  root.use(apiRouter(s));
   root.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });

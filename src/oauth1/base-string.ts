@@ -50,6 +50,10 @@ function normalisePathChars(path: string): string {
  * byte order, join as name=value with `&`.
  */
 export function normaliseParams(params: readonly Pair[]): string {
+  return sortedEncodedPairs(params).join('&');
+}
+
+function sortedEncodedPairs(params: readonly Pair[]): string[] {
   const encoded: string[] = new Array(params.length);
   for (let i = 0; i < params.length; i++) {
     const p = params[i]!;
@@ -57,8 +61,7 @@ export function normaliseParams(params: readonly Pair[]): string {
   }
   // Sorting "name=value" strings as wholes is wrong when one name is a prefix of another
   // ("a=" vs "a-"), so compare the encoded name first, then the value.
-  encoded.sort(compareEncodedPairs);
-  return encoded.join('&');
+  return encoded.sort(compareEncodedPairs);
 }
 
 function compareEncodedPairs(a: string, b: string): number {
@@ -83,5 +86,24 @@ function compareEncodedPairs(a: string, b: string): number {
 
 /** §3.4.1.1: METHOD & encode(base string URI) & encode(normalised parameters). */
 export function signatureBaseString(method: string, uri: string, params: readonly Pair[]): string {
-  return `${percentEncode(method.toUpperCase())}&${percentEncode(uri)}&${percentEncode(normaliseParams(params))}`;
+  return `${percentEncode(method.toUpperCase())}&${percentEncode(uri)}&${encodedNormalisedParams(params)}`;
 }
+
+/**
+ * encode(normaliseParams(params)) without encoding the joined string a second time: the
+ * normalised string holds only unreserved characters, `%XX` escapes, one `=` per pair and
+ * the `&` between them, which encode to `%25`, `%3D` and `%26`.
+ */
+function encodedNormalisedParams(params: readonly Pair[]): string {
+  const encoded = sortedEncodedPairs(params);
+  let out = '';
+  for (let i = 0; i < encoded.length; i++) {
+    let e = encoded[i]!;
+    if (e.indexOf('%') !== -1) e = e.replace(PERCENT, '%25');
+    const eq = e.indexOf('=');
+    out += (i === 0 ? '' : '%26') + e.slice(0, eq) + '%3D' + e.slice(eq + 1);
+  }
+  return out;
+}
+
+const PERCENT = /%/g;

@@ -2,7 +2,7 @@
 // plain reading of RFC 5849 §3.4.1.3.2 on any input: encode, sort by name, then by value.
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { normaliseParams } from '../../src/oauth1/base-string';
+import { normaliseParams, signatureBaseString } from '../../src/oauth1/base-string';
 import { percentEncode } from '../../src/oauth1/encoding';
 
 function reference(pairs: Array<[string, string]>): string {
@@ -40,5 +40,17 @@ describe('normaliseParams', () => {
         ['ab', '0'],
       ]),
     ).toBe('a=&a=2&a-=1&ab=0');
+  });
+
+  it('encodes the normalised parameters into the base string exactly as §3.4.1.1 composes it', () => {
+    fc.assert(
+      fc.property(fc.array(fc.tuple(text, text), { maxLength: 12 }), (pairs) => {
+        const uri = 'https://example.com/a%20b';
+        expect(signatureBaseString('post', uri, pairs)).toBe(
+          `POST&${percentEncode(uri)}&${percentEncode(normaliseParams(pairs))}`,
+        );
+      }),
+      { numRuns: 2000 },
+    );
   });
 });
