@@ -88,19 +88,25 @@ export async function fill(db: Db, secretKeyBase64: string, n: FillCounts): Prom
   return performance.now() - t0;
 }
 
-/** Rows in the nonce table and the space it takes (bytes), read from outside the server. */
-export async function nonceTable(db: Db): Promise<{ rows: number; bytes: number }> {
+/**
+ * Rows in the nonce table, how many of them have a timestamp before `staleBefore` (the
+ * sweep should have deleted those), and the space the table takes (bytes), read from
+ * outside the server.
+ */
+export async function nonceTable(db: Db, staleBefore: number): Promise<{ rows: number; stale: number; bytes: number }> {
   if (db.kind === 'sqlite') {
     const conn = new BetterSqlite3(db.url.slice('sqlite:'.length), { readonly: true });
     try {
-      const rows = (conn.prepare('SELECT count(*) AS n FROM nonces').get() as { n: number }).n;
+      const r = conn
+        .prepare('SELECT count(*) AS n, coalesce(sum(timestamp < ?), 0) AS stale FROM nonces')
+        .get(staleBefore) as { n: number; stale: number };
       let bytes = NaN;
       try {
         bytes = (conn.prepare("SELECT sum(pgsize) AS b FROM dbstat WHERE name = 'nonces'").get() as { b: number }).b;
       } catch {
         // dbstat is not compiled in everywhere
       }
-      return { rows, bytes };
+      return { rows: r.n, stale: r.stale, bytes };
     } finally {
       conn.close();
     }
@@ -108,8 +114,12 @@ export async function nonceTable(db: Db): Promise<{ rows: number; bytes: number 
   const c = new Client({ connectionString: db.url });
   await c.connect();
   try {
-    const r = await c.query("SELECT count(*)::int AS n, pg_total_relation_size('nonces')::bigint AS b FROM nonces");
-    return { rows: r.rows[0].n as number, bytes: Number(r.rows[0].b) };
+    const r = await c.query(
+      `SELECT count(*)::int AS n, count(*) FILTER (WHERE timestamp < $1)::int AS stale,
+              pg_total_relation_size('nonces')::bigint AS b FROM nonces`,
+      [staleBefore],
+    );
+    return { rows: r.rows[0].n as number, stale: r.rows[0].stale as number, bytes: Number(r.rows[0].b) };
   } finally {
     await c.end();
   }

@@ -143,6 +143,12 @@ interface PgClient {
 // touch, update last_used and write the throttled 'token.used' audit event. Answers the
 // ordinals of the claims that won.
 //
+// Rounds run concurrently on several connections, so nothing here may wait on another
+// round in an order that could deadlock: the nonces go in sorted by key (a replayed pair
+// of nonces in two rounds is met in the same order by both), and the throttled touch skips
+// a token row another round is updating at that moment (it is a "last used" stamp: the
+// other round is writing one just as fresh).
+//
 // This one statement commits without waiting for the write-ahead log to reach the disk
 // (synchronous_commit off for its own transaction only, through set_config(..., true)):
 // the wait is most of a claim's latency. What that gives up: if the PostgreSQL server
@@ -155,16 +161,21 @@ const PG_CLAIM = `WITH x AS (
       WITH ORDINALITY AS x(consumer_id, token_ref, ts, nonce, touch_at, touch_ip, touch_token, i)
   ), n AS (
     INSERT INTO nonces (consumer_id, token_ref, timestamp, nonce)
-    SELECT consumer_id, token_ref, ts, nonce FROM x
+    SELECT consumer_id, token_ref, ts, nonce FROM x ORDER BY ts, consumer_id, token_ref, nonce
     ON CONFLICT DO NOTHING
     RETURNING consumer_id, token_ref, timestamp, nonce
   ), won AS (
     SELECT x.* FROM x JOIN n
       ON n.consumer_id = x.consumer_id AND n.token_ref = x.token_ref AND n.timestamp = x.ts AND n.nonce = x.nonce
+  ), due AS (
+    SELECT DISTINCT ON (touch_token) touch_token, touch_at, touch_ip FROM won
+    WHERE touch_token IS NOT NULL ORDER BY touch_token, i
+  ), free AS (
+    SELECT t.id FROM access_tokens t WHERE t.id IN (SELECT touch_token FROM due) ORDER BY t.id FOR UPDATE SKIP LOCKED
   ), u AS (
-    UPDATE access_tokens t SET last_used_at = won.touch_at, last_used_ip = won.touch_ip
-    FROM won WHERE won.touch_token IS NOT NULL AND t.id = won.touch_token
-    RETURNING t.id, t.user_id, t.consumer_id, won.touch_at, won.touch_ip
+    UPDATE access_tokens t SET last_used_at = due.touch_at, last_used_ip = due.touch_ip
+    FROM due WHERE t.id = due.touch_token AND t.id IN (SELECT id FROM free)
+    RETURNING t.id, t.user_id, t.consumer_id, due.touch_at, due.touch_ip
   ), a AS (
     INSERT INTO audit_events (at, event, actor_user_id, consumer_id, token_id, ip)
     SELECT touch_at, 'token.used', user_id, consumer_id, id, touch_ip FROM u

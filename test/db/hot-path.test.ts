@@ -168,4 +168,35 @@ describe.runIf(pgUp)('hot path on pg: the claim commit', () => {
     expect(r.rows[0].v).toBe('on');
     expect(Number(r.rows[0].n)).toBe(1);
   });
+
+  it('runs rounds concurrently without deadlocking, even touching the same tokens in opposite orders', async () => {
+    const [t2] = await f.db
+      .knex('access_tokens')
+      .insert({
+        token_hash: 'ef'.repeat(32),
+        consumer_id: f.consumerId,
+        user_id: 1,
+        secret_enc: 'sealed',
+        created_at: 1,
+      })
+      .returning('id');
+    const ids = [f.tokenId, (t2 as { id: number }).id];
+    const ts = Math.floor(Date.now() / 1000);
+    let n = 0;
+    const one = (tokenId: number) =>
+      f.hot.claimNonce(
+        { consumerId: f.consumerId, tokenRef: `a${tokenId}`, timestamp: ts, nonce: `dl-${n++}` },
+        { accessTokenId: tokenId, at: Date.now(), ip: '192.0.2.9' },
+      );
+    const rounds: Array<Promise<boolean[]>> = [];
+    for (let r = 0; r < 40; r++) {
+      const order = r % 2 === 0 ? ids : [...ids].reverse();
+      rounds.push(Promise.all([...order, ...order, ...order].map(one)));
+      await new Promise((done) => setImmediate(done)); // the next round starts while this one is in flight
+    }
+    const results = await Promise.all(rounds);
+    expect(results.flat().every((won) => won)).toBe(true);
+    const stamped = await f.db.knex('access_tokens').whereIn('id', ids).whereNotNull('last_used_at').count({ n: '*' });
+    expect(Number(stamped[0]!.n)).toBe(2);
+  });
 });

@@ -53,6 +53,10 @@ describe.each(['sqlite', 'pg'] as const)('migration 007 on %s', (kind) => {
       await expect(
         db.knex('nonces').insert({ consumer_id: 1, token_ref: 'a1', timestamp: now, nonce: 'fresh' }),
       ).rejects.toThrow();
+      if (kind === 'pg') {
+        const opts = await db.knex.raw("SELECT reloptions FROM pg_class WHERE relname = 'nonces'");
+        expect(opts.rows[0].reloptions).toContain('autovacuum_vacuum_scale_factor=0');
+      }
       const swept = await sweep(db.knex, Date.now(), 300);
       expect(swept.nonces).toBe(1);
       expect((await rows(db)).map((r) => r.nonce)).toEqual(['fresh']);
