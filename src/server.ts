@@ -102,14 +102,17 @@ export async function startServer(
 
   // Every node sweeps (see db/sweep.ts for why that is safe); never two sweeps at once here.
   let sweeping: Promise<void> | undefined;
-  const sweeper = setInterval(() => {
-    sweeping ??= sweep(db, Date.now(), config.timestampWindow)
-      .then(
-        (r) => logger.debug({ swept: r }, 'sweep'),
-        (err: Error) => logger.warn({ err: { message: err.message } }, 'sweep failed'),
-      )
-      .finally(() => (sweeping = undefined));
-  }, options.sweepIntervalMs ?? 60_000);
+  const sweeper = setInterval(
+    () => {
+      sweeping ??= sweep(db, Date.now(), config.timestampWindow)
+        .then(
+          (r) => logger.debug({ swept: r }, 'sweep'),
+          (err: Error) => logger.warn({ err: { message: err.message } }, 'sweep failed'),
+        )
+        .finally(() => (sweeping = undefined));
+    },
+    options.sweepIntervalMs ?? config.sweepInterval * 1000,
+  );
   sweeper.unref();
 
   let closing: Promise<void> | undefined;

@@ -27,6 +27,7 @@ describe('configuration', () => {
       requestTokenTtl: 600,
       accessTokenTtl: 157680000,
       shutdownTimeout: 25,
+      sweepInterval: 60,
     });
     expect(Object.isFrozen(c)).toBe(true);
   });
@@ -44,6 +45,7 @@ describe('configuration', () => {
       APPLINK_REQUEST_TOKEN_TTL: '120',
       APPLINK_ACCESS_TOKEN_TTL: '0',
       APPLINK_SHUTDOWN_TIMEOUT: '5',
+      APPLINK_SWEEP_INTERVAL: '5',
     });
     expect(c.shutdownTimeout).toBe(5);
     expect(c.port).toBe(8080);
@@ -53,6 +55,7 @@ describe('configuration', () => {
     expect(c.trustProxy).toBe(true);
     expect(c.secretKey!.equals(Buffer.alloc(32, 7))).toBe(true);
     expect([c.timestampWindow, c.requestTokenTtl, c.accessTokenTtl]).toEqual([60, 120, 0]);
+    expect(c.sweepInterval).toBe(5);
   });
 
   it.each([
@@ -71,6 +74,8 @@ describe('configuration', () => {
     ['APPLINK_LOG_LEVEL', 'loud'],
     ['APPLINK_SHUTDOWN_TIMEOUT', '0'],
     ['APPLINK_SHUTDOWN_TIMEOUT', 'soon'],
+    ['APPLINK_SWEEP_INTERVAL', '0'],
+    ['APPLINK_SWEEP_INTERVAL', 'often'],
   ])('%s=%s is refused with a message naming the variable', (name, value) => {
     const msg = fail({ [name]: value });
     expect(msg.startsWith(`${name}: `)).toBe(true);

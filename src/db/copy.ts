@@ -83,14 +83,20 @@ async function copyTable(src: Knex.Transaction, dst: Knex.Transaction, table: st
   const convert = converters(targetColumns);
   let copied = 0;
   let after = -Number.MAX_VALUE;
+  const withoutRowid = await isWithoutRowid(src, table);
   for (;;) {
-    // Keyset paging on SQLite's rowid: stable and cheap however large the table.
-    const rows = (await src.raw(
-      `SELECT rowid AS "__applink_rowid", * FROM ${quoteSqlite(table)} WHERE rowid > ? ORDER BY rowid LIMIT ?`,
-      [after, PAGE],
-    )) as Array<Record<string, unknown>>;
+    // Keyset paging on SQLite's rowid: stable and cheap however large the table. A WITHOUT
+    // ROWID table (nonces: bounded by the timestamp window) is read in one go.
+    const rows = withoutRowid
+      ? copied > 0
+        ? []
+        : ((await src.raw(`SELECT * FROM ${quoteSqlite(table)}`)) as Array<Record<string, unknown>>)
+      : ((await src.raw(
+          `SELECT rowid AS "__applink_rowid", * FROM ${quoteSqlite(table)} WHERE rowid > ? ORDER BY rowid LIMIT ?`,
+          [after, PAGE],
+        )) as Array<Record<string, unknown>>);
     if (rows.length === 0) return copied;
-    after = rows[rows.length - 1]!.__applink_rowid as number;
+    if (!withoutRowid) after = rows[rows.length - 1]!.__applink_rowid as number;
     const out = rows.map((r) => {
       const o: Record<string, unknown> = {};
       for (const [column, value] of Object.entries(r)) {
@@ -105,6 +111,13 @@ async function copyTable(src: Knex.Transaction, dst: Knex.Transaction, table: st
     for (let i = 0; i < out.length; i += chunk) await dst(table).insert(out.slice(i, i + chunk));
     copied += rows.length;
   }
+}
+
+async function isWithoutRowid(src: Knex.Transaction, table: string): Promise<boolean> {
+  const rows = (await src.raw(`SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?`, [table])) as Array<{
+    sql: string | null;
+  }>;
+  return /\bWITHOUT\s+ROWID\b/i.test(rows[0]?.sql ?? '');
 }
 
 /** SQLite stores booleans as 0/1 and knex timestamps as epoch milliseconds. */

@@ -2,48 +2,58 @@
  * The two statements every signed call runs, prepared once and executed without knex's
  * per-query SQL building: the credential lookup (consumer, token and user in one join)
  * and the nonce claim (with the throttled last_used update riding along).
- * SQLite runs them synchronously on knex's single connection; PostgreSQL as named
- * prepared statements, one round trip each.
+ * SQLite runs them synchronously on knex's single connection, the claims of one
+ * event-loop round in one transaction (group commit); PostgreSQL as named prepared
+ * statements, the lookups of one round in one round trip and their claims in another
+ * (see batch.ts), so a signed call takes part in exactly two round trips.
  */
 import type BetterSqlite3 from 'better-sqlite3';
 import type { Database } from './index';
 import type { CredentialRow } from './protocol-store';
 import type { NonceClaim, TokenKind, TokenTouch } from '../oauth1/ports';
+import { batched } from './batch';
 
 export interface HotPath {
   lookup(consumerKey: string, tokenHash: string | null, kind: TokenKind | null): Promise<CredentialRow | undefined>;
   claimNonce(claim: NonceClaim, touch: TokenTouch | null): Promise<boolean>;
 }
 
+// The columns and joins of the credential lookup, shared by both dialects.
 const CONSUMER_COLUMNS = `c.id AS c_id, c.consumer_key AS c_key, c.name AS c_name, c.description AS c_description,
   c.callback_url AS c_callback, c.secret_enc AS c_secret, c.public_key AS c_public_key, c.disabled_at AS c_disabled`;
+const ACCESS_COLUMNS = `t.id AS t_id, t.secret_enc AS t_secret, t.expires_at AS t_expires, t.revoked_at AS t_revoked,
+  t.last_used_at AS t_last_used,
+  u.id AS u_id, u.username AS u_username, u.email AS u_email, u.display_name AS u_display_name,
+  u.is_admin AS u_is_admin, u.disabled_at AS u_disabled`;
+const REQUEST_COLUMNS = `t.id AS t_id, t.secret_enc AS t_secret, t.expires_at AS t_expires, t.callback AS t_callback,
+  t.user_id AS t_user_id, t.verifier_hash AS t_verifier_hash, t.verifier_failures AS t_verifier_failures,
+  t.authorized_at AS t_authorized_at, t.denied_at AS t_denied_at, t.used_at AS t_used_at`;
+const ACCESS_JOIN = (hash: string) =>
+  `LEFT JOIN access_tokens t ON t.token_hash = ${hash} AND t.consumer_id = c.id LEFT JOIN users u ON u.id = t.user_id`;
+const REQUEST_JOIN = (hash: string) => `LEFT JOIN request_tokens t ON t.token_hash = ${hash} AND t.consumer_id = c.id`;
 
-const sql = (p: (i: number) => string) => ({
-  consumer: `SELECT ${CONSUMER_COLUMNS}, NULL AS t_id FROM consumers c WHERE c.consumer_key = ${p(1)}`,
-  access: `SELECT ${CONSUMER_COLUMNS},
-      t.id AS t_id, t.secret_enc AS t_secret, t.expires_at AS t_expires, t.revoked_at AS t_revoked,
-      t.last_used_at AS t_last_used,
-      u.id AS u_id, u.username AS u_username, u.email AS u_email, u.display_name AS u_display_name,
-      u.is_admin AS u_is_admin, u.disabled_at AS u_disabled
-    FROM consumers c
-    LEFT JOIN access_tokens t ON t.token_hash = ${p(2)} AND t.consumer_id = c.id
-    LEFT JOIN users u ON u.id = t.user_id
-    WHERE c.consumer_key = ${p(1)}`,
-  request: `SELECT ${CONSUMER_COLUMNS},
-      t.id AS t_id, t.secret_enc AS t_secret, t.expires_at AS t_expires, t.callback AS t_callback,
-      t.user_id AS t_user_id, t.verifier_hash AS t_verifier_hash, t.verifier_failures AS t_verifier_failures,
-      t.authorized_at AS t_authorized_at, t.denied_at AS t_denied_at, t.used_at AS t_used_at
-    FROM consumers c
-    LEFT JOIN request_tokens t ON t.token_hash = ${p(2)} AND t.consumer_id = c.id
-    WHERE c.consumer_key = ${p(1)}`,
-});
+// SQLite: one (key, hash) pair. Positional '?': the join's token hash comes first.
+const SQLITE_LOOKUP = {
+  consumer: `SELECT ${CONSUMER_COLUMNS}, NULL AS t_id FROM consumers c WHERE c.consumer_key = ?`,
+  access: `SELECT ${CONSUMER_COLUMNS}, ${ACCESS_COLUMNS} FROM consumers c ${ACCESS_JOIN('?')} WHERE c.consumer_key = ?`,
+  request: `SELECT ${CONSUMER_COLUMNS}, ${REQUEST_COLUMNS} FROM consumers c ${REQUEST_JOIN('?')} WHERE c.consumer_key = ?`,
+};
+
+// PostgreSQL: the pairs of one round, each row tagged with the ordinal of its pair.
+const PAIRS = `unnest($1::varchar[], $2::varchar[]) WITH ORDINALITY AS x(consumer_key, token_hash, i)
+  JOIN consumers c ON c.consumer_key = x.consumer_key`;
+const PG_LOOKUP = {
+  consumer: `SELECT x.i, ${CONSUMER_COLUMNS}, NULL AS t_id FROM unnest($1::varchar[]) WITH ORDINALITY AS x(consumer_key, i)
+    JOIN consumers c ON c.consumer_key = x.consumer_key`,
+  access: `SELECT x.i, ${CONSUMER_COLUMNS}, ${ACCESS_COLUMNS} FROM ${PAIRS} ${ACCESS_JOIN('x.token_hash')}`,
+  request: `SELECT x.i, ${CONSUMER_COLUMNS}, ${REQUEST_COLUMNS} FROM ${PAIRS} ${REQUEST_JOIN('x.token_hash')}`,
+};
 
 export function createHotPath(db: Database): HotPath {
   return db.dialect === 'sqlite' ? sqliteHotPath(db) : pgHotPath(db);
 }
 
 function sqliteHotPath(db: Database): HotPath {
-  const text = sql(() => '?');
   let prepared:
     | {
         conn: BetterSqlite3.Database;
@@ -61,9 +71,9 @@ function sqliteHotPath(db: Database): HotPath {
     if (prepared?.conn !== conn) {
       prepared = {
         conn,
-        consumer: conn.prepare(text.consumer),
-        access: conn.prepare(text.access),
-        request: conn.prepare(text.request),
+        consumer: conn.prepare(SQLITE_LOOKUP.consumer),
+        access: conn.prepare(SQLITE_LOOKUP.access),
+        request: conn.prepare(SQLITE_LOOKUP.request),
         nonce: conn.prepare(
           'INSERT INTO nonces (consumer_id, token_ref, timestamp, nonce) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING',
         ),
@@ -89,36 +99,95 @@ function sqliteHotPath(db: Database): HotPath {
       await (db.knex.client as { releaseConnection(c: unknown): Promise<void> }).releaseConnection(held);
     }
   };
+  // Group commit: one transaction for the claims of one round (a commit is most of an
+  // insert's cost). A duplicate within a round loses exactly as it would across rounds.
+  const claim = batched((claims: Array<{ claim: NonceClaim; touch: TokenTouch | null }>) =>
+    run((s) =>
+      claims.length === 1 && claims[0]!.touch === null
+        ? [claimOne(s, claims[0]!.claim, null)]
+        : s.conn.transaction(() => claims.map((c) => claimOne(s, c.claim, c.touch)))(),
+    ),
+  );
   return {
     lookup: (consumerKey, tokenHash, kind) =>
       run((s) =>
         kind === null
           ? (s.consumer.get(consumerKey) as CredentialRow | undefined)
-          : // positional '?': the join's token hash comes before the WHERE's key
-            (s[kind].get(tokenHash, consumerKey) as CredentialRow | undefined),
+          : (s[kind].get(tokenHash, consumerKey) as CredentialRow | undefined),
       ),
-    claimNonce: (c, touch) =>
-      run((s) => {
-        const claim = () => {
-          const claimed = s.nonce.run(c.consumerId, c.tokenRef, c.timestamp, c.nonce).changes === 1;
-          if (claimed && touch) {
-            const t = s.touch.get(touch.at, touch.ip, touch.accessTokenId) as
-              { user_id: number; consumer_id: number } | undefined;
-            if (t) s.used.run(touch.at, t.user_id, t.consumer_id, touch.accessTokenId, touch.ip);
-          }
-          return claimed;
-        };
-        return touch ? s.conn.transaction(claim)() : claim();
-      }),
+    claimNonce: (c, touch) => claim({ claim: c, touch }),
   };
+}
+
+interface ClaimStatements {
+  nonce: BetterSqlite3.Statement;
+  touch: BetterSqlite3.Statement;
+  used: BetterSqlite3.Statement;
+}
+
+function claimOne(s: ClaimStatements, c: NonceClaim, touch: TokenTouch | null): boolean {
+  const claimed = s.nonce.run(c.consumerId, c.tokenRef, c.timestamp, c.nonce).changes === 1;
+  if (claimed && touch) {
+    const t = s.touch.get(touch.at, touch.ip, touch.accessTokenId) as
+      { user_id: number; consumer_id: number } | undefined;
+    if (t) s.used.run(touch.at, t.user_id, t.consumer_id, touch.accessTokenId, touch.ip);
+  }
+  return claimed;
 }
 
 interface PgClient {
   query(q: { name: string; text: string; values: unknown[] }): Promise<{ rows: Array<Record<string, unknown>> }>;
 }
 
+// The claims of one round: insert the nonces; for those that went in and carry a due
+// touch, update last_used and write the throttled 'token.used' audit event. Answers the
+// ordinals of the claims that won.
+//
+// Rounds run concurrently on several connections, so nothing here may wait on another
+// round in an order that could deadlock: the nonces go in sorted by key (a replayed pair
+// of nonces in two rounds is met in the same order by both), and the throttled touch skips
+// a token row another round is updating at that moment (it is a "last used" stamp: the
+// other round is writing one just as fresh).
+//
+// This one statement commits without waiting for the write-ahead log to reach the disk
+// (synchronous_commit off for its own transaction only, through set_config(..., true)):
+// the wait is most of a claim's latency. What that gives up: if the PostgreSQL server
+// itself crashes, the claims of its last few hundred milliseconds may be forgotten, so a
+// request captured in that instant could be replayed once, within the timestamp window,
+// after PostgreSQL restarts. An applink crash loses nothing; every other write
+// (revocations, exchanges, approvals) commits synchronously as before.
+const PG_CLAIM = `WITH x AS (
+    SELECT * FROM unnest($1::int[], $2::varchar[], $3::bigint[], $4::varchar[], $5::bigint[], $6::varchar[], $7::int[])
+      WITH ORDINALITY AS x(consumer_id, token_ref, ts, nonce, touch_at, touch_ip, touch_token, i)
+  ), n AS (
+    INSERT INTO nonces (consumer_id, token_ref, timestamp, nonce)
+    SELECT consumer_id, token_ref, ts, nonce FROM x ORDER BY ts, consumer_id, token_ref, nonce
+    ON CONFLICT DO NOTHING
+    RETURNING consumer_id, token_ref, timestamp, nonce
+  ), won AS (
+    SELECT x.* FROM x JOIN n
+      ON n.consumer_id = x.consumer_id AND n.token_ref = x.token_ref AND n.timestamp = x.ts AND n.nonce = x.nonce
+  ), due AS (
+    SELECT DISTINCT ON (touch_token) touch_token, touch_at, touch_ip FROM won
+    WHERE touch_token IS NOT NULL ORDER BY touch_token, i
+  ), free AS (
+    SELECT t.id FROM access_tokens t WHERE t.id IN (SELECT touch_token FROM due) ORDER BY t.id FOR UPDATE SKIP LOCKED
+  ), u AS (
+    UPDATE access_tokens t SET last_used_at = due.touch_at, last_used_ip = due.touch_ip
+    FROM due WHERE t.id = due.touch_token AND t.id IN (SELECT id FROM free)
+    RETURNING t.id, t.user_id, t.consumer_id, due.touch_at, due.touch_ip
+  ), a AS (
+    INSERT INTO audit_events (at, event, actor_user_id, consumer_id, token_id, ip)
+    SELECT touch_at, 'token.used', user_id, consumer_id, id, touch_ip FROM u
+  )
+  SELECT array(SELECT i::int FROM won) AS won, set_config('synchronous_commit', 'off', true) AS commit_mode`;
+
+interface Claim {
+  claim: NonceClaim;
+  touch: TokenTouch | null;
+}
+
 function pgHotPath(db: Database): HotPath {
-  const text = sql((i) => `$${i}`);
   const client = db.knex.client as {
     acquireConnection(): Promise<PgClient>;
     releaseConnection(c: PgClient): Promise<void>;
@@ -131,38 +200,53 @@ function pgHotPath(db: Database): HotPath {
       await client.releaseConnection(conn);
     }
   };
-  // One round trip: claim the nonce and, only if that succeeded and a touch is due,
-  // update last_used and write the throttled 'token.used' audit event.
-  const claimText = `WITH n AS (
-      INSERT INTO nonces (consumer_id, token_ref, timestamp, nonce) VALUES ($1, $2, $3, $4)
-      ON CONFLICT DO NOTHING RETURNING 1
-    ), u AS (
-      UPDATE access_tokens SET last_used_at = $5::bigint, last_used_ip = $6::varchar
-      WHERE id = $7::int AND EXISTS (SELECT 1 FROM n) RETURNING id, user_id, consumer_id
-    ), a AS (
-      INSERT INTO audit_events (at, event, actor_user_id, consumer_id, token_id, ip)
-      SELECT $5::bigint, 'token.used', user_id, consumer_id, id, $6::varchar FROM u
-    )
-    SELECT (SELECT count(*) FROM n)::int AS claimed`;
+  // Answers in batch order: rows carry the ordinal (1-based) of the pair they are for.
+  const inOrder = (rows: Array<Record<string, unknown>>, n: number): Array<CredentialRow | undefined> => {
+    const out = new Array<CredentialRow | undefined>(n);
+    for (const r of rows) out[Number(r.i) - 1] = r as CredentialRow;
+    return out;
+  };
+  const lookupConsumers = batched(async (keys: string[]) =>
+    inOrder(await query('applink_lookup_consumer', PG_LOOKUP.consumer, [keys]), keys.length),
+  );
+  const lookupTokens = (kind: TokenKind) =>
+    batched(async (pairs: Array<[string, string | null]>) =>
+      inOrder(
+        await query(`applink_lookup_${kind}`, PG_LOOKUP[kind], [pairs.map((p) => p[0]), pairs.map((p) => p[1])]),
+        pairs.length,
+      ),
+    );
+  const lookups = { access: lookupTokens('access'), request: lookupTokens('request') };
+
+  const claim = batched(async (claims: Claim[]): Promise<boolean[]> => {
+    // The same nonce twice in one round: only the first can win, the others lose here
+    // (sent together, they would all match the one row that went in).
+    const first = new Map<string, number>();
+    const sent: Claim[] = [];
+    const slot = claims.map((c) => {
+      const k = `${c.claim.consumerId}\u0000${c.claim.tokenRef}\u0000${c.claim.timestamp}\u0000${c.claim.nonce}`;
+      if (first.has(k)) return -1;
+      first.set(k, sent.length);
+      sent.push(c);
+      return sent.length - 1;
+    });
+    const rows = await query('applink_claim_nonces', PG_CLAIM, [
+      sent.map((c) => c.claim.consumerId),
+      sent.map((c) => c.claim.tokenRef),
+      sent.map((c) => c.claim.timestamp),
+      sent.map((c) => c.claim.nonce),
+      sent.map((c) => c.touch?.at ?? null),
+      sent.map((c) => c.touch?.ip ?? null),
+      sent.map((c) => c.touch?.accessTokenId ?? null),
+    ]);
+    const won = new Array<boolean>(sent.length).fill(false);
+    for (const i of rows[0]!.won as number[]) won[i - 1] = true;
+    return slot.map((i) => i !== -1 && won[i]!);
+  });
+
   return {
-    lookup: async (consumerKey, tokenHash, kind) => {
-      const rows =
-        kind === null
-          ? await query('applink_lookup_consumer', text.consumer, [consumerKey])
-          : await query(`applink_lookup_${kind}`, text[kind], [consumerKey, tokenHash]);
-      return rows[0] as CredentialRow | undefined;
-    },
-    claimNonce: async (c, touch) => {
-      const rows = await query('applink_claim_nonce', claimText, [
-        c.consumerId,
-        c.tokenRef,
-        c.timestamp,
-        c.nonce,
-        touch?.at ?? null,
-        touch?.ip ?? null,
-        touch?.accessTokenId ?? null,
-      ]);
-      return rows[0]?.claimed === 1;
-    },
+    lookup: (consumerKey, tokenHash, kind) =>
+      kind === null ? lookupConsumers(consumerKey) : lookups[kind]([consumerKey, tokenHash]),
+    claimNonce: (c, touch) => claim({ claim: c, touch }),
   };
 }

@@ -33,6 +33,9 @@ interface PgConnection {
 
 export function openDatabase(config: DatabaseConfig): Database {
   if (config.client === 'sqlite') return openSqlite(config.filename);
+  // Resolved once: pg asks for a parser for every column of every result.
+  const pgTypes = (require('pg') as typeof import('pg')).types;
+  const parseInt8 = (v: string) => Number(v);
   const knex = knexFactory({
     client: 'pg',
     connection: {
@@ -40,7 +43,7 @@ export function openDatabase(config: DatabaseConfig): Database {
       // bigint columns hold millisecond times and counts well inside 2^53
       types: {
         getTypeParser: (oid: number, format?: string) =>
-          oid === INT8_OID ? (v: string) => Number(v) : (require('pg').types.getTypeParser(oid, format) as never),
+          oid === INT8_OID ? parseInt8 : (pgTypes.getTypeParser(oid, format as 'text') as never),
       },
       application_name: 'applink',
     } as Knex.PgConnectionConfig,

@@ -38,13 +38,19 @@ export async function sweep(
   };
 }
 
+const SQLITE_BATCH_KEY: Readonly<Record<string, string>> = {
+  nonces: 'timestamp, consumer_id, token_ref, nonce',
+};
+
 /** Deletes rows with column < cutoff, batch by batch; returns how many this node deleted. */
 async function deleteOlder(db: Database, table: string, column: string, cutoff: number, batch: number) {
-  // The row's physical id picks the batch: rowid on SQLite, ctid on PostgreSQL.
+  // The row's physical id picks the batch: ctid on PostgreSQL, rowid on SQLite, or the
+  // primary key on SQLite's WITHOUT ROWID tables (nonces, migration 007).
+  const key = SQLITE_BATCH_KEY[table] ?? 'rowid';
   const statement =
     db.dialect === 'pg'
       ? `DELETE FROM ?? WHERE ctid = ANY(ARRAY(SELECT ctid FROM ?? WHERE ?? < ? LIMIT ? FOR UPDATE SKIP LOCKED))`
-      : `DELETE FROM ?? WHERE rowid IN (SELECT rowid FROM ?? WHERE ?? < ? LIMIT ?)`;
+      : `DELETE FROM ?? WHERE (${key}) IN (SELECT ${key} FROM ?? WHERE ?? < ? LIMIT ?)`;
   let total = 0;
   for (;;) {
     const result: unknown = await db.knex.raw(statement, [table, table, column, cutoff, batch]);

@@ -120,8 +120,11 @@ export class UserRepository {
   }
 
   async updateDisplayName(id: number, displayName: string): Promise<UserRecord | null> {
-    await this.knex('users').where({ id }).update({ display_name: displayName });
-    return this.findById(id);
+    const [row] = (await this.knex('users')
+      .where({ id })
+      .update({ display_name: displayName })
+      .returning('*')) as UserRow[];
+    return row ? toUser(row) : null;
   }
 
   async countAdmins(): Promise<number> {

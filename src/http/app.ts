@@ -17,6 +17,7 @@ import { setupRouter } from './setup-router';
 import { layoutEngine } from './views';
 import { gatewayRouter } from '../gateway/router';
 import type { Services } from '../services';
+import { accessLogger } from '../logger';
 
 export function createApp(s: Services): Express {
   const app = express();
@@ -30,6 +31,7 @@ export function createApp(s: Services): Express {
   app.set('view engine', 'ejs');
   app.locals.basePath = s.config.basePath;
 
+  const access = accessLogger(s.logger);
   // One structured line and the metrics per request: id, route pattern, status, latency,
   // oauth_problem. The path is logged without its query (queries can carry tokens).
   app.use((req, res, next) => {
@@ -45,7 +47,7 @@ export function createApp(s: Services): Express {
       const label = typeof route === 'string' ? route : 'unmatched';
       const problem = res.locals.oauthProblem as string | undefined;
       s.metrics.observeRequest(req.method, label, res.statusCode, seconds, problem);
-      s.logger.info(
+      access.info(
         {
           reqId: id,
           method: req.method,
@@ -74,6 +76,10 @@ export function createApp(s: Services): Express {
       next();
     });
   }
+
+  // The signed API calls first, mounted on the app itself: the hot path meets no other
+  // route and no extra router level on its way.
+  app.use(s.config.basePath || '/', apiRouter(s));
 
   const root = Router();
   root.get('/healthz', (_req, res) => {
@@ -107,7 +113,6 @@ export function createApp(s: Services): Express {
   // Before the browser routers: gateway calls must not meet sessions or form parsing.
   root.use(gatewayRouter(s));
   const web = createWebKit(s);
-  root.use(apiRouter(s));
   root.use(oauthRouter(s, web));
   root.use(setupRouter(s, web));
   root.use('/admin', adminRouter(s, web));

@@ -50,6 +50,10 @@ function normalisePathChars(path: string): string {
  * byte order, join as name=value with `&`.
  */
 export function normaliseParams(params: readonly Pair[]): string {
+  return sortedEncodedPairs(params).join('&');
+}
+
+function sortedEncodedPairs(params: readonly Pair[]): string[] {
   const encoded: string[] = new Array(params.length);
   for (let i = 0; i < params.length; i++) {
     const p = params[i]!;
@@ -57,22 +61,49 @@ export function normaliseParams(params: readonly Pair[]): string {
   }
   // Sorting "name=value" strings as wholes is wrong when one name is a prefix of another
   // ("a=" vs "a-"), so compare the encoded name first, then the value.
-  encoded.sort(compareEncodedPairs);
-  return encoded.join('&');
+  return encoded.sort(compareEncodedPairs);
 }
 
 function compareEncodedPairs(a: string, b: string): number {
+  // Compared in place (no substrings): the names up to their '=', then the values.
   const ia = a.indexOf('=');
   const ib = b.indexOf('=');
-  const na = a.slice(0, ia);
-  const nb = b.slice(0, ib);
-  if (na !== nb) return na < nb ? -1 : 1;
-  const va = a.slice(ia + 1);
-  const vb = b.slice(ib + 1);
-  return va < vb ? -1 : va > vb ? 1 : 0;
+  const n = Math.min(ia, ib);
+  for (let i = 0; i < n; i++) {
+    const d = a.charCodeAt(i) - b.charCodeAt(i);
+    if (d !== 0) return d;
+  }
+  if (ia !== ib) return ia - ib; // one name is a prefix of the other: the shorter first
+  const la = a.length - ia;
+  const lb = b.length - ib;
+  const m = Math.min(la, lb);
+  for (let i = 1; i < m; i++) {
+    const d = a.charCodeAt(ia + i) - b.charCodeAt(ib + i);
+    if (d !== 0) return d;
+  }
+  return la - lb;
 }
 
 /** §3.4.1.1: METHOD & encode(base string URI) & encode(normalised parameters). */
 export function signatureBaseString(method: string, uri: string, params: readonly Pair[]): string {
-  return `${percentEncode(method.toUpperCase())}&${percentEncode(uri)}&${percentEncode(normaliseParams(params))}`;
+  return `${percentEncode(method.toUpperCase())}&${percentEncode(uri)}&${encodedNormalisedParams(params)}`;
 }
+
+/**
+ * encode(normaliseParams(params)) without encoding the joined string a second time: the
+ * normalised string holds only unreserved characters, `%XX` escapes, one `=` per pair and
+ * the `&` between them, which encode to `%25`, `%3D` and `%26`.
+ */
+function encodedNormalisedParams(params: readonly Pair[]): string {
+  const encoded = sortedEncodedPairs(params);
+  let out = '';
+  for (let i = 0; i < encoded.length; i++) {
+    let e = encoded[i]!;
+    if (e.indexOf('%') !== -1) e = e.replace(PERCENT, '%25');
+    const eq = e.indexOf('=');
+    out += (i === 0 ? '' : '%26') + e.slice(0, eq) + '%3D' + e.slice(eq + 1);
+  }
+  return out;
+}
+
+const PERCENT = /%/g;

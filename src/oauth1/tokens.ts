@@ -1,5 +1,5 @@
 /** Token, secret and verifier values, and the hash under which tokens are stored. */
-import { createHash, randomBytes } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 
 /** 32 random bytes, base64url: unreserved characters only, so they never need encoding. */
 export const newTokenValue = (): string => randomBytes(32).toString('base64url');
@@ -8,4 +8,4 @@ export const newSecretValue = (): string => randomBytes(32).toString('base64url'
 export const newVerifierValue = (): string => randomBytes(10).toString('hex');
 
 /** Tokens are looked up by SHA-256; they carry 256 bits, so no salt or stretching is needed. */
-export const hashToken = (value: string): string => createHash('sha256').update(value).digest('hex');
+export const hashToken = (value: string): string => hash('sha256', value, 'hex');

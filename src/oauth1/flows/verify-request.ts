@@ -55,6 +55,7 @@ const CONSUMER_KEY_SHAPE = /^[\x21-\x7e]{1,255}$/;
 const NONCE_SHAPE = /^[\x21-\x7e]{1,255}$/;
 const TOKEN_SHAPE = /^[\x21-\x7e]{1,255}$/;
 const TIMESTAMP_SHAPE = /^\d{1,12}$/;
+const HTTPS = /^https:/i;
 
 // Stand-in for an unknown consumer so that every check still runs and timing reveals
 // nothing about which consumer keys exist (the approach of oauthlib's dummy client).
@@ -85,20 +86,28 @@ export async function verifySignedRequest<K extends TokenKind | null>(
     throw new OAuthProblem('version_rejected', { acceptableVersions: '1.0' });
   }
 
-  // Presence.
+  // Presence (the list of what is missing is only built when something is).
   const method = o.oauth_signature_method;
-  const absent: string[] = REQUIRED.filter((n) => o[n] === undefined);
-  if (method !== 'PLAINTEXT') absent.push(...REQUIRED_UNLESS_PLAINTEXT.filter((n) => o[n] === undefined));
-  if (kind !== null && o.oauth_token === undefined) absent.push('oauth_token');
-  if (absent.length > 0) throw new OAuthProblem('parameter_absent', { parametersAbsent: absent });
+  if (
+    o.oauth_consumer_key === undefined ||
+    method === undefined ||
+    o.oauth_signature === undefined ||
+    (method !== 'PLAINTEXT' && (o.oauth_timestamp === undefined || o.oauth_nonce === undefined)) ||
+    (kind !== null && o.oauth_token === undefined)
+  ) {
+    const absent: string[] = REQUIRED.filter((n) => o[n] === undefined);
+    if (method !== 'PLAINTEXT') absent.push(...REQUIRED_UNLESS_PLAINTEXT.filter((n) => o[n] === undefined));
+    if (kind !== null && o.oauth_token === undefined) absent.push('oauth_token');
+    throw new OAuthProblem('parameter_absent', { parametersAbsent: absent });
+  }
 
   // Signature method, and PLAINTEXT only where the transport protects the secret.
-  if (!isSignatureMethod(method!)) {
+  if (!isSignatureMethod(method)) {
     throw new OAuthProblem('signature_method_rejected', {
       advice: 'Supported signature methods: HMAC-SHA1, HMAC-SHA256, RSA-SHA1, RSA-SHA256, PLAINTEXT (HTTPS only).',
     });
   }
-  const https = parts.origin.slice(0, 6).toLowerCase() === 'https:';
+  const https = HTTPS.test(parts.origin);
   if (method === 'PLAINTEXT' && !https) {
     throw new OAuthProblem('signature_method_rejected', { advice: 'PLAINTEXT is accepted over HTTPS only.' });
   }
