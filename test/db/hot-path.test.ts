@@ -158,7 +158,7 @@ describe.runIf(pgUp)('hot path on pg: the claim commit', () => {
   });
   afterAll(async () => f?.done());
 
-  it('relaxes the commit wait for the claim statement only, not the session', async () => {
+  it('commits the claim synchronously and leaves every connection so', async () => {
     const c = { consumerId: f.consumerId, tokenRef: '', timestamp: Math.floor(Date.now() / 1000), nonce: 'n1' };
     expect(await f.hot.claimNonce(c, null)).toBe(true);
     // every idle connection of the pool, the one the claim just ran on among them, is back to 'on'
