@@ -4,7 +4,7 @@
 //
 // Environment (all optional): BENCH_QUICK=1 (a short run for trying things),
 // BENCH_ROUNDS, BENCH_REQUESTS, BENCH_DANCES, BENCH_WARMUP, BENCH_CONCURRENCY,
-// BENCH_DB=sqlite,pg, BENCH_SCENARIOS=get-hmac,get-rsa,post-hmac,dance, BENCH_PIN=0 (no
+// BENCH_DB=sqlite,pg, BENCH_SCENARIOS=get-hmac,get-rsa,post-hmac,dance,gateway, BENCH_PIN=0 (no
 // taskset), BENCH_CPU_PROF=1 (applink under node --cpu-prof; profiles in BENCH_PROF_DIR,
 // default ./bench-profiles), BENCH_NODE_ARGS (more node options for applink), BENCH_LOG_LEVEL (applink's log level, default info),
 // BENCH_PG_URL (PostgreSQL server, default postgres://postgres@127.0.0.1:5432/test).
@@ -43,7 +43,7 @@ export const OPTIONS = {
   warmup: num('BENCH_WARMUP', 3_000, 1_000),
   concurrency: num('BENCH_CONCURRENCY', 16, 16),
   dbs: (env.BENCH_DB ?? 'sqlite,pg').split(',').filter(Boolean) as Array<'sqlite' | 'pg'>,
-  scenarios: (env.BENCH_SCENARIOS ?? 'get-hmac,get-rsa,post-hmac,dance').split(',').filter(Boolean),
+  scenarios: (env.BENCH_SCENARIOS ?? 'get-hmac,get-rsa,post-hmac,dance,gateway').split(',').filter(Boolean),
   pin: env.BENCH_PIN !== '0',
   cpuProf: env.BENCH_CPU_PROF === '1',
   profDir: resolve(env.BENCH_PROF_DIR ?? 'bench-profiles'),
@@ -59,7 +59,15 @@ const SCENARIO_NAMES: Record<string, string> = {
   'get-rsa': 'GET /myself RSA-SHA1',
   'post-hmac': 'POST /myself form HMAC-SHA1',
   dance: 'dance (4 HTTP legs) HMAC-SHA1',
+  gateway: 'GET via the gateway HMAC-SHA1 (vs direct to the upstream)',
 };
+
+/**
+ * The gateway row's upstream is the bare Express yardstick itself, behind this route prefix:
+ * side A calls it directly, side B makes the same signed call through applink's gateway,
+ * which verifies it and forwards it with a freshly signed identity assertion.
+ */
+export const GATEWAY_PREFIX = '/upstream';
 
 export interface Row {
   db: string;
@@ -121,9 +129,19 @@ function job(
   seeded: Seeded,
   tokens: { hmac: TokenCreds; rsa: TokenCreds },
   sessions: string[],
+  side: 'bare' | 'applink',
 ): Job {
   const base = { target, count, concurrency: OPTIONS.concurrency };
   switch (scenario) {
+    case 'gateway':
+      return {
+        ...base,
+        kind: 'signed',
+        method: 'GET',
+        path: `${side === 'applink' ? GATEWAY_PREFIX : ''}/rest/api/1/myself`,
+        consumer: seeded.hmac,
+        token: tokens.hmac,
+      };
     case 'get-hmac':
       return {
         ...base,
@@ -277,7 +295,9 @@ async function main(): Promise<void> {
       const db = kind === 'sqlite' ? sqliteDb(dir) : await pgDb();
       cleanups.push(() => db.drop());
       const dbName = kind === 'sqlite' ? 'SQLite' : 'PostgreSQL';
-      const appEnv = applinkEnv(db, secretKey);
+      const appEnv = applinkEnv(db, secretKey, {
+        APPLINK_GATEWAY_ROUTES: `${GATEWAY_PREFIX}=http://127.0.0.1:${bare.target.port}`,
+      });
       const seeded = await seedThroughCli(appEnv, dir, rsa);
       const app: Applink = await startApplink(`applink-${kind}`, appEnv, SERVER_CORE, dir, profArgs(`applink-${kind}`));
       cleanups.push(() => app.stop());
@@ -296,8 +316,8 @@ async function main(): Promise<void> {
         const warm = dances ? Math.ceil(OPTIONS.dances / 4) : OPTIONS.warmup;
         const r = await alternate(
           gen,
-          { pid: bare.pid, make: (n) => job(scenario, bare.target, n, seeded, tokens, sessions) },
-          { pid: app.pid, make: (n) => job(scenario, appTarget, n, seeded, tokens, sessions) },
+          { pid: bare.pid, make: (n) => job(scenario, bare.target, n, seeded, tokens, sessions, 'bare') },
+          { pid: app.pid, make: (n) => job(scenario, appTarget, n, seeded, tokens, sessions, 'applink') },
           count,
           warm,
           label,
