@@ -5,7 +5,7 @@
  */
 import { Router, type NextFunction, type Request, type Response } from 'express';
 import { currentUser, requireAdmin, requireCsrf, type WebKit } from './web';
-import { when } from './views';
+import { formString, newUserFields, when } from './views';
 import { requestOrigin } from './request-parts';
 import { InvalidInputError, type ConsumerSummary } from '../db/consumers';
 import { DuplicateError, InvalidUserError, validateNewUser } from '../db/users';
@@ -15,7 +15,7 @@ import type { AuditEntry } from '../db/audit';
 
 export const AUDIT_PAGE_SIZE = 50;
 
-const str = (v: unknown, max = 10_000): string => (typeof v === 'string' ? v.slice(0, max) : '');
+const str = formString;
 const checked = (v: unknown): boolean => v === 'on' || v === 'yes' || v === 'true';
 
 /** A positive integer id from the path, or null (the route then answers 404). */
@@ -338,13 +338,7 @@ export function adminRouter(s: Services, web: WebKit): Router {
 
   router.post('/users', ...post, async (req, res) => {
     const b = req.body as Record<string, unknown>;
-    const fields = {
-      username: str(b.username, 200).trim(),
-      email: str(b.email, 400).trim(),
-      displayName: str(b.displayName, 300).trim() || undefined,
-      password: str(b.password, 2000),
-      isAdmin: checked(b.isAdmin),
-    };
+    const fields = newUserFields(b, checked(b.isAdmin));
     let created;
     try {
       validateNewUser(fields);

@@ -7,13 +7,12 @@ import { Router, type NextFunction, type Request, type Response } from 'express'
 import { rateLimit } from 'express-rate-limit';
 import { requireCsrf, startSession, type WebKit } from './web';
 import { requestOrigin } from './request-parts';
+import { formString as str, newUserFields } from './views';
 import { DuplicateError, InvalidUserError, validateNewUser } from '../db/users';
 import type { Services } from '../services';
 
 export const SETUP_ATTEMPT_LIMIT = 10;
 export const SETUP_WINDOW_MS = 15 * 60 * 1000;
-
-const str = (v: unknown, max: number): string => (typeof v === 'string' ? v.slice(0, max) : '');
 
 export function setupRouter(s: Services, web: WebKit): Router {
   const router = Router();
@@ -56,13 +55,7 @@ export function setupRouter(s: Services, web: WebKit): Router {
 
   router.post('/setup', ...web.page, onlyWhileOpen, limiter, web.form, requireCsrf(web), async (req, res) => {
     const b = req.body as Record<string, unknown>;
-    const fields = {
-      username: str(b.username, 200).trim(),
-      email: str(b.email, 400).trim(),
-      displayName: str(b.displayName, 300).trim() || undefined,
-      password: str(b.password, 2000),
-      isAdmin: true,
-    };
+    const fields = newUserFields(b, true);
     try {
       validateNewUser(fields);
     } catch (e) {
