@@ -1,7 +1,8 @@
 /** Users: local accounts (password) and, with single sign-on, accounts known by email. */
 import type { Knex } from 'knex';
 import { hashPassword, verifyPassword } from '../secrets';
-import type { UserRecord } from '../oauth1/ports';
+import type { AuditEvent, UserRecord } from '../oauth1/ports';
+import { recordAudit } from './protocol-store';
 import { toUser, type UserRow } from './rows';
 import { hasControlCharacter } from '../oauth1/encoding';
 
@@ -54,7 +55,11 @@ export const isUniqueViolation = (e: unknown): boolean => {
 };
 
 export class UserRepository {
-  constructor(private readonly knex: Knex) {}
+  constructor(
+    private readonly knex: Knex,
+    /** told of every audit event this repository writes (metrics) */
+    private readonly onAudit: (e: AuditEvent) => void = () => undefined,
+  ) {}
 
   async create(u: NewUser): Promise<UserRecord> {
     const row = {
@@ -119,11 +124,17 @@ export class UserRepository {
     return n === 1 ? this.findByUsername(username) : null;
   }
 
-  async updateDisplayName(id: number, displayName: string): Promise<UserRecord | null> {
-    const [row] = (await this.knex('users')
-      .where({ id })
-      .update({ display_name: displayName })
-      .returning('*')) as UserRow[];
+  /** Updates the display name; the audit event, when given, is written in the same transaction. */
+  async updateDisplayName(id: number, displayName: string, audit?: AuditEvent): Promise<UserRecord | null> {
+    const row = await this.knex.transaction(async (trx) => {
+      const [updated] = (await trx('users')
+        .where({ id })
+        .update({ display_name: displayName })
+        .returning('*')) as UserRow[];
+      if (updated && audit) await recordAudit(trx, audit);
+      return updated;
+    });
+    if (row && audit) this.onAudit(audit);
     return row ? toUser(row) : null;
   }
 

@@ -30,8 +30,8 @@ export function apiRouter(s: Services): Router {
         parametersRejected: ['displayName'],
       });
     }
-    const updated = await s.users.updateDisplayName(token.user.id, displayName);
-    await s.store.audit({
+    // The change and its audit entry in one transaction: both or neither.
+    const updated = await s.users.updateDisplayName(token.user.id, displayName, {
       event: 'user.updated',
       actorUserId: token.user.id,
       consumerId: token.consumerId,

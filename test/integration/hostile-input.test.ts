@@ -4,11 +4,10 @@
 // and the server must still answer afterwards.
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { seedConsumer, seedUser, startTestServer, type TestServer } from '../helpers/server';
+import { seedConsumer, seedUser, startTestServer, testDatabases, type TestServer } from '../helpers/server';
 import { rawExchange, rawRequest, type RawAnswer } from '../helpers/raw-http';
 import { buildSignedRequest, nonce, signedFetch } from '../helpers/sign';
 import { approve, browse, CookieJar, csrfOf, form, verifierFrom } from '../helpers/browser';
-import { createTempPgDatabase, pgAvailable } from '../helpers/pg';
 
 const RT = '/oauth/request-token';
 const AT = '/oauth/access-token';
@@ -573,29 +572,17 @@ const CASES: Case[] = [
   { name: 'an asterisk target', bytes: req('OPTIONS', '*'), status: 404, problem: null },
 ];
 
-const databases = ['sqlite', ...((await pgAvailable()) ? ['postgres'] : [])];
-
-describe.each(databases)('hostile input (%s)', (database) => {
+describe.each(await testDatabases())('hostile input (%s)', (database) => {
   let s: TestServer;
-  let drop: () => Promise<void> = async () => undefined;
   let consumer: { key: string; secret: string | null };
   const statuses: number[] = [];
 
   beforeAll(async () => {
-    const env: Record<string, string> = {};
-    if (database === 'postgres') {
-      const pg = await createTempPgDatabase();
-      env.APPLINK_DATABASE_URL = pg.url;
-      drop = pg.drop;
-    }
-    s = await startTestServer(env);
+    s = await startTestServer({ database });
     await seedUser(s, 'alice');
     consumer = await seedConsumer(s, 'hmac');
   });
-  afterAll(async () => {
-    await s.stop();
-    await drop();
-  });
+  afterAll(() => s.stop());
 
   function expectAnswer(
     r: RawAnswer | { status: number; params: Record<string, string> },

@@ -2,36 +2,24 @@
 // verifier, many uses of one nonce, two decisions on one request token, revocations
 // racing each other and racing calls. Each round fires its requests at once.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { seedConsumer, seedUser, startTestServer, type TestServer } from '../helpers/server';
+import { seedConsumer, seedUser, startTestServer, testDatabases, type TestServer } from '../helpers/server';
 import { approve, browse, CookieJar, csrfOf, form, signIn, verifierFrom } from '../helpers/browser';
 import { buildSignedRequest, signedFetch } from '../helpers/sign';
-import { createTempPgDatabase, pgAvailable } from '../helpers/pg';
 import { hashToken } from '../../src/oauth1/tokens';
 
-const databases = ['sqlite', ...((await pgAvailable()) ? ['postgres'] : [])];
 const N = 12;
 const ROUNDS = 4;
 
-describe.each(databases)('races (%s)', (database) => {
+describe.each(await testDatabases())('races (%s)', (database) => {
   let s: TestServer;
-  let drop: () => Promise<void> = async () => undefined;
   let c: { key: string; secret: string | null };
 
   beforeAll(async () => {
-    const env: Record<string, string> = {};
-    if (database === 'postgres') {
-      const pg = await createTempPgDatabase();
-      env.APPLINK_DATABASE_URL = pg.url;
-      drop = pg.drop;
-    }
-    s = await startTestServer(env);
+    s = await startTestServer({ database });
     await seedUser(s, 'alice');
     c = await seedConsumer(s, 'racer');
   });
-  afterAll(async () => {
-    await s.stop();
-    await drop();
-  });
+  afterAll(() => s.stop());
 
   const asConsumer = () => ({ consumerKey: c.key, consumerSecret: c.secret, method: 'POST' });
   const requestToken = async () => {
