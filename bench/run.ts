@@ -59,7 +59,7 @@ const SCENARIO_NAMES: Record<string, string> = {
   'get-rsa': 'GET /myself RSA-SHA1',
   'post-hmac': 'POST /myself form HMAC-SHA1',
   dance: 'dance (4 HTTP legs) HMAC-SHA1',
-  gateway: 'GET via the gateway HMAC-SHA1 (vs direct to the upstream)',
+  gateway: 'GET via the gateway HMAC-SHA1',
 };
 
 /**
@@ -72,8 +72,13 @@ export const GATEWAY_PREFIX = '/upstream';
 export interface Row {
   db: string;
   scenario: string;
+  /** bare Express (for the gateway: a call straight to the upstream, itself bare Express) */
   bare: Measured[];
   applink: Measured[];
+  /** raw node:http answering the same JSON (API rows) */
+  raw?: Measured[];
+  /** the bare Node reverse proxy in front of the same upstream (gateway row) */
+  proxy?: Measured[];
 }
 
 export function machineDescription(): string {
@@ -86,15 +91,29 @@ export const loadNote = () =>
     .map((l) => l.toFixed(2))
     .join(' ')}`;
 
-/** Starts the bare Express yardstick on the server core. */
-export async function startBare(): Promise<{ pid: number; target: Target; stop(): Promise<void> }> {
+export interface Yardstick {
+  pid: number;
+  target: Target;
+  stop(): Promise<void>;
+}
+
+/** Starts one of the yardsticks (bench/bare-*.js) on the server core. */
+async function startYardstick(script: string, args: string[] = []): Promise<Yardstick> {
   const port = await freePort();
-  const child = start(SERVER_CORE, process.execPath, [join(__dirname, 'bare-express.js'), String(port)], {
+  const child = start(SERVER_CORE, process.execPath, [join(__dirname, script), String(port), ...args], {
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   await waitForHttp(`http://127.0.0.1:${port}/healthz`);
   return { pid: child.pid!, target: { host: '127.0.0.1', port }, stop: () => stop(child) };
 }
+
+/** Bare Express 5 answering the same requests with fixed bodies. */
+export const startBare = (): Promise<Yardstick> => startYardstick('bare-express.js');
+/** Raw node:http answering the same requests with the same bytes. */
+export const startRawNode = (): Promise<Yardstick> => startYardstick('bare-node.js');
+/** A bare Node reverse proxy: GATEWAY_PREFIX stripped, forwarded to `upstream`. */
+export const startBareProxy = (upstream: Target): Promise<Yardstick> =>
+  startYardstick('bare-proxy.js', [GATEWAY_PREFIX, `http://${upstream.host}:${upstream.port}`]);
 
 /** The child environment for applink: this run's database and key, nothing else inherited. */
 export function applinkEnv(db: Db, secretKey: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
@@ -129,7 +148,7 @@ function job(
   seeded: Seeded,
   tokens: { hmac: TokenCreds; rsa: TokenCreds },
   sessions: string[],
-  side: 'bare' | 'applink',
+  side: 'bare' | 'raw' | 'proxy' | 'applink',
 ): Job {
   const base = { target, count, concurrency: OPTIONS.concurrency };
   switch (scenario) {
@@ -138,7 +157,7 @@ function job(
         ...base,
         kind: 'signed',
         method: 'GET',
-        path: `${side === 'applink' ? GATEWAY_PREFIX : ''}/rest/api/1/myself`,
+        path: `${side === 'applink' || side === 'proxy' ? GATEWAY_PREFIX : ''}/rest/api/1/myself`,
         consumer: seeded.hmac,
         token: tokens.hmac,
       };
@@ -177,27 +196,22 @@ function job(
   }
 }
 
-/** Alternates: warm both up, then bare, applink, bare, applink, ... for every round. */
-export async function alternate(
+/** Alternates: warm every side up, then A, B, (C, ...) A, B, ... for every round. */
+export async function alternateMany(
   gen: Generator,
-  a: { pid: number; make: (count: number) => Job },
-  b: { pid: number; make: (count: number) => Job },
+  sides: Array<{ pid: number; make: (count: number) => Job; name: string }>,
   count: number,
   warmup: number,
   label: string,
-): Promise<{ a: Measured[]; b: Measured[] }> {
-  await gen.phase(a.make(warmup), a.pid);
-  await gen.phase(b.make(warmup), b.pid);
-  const out = { a: [] as Measured[], b: [] as Measured[] };
+): Promise<Measured[][]> {
+  for (const s of sides) await gen.phase(s.make(warmup), s.pid);
+  const out = sides.map(() => [] as Measured[]);
   for (let r = 0; r < OPTIONS.rounds; r++) {
-    for (const [side, s] of [
-      ['a', a],
-      ['b', b],
-    ] as const) {
+    for (const [i, s] of sides.entries()) {
       const m = await gen.phase(s.make(count), s.pid);
-      out[side].push(m);
+      out[i]!.push(m);
       process.stderr.write(
-        `  ${label} round ${r + 1} ${side === 'a' ? 'A' : 'B'}: ${fmt.int(m.rate)}/s p99 ${fmt.ms(m.p99)} ms cpu ${fmt.us(m.cpuPerRequest)} µs` +
+        `  ${label} round ${r + 1} ${s.name}: ${fmt.int(m.rate)}/s p99 ${fmt.ms(m.p99)} ms cpu ${fmt.us(m.cpuPerRequest)} µs` +
           (m.failures ? `  FAILURES ${m.failures}: ${m.firstFailure}` : '') +
           '\n',
       );
@@ -206,46 +220,106 @@ export async function alternate(
   return out;
 }
 
+/** Two sides: warm both up, then bare, applink, bare, applink, ... for every round. */
+export async function alternate(
+  gen: Generator,
+  a: { pid: number; make: (count: number) => Job },
+  b: { pid: number; make: (count: number) => Job },
+  count: number,
+  warmup: number,
+  label: string,
+): Promise<{ a: Measured[]; b: Measured[] }> {
+  const [ma, mb] = await alternateMany(
+    gen,
+    [
+      { ...a, name: 'A' },
+      { ...b, name: 'B' },
+    ],
+    count,
+    warmup,
+    label,
+  );
+  return { a: ma!, b: mb! };
+}
+
+/** Median of the per-round ratios of `xs` to `ys` (each pair measured back to back). */
+const ratio = (xs: Measured[], ys: Measured[]) => median(xs.map((m, i) => m.rate / ys[i]!.rate));
+const med = (xs: Measured[], f: (m: Measured) => number) => median(xs.map(f));
+
+/** The API rows: applink against bare Express and raw node:http, measured in one run. */
 export function report(rows: Row[]): string {
   const header = [
     'database',
     'scenario',
-    'bare req/s',
-    'applink req/s',
-    'ratio',
-    'p50 ms bare / applink',
-    'p99 ms bare / applink',
-    'p99 ratio',
-    'CPU µs/req bare / applink',
+    'req/s Express / node / applink',
+    'vs Express',
+    'vs node:http',
+    'p50 ms Express / node / applink',
+    'p99 ms Express / node / applink',
+    'p99 vs Express',
+    'CPU µs/req Express / node / applink',
   ];
-  const body = rows.map((r) => {
-    const ratio = median(r.applink.map((m, i) => m.rate / r.bare[i]!.rate));
-    const p99a = median(r.applink.map((m) => m.p99));
-    const p99b = median(r.bare.map((m) => m.p99));
-    return [
+  const three = (r: Row, f: (m: Measured) => number, p: (n: number) => string) =>
+    `${p(med(r.bare, f))} / ${r.raw ? p(med(r.raw, f)) : '-'} / ${p(med(r.applink, f))}`;
+  const body = rows
+    .filter((r) => !r.proxy)
+    .map((r) => [
       r.db,
       r.scenario,
-      fmt.int(median(r.bare.map((m) => m.rate))),
-      fmt.int(median(r.applink.map((m) => m.rate))),
-      fmt.x(ratio),
-      `${fmt.ms(median(r.bare.map((m) => m.p50)))} / ${fmt.ms(median(r.applink.map((m) => m.p50)))}`,
-      `${fmt.ms(p99b)} / ${fmt.ms(p99a)}`,
-      fmt.x(p99a / p99b),
-      `${fmt.us(median(r.bare.map((m) => m.cpuPerRequest)))} / ${fmt.us(median(r.applink.map((m) => m.cpuPerRequest)))}`,
-    ];
-  });
+      three(r, (m) => m.rate, fmt.int),
+      fmt.x(ratio(r.applink, r.bare)),
+      r.raw ? fmt.x(ratio(r.applink, r.raw)) : '-',
+      three(r, (m) => m.p50, fmt.ms),
+      three(r, (m) => m.p99, fmt.ms),
+      fmt.x(med(r.applink, (m) => m.p99) / med(r.bare, (m) => m.p99)),
+      three(r, (m) => m.cpuPerRequest, fmt.us),
+    ]);
   return markdownTable(header, body);
 }
 
-export function ratioOf(rows: Row[], db: string, scenario: string): { ratio: number; p99Ratio: number } | null {
+/** The gateway rows: a signed call through the gateway against the bare proxy and a direct call. */
+export function gatewayReport(rows: Row[]): string {
+  const header = [
+    'database',
+    'req/s direct / bare proxy / gateway',
+    'vs bare proxy',
+    'vs direct',
+    'p50 ms direct / proxy / gateway',
+    'p99 ms direct / proxy / gateway',
+    'CPU µs/req upstream / proxy / gateway',
+  ];
+  const three = (r: Row, f: (m: Measured) => number, p: (n: number) => string) =>
+    `${p(med(r.bare, f))} / ${p(med(r.proxy!, f))} / ${p(med(r.applink, f))}`;
+  const body = rows
+    .filter((r) => r.proxy)
+    .map((r) => [
+      r.db,
+      three(r, (m) => m.rate, fmt.int),
+      fmt.x(ratio(r.applink, r.proxy!)),
+      fmt.x(ratio(r.applink, r.bare)),
+      three(r, (m) => m.p50, fmt.ms),
+      three(r, (m) => m.p99, fmt.ms),
+      three(r, (m) => m.cpuPerRequest, fmt.us),
+    ]);
+  return body.length ? markdownTable(header, body) : '';
+}
+
+export function ratioOf(
+  rows: Row[],
+  db: string,
+  scenario: string,
+): { ratio: number; p99Ratio: number; rawRatio: number; proxyRatio: number } | null {
   const r = rows.find((x) => x.db === db && x.scenario === SCENARIO_NAMES[scenario]);
   if (!r) return null;
   return {
-    ratio: median(r.applink.map((m, i) => m.rate / r.bare[i]!.rate)),
-    p99Ratio: median(r.applink.map((m) => m.p99)) / median(r.bare.map((m) => m.p99)),
+    ratio: ratio(r.applink, r.bare),
+    p99Ratio: med(r.applink, (m) => m.p99) / med(r.bare, (m) => m.p99),
+    rawRatio: r.raw ? ratio(r.applink, r.raw) : NaN,
+    proxyRatio: r.proxy ? ratio(r.applink, r.proxy) : NaN,
   };
 }
 
+/** The targets of issue 14 (ratios measured in one run). */
 function targets(rows: Row[]): string[] {
   const out: string[] = [];
   const check = (label: string, value: number | undefined, ok: (v: number) => boolean, goal: string) => {
@@ -253,15 +327,21 @@ function targets(rows: Row[]): string[] {
     out.push(`${ok(value) ? 'met   ' : 'MISSED'} ${label}: ${fmt.x(value)} (target ${goal})`);
   };
   const sg = ratioOf(rows, 'SQLite', 'get-hmac');
-  check('HMAC-SHA1 GET on SQLite, throughput', sg?.ratio, (v) => v >= 0.75, '≥ 0.75×');
-  check('HMAC-SHA1 GET on SQLite, p99', sg?.p99Ratio, (v) => v <= 2, '≤ 2×');
-  check('RSA-SHA1 GET on SQLite, throughput', ratioOf(rows, 'SQLite', 'get-rsa')?.ratio, (v) => v >= 0.65, '≥ 0.65×');
-  check(
-    'HMAC-SHA1 GET on PostgreSQL, throughput',
-    ratioOf(rows, 'PostgreSQL', 'get-hmac')?.ratio,
-    (v) => v >= 0.5,
-    '≥ 0.5×',
-  );
+  check('HMAC-SHA1 GET on SQLite, throughput vs bare Express', sg?.ratio, (v) => v >= 1, '≥ 1.0×');
+  check('HMAC-SHA1 GET on SQLite, p99 vs bare Express', sg?.p99Ratio, (v) => v <= 1.5, '≤ 1.5×');
+  check('RSA-SHA1 GET on SQLite, throughput', ratioOf(rows, 'SQLite', 'get-rsa')?.ratio, (v) => v >= 0.85, '≥ 0.85×');
+  check('form POST on SQLite, throughput', ratioOf(rows, 'SQLite', 'post-hmac')?.ratio, (v) => v >= 0.8, '≥ 0.8×');
+  const pg = ratioOf(rows, 'PostgreSQL', 'get-hmac');
+  check('HMAC-SHA1 GET on PostgreSQL, throughput', pg?.ratio, (v) => v >= 0.7, '≥ 0.7×');
+  check('HMAC-SHA1 GET on PostgreSQL, p99', pg?.p99Ratio, (v) => v <= 1.5, '≤ 1.5×');
+  for (const db of ['SQLite', 'PostgreSQL']) {
+    check(
+      `gateway GET on ${db} vs the bare Node proxy`,
+      ratioOf(rows, db, 'gateway')?.proxyRatio,
+      (v) => v >= 0.8,
+      '≥ 0.8×',
+    );
+  }
   return out;
 }
 
@@ -283,6 +363,10 @@ async function main(): Promise<void> {
     const secretKey = randomBytes(32).toString('base64');
     const bare = await startBare();
     cleanups.push(() => bare.stop());
+    const raw = await startRawNode();
+    cleanups.push(() => raw.stop());
+    const proxy = await startBareProxy(bare.target);
+    cleanups.push(() => proxy.stop());
     const gen = Generator.start(GENERATOR_CORE);
     cleanups.push(() => gen.close());
 
@@ -314,16 +398,30 @@ async function main(): Promise<void> {
         const dances = scenario === 'dance';
         const count = dances ? OPTIONS.dances : OPTIONS.requests;
         const warm = dances ? Math.ceil(OPTIONS.dances / 4) : OPTIONS.warmup;
-        const r = await alternate(
-          gen,
-          { pid: bare.pid, make: (n) => job(scenario, bare.target, n, seeded, tokens, sessions, 'bare') },
-          { pid: app.pid, make: (n) => job(scenario, appTarget, n, seeded, tokens, sessions, 'applink') },
-          count,
-          warm,
-          label,
-        );
-        if ([...r.a, ...r.b].some((m) => m.failures > 0)) failed = true;
-        rows.push({ db: dbName, scenario: SCENARIO_NAMES[scenario] ?? scenario, bare: r.a, applink: r.b });
+        const gateway = scenario === 'gateway';
+        const side = (
+          name: string,
+          y: { pid: number; target: Target },
+          kind: 'bare' | 'raw' | 'proxy' | 'applink',
+        ) => ({
+          name,
+          pid: y.pid,
+          make: (n: number) => job(scenario, y.target, n, seeded, tokens, sessions, kind),
+        });
+        const sides = [
+          side(gateway ? 'direct' : 'Express', bare, 'bare'),
+          ...(gateway ? [side('bare proxy', proxy, 'proxy')] : dances ? [] : [side('node:http', raw, 'raw')]),
+          side(gateway ? 'gateway' : 'applink', { pid: app.pid, target: appTarget }, 'applink'),
+        ];
+        const r = await alternateMany(gen, sides, count, warm, label);
+        if (r.flat().some((m) => m.failures > 0)) failed = true;
+        rows.push({
+          db: dbName,
+          scenario: SCENARIO_NAMES[scenario] ?? scenario,
+          bare: r[0]!,
+          applink: r[r.length - 1]!,
+          ...(r.length === 3 && (gateway ? { proxy: r[1]! } : { raw: r[1]! })),
+        });
       }
       await app.stop();
     }
@@ -331,6 +429,8 @@ async function main(): Promise<void> {
     const others = median(all.map((m) => m.otherCores));
     const genCpu = median(rows.flatMap((r) => r.applink.map((m) => m.generatorCpuPerRequest)));
     process.stdout.write(`\n${report(rows)}\n\n`);
+    const g = gatewayReport(rows);
+    if (g) process.stdout.write(`${g}\n\n`);
     process.stdout.write(
       `machine: ${machineDescription()}\n` +
         `load: ${loadNote()}; other processes used a median ${others.toFixed(2)} cores during the phases` +

@@ -9,6 +9,7 @@ import { assertKeyOpensDatabase, secretBoxFor } from './keys';
 import { createLogger } from './logger';
 import { createServices, type Services } from './services';
 import { createApp } from './http/app';
+import { createRequestListener } from './http/front';
 import { clientErrorResponse } from './http/errors';
 import { sweep } from './db/sweep';
 
@@ -26,6 +27,8 @@ export const MAX_HEADER_SIZE = 16 * 1024;
 export interface ServerOptions {
   /** how often this node sweeps stale rows (default 60 s; tests shorten it) */
   sweepIntervalMs?: number;
+  /** false: no fast path, every request through Express (tests compare both paths) */
+  fastPath?: boolean;
 }
 
 /** Where the operator opens /setup: the public base URL when set, else the listen address. */
@@ -61,7 +64,11 @@ export async function startServer(
 
   let draining = false;
   const inFlight = new Set<ServerResponse>();
-  const server = createServer({ maxHeaderSize: MAX_HEADER_SIZE }, app);
+  // The signed API calls take the fast path in front of Express (http/front.ts).
+  const server = createServer(
+    { maxHeaderSize: MAX_HEADER_SIZE },
+    createRequestListener(services, app, { fastPath: options.fastPath }),
+  );
   // Runs after the app's own listener has started on the request, before any await.
   server.on('request', (_req, res: ServerResponse) => {
     if (draining) res.setHeader('Connection', 'close');

@@ -3,7 +3,6 @@
  * under the base URL's path, so `https://host/applink` serves `/applink/oauth/...`.
  */
 import express, { Router, type Express } from 'express';
-import { randomUUID } from 'node:crypto';
 import { isIP } from 'node:net';
 import { OAuthProblem } from '../oauth1/problems';
 import { PUBLIC_DIR, VIEWS_DIR } from '../paths';
@@ -17,7 +16,7 @@ import { setupRouter } from './setup-router';
 import { layoutEngine } from './views';
 import { gatewayRouter } from '../gateway/router';
 import type { Services } from '../services';
-import { accessLogger } from '../logger';
+import { requestTracker, type Tracked } from './access';
 
 export function createApp(s: Services): Express {
   const app = express();
@@ -31,50 +30,21 @@ export function createApp(s: Services): Express {
   app.set('view engine', 'ejs');
   app.locals.basePath = s.config.basePath;
 
-  const access = accessLogger(s.logger);
-  // One structured line and the metrics per request: id, route pattern, status, latency,
-  // oauth_problem. The path is logged without its query (queries can carry tokens).
+  // A request the fast path (front.ts) began and could not finish carries its error here:
+  // it goes straight to the one error handler below, which answers it as for any route.
+  app.use((req, _res, next) => next((req as { [FAST_PATH_FAILURE]?: unknown })[FAST_PATH_FAILURE]));
+
+  // One structured line and the metrics per request (shared with the fast path).
+  const track = requestTracker(s);
   app.use((req, res, next) => {
-    const id = randomUUID();
-    res.locals.reqId = id;
-    res.setHeader('X-Request-Id', id);
-    const start = process.hrtime.bigint();
-    res.once('close', () => {
-      const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-      // the route pattern, or a label a router set (the gateway: its prefix), never the raw path
-      const route =
-        (res.locals.routeLabel as string | undefined) ?? (req.route as { path?: unknown } | undefined)?.path;
-      const label = typeof route === 'string' ? route : 'unmatched';
-      const problem = res.locals.oauthProblem as string | undefined;
-      s.metrics.observeRequest(req.method, label, res.statusCode, seconds, problem);
-      access.info(
-        {
-          reqId: id,
-          method: req.method,
-          route: label,
-          path: pathOf(req.originalUrl),
-          status: res.statusCode,
-          ms: Math.round(seconds * 1e6) / 1e3,
-          oauth_problem: problem,
-          ...(!res.writableFinished && { aborted: true }),
-        },
-        'request',
-      );
-    });
+    track(req, res as Tracked);
     next();
   });
 
   // With APPLINK_TRUST_PROXY the client address comes from X-Forwarded-For; it is stored
   // in the audit log, so it must be an address.
   if (s.config.trustProxy) {
-    app.use((req, _res, next) => {
-      if (req.ip !== undefined && isIP(req.ip) === 0) {
-        return next(
-          new OAuthProblem('parameter_rejected', { advice: 'X-Forwarded-For does not hold a valid address.' }),
-        );
-      }
-      next();
-    });
+    app.use((req, _res, next) => next(forwardedAddressProblem(req.ip)));
   }
 
   // The signed API calls first, mounted on the app itself: the hot path meets no other
@@ -133,8 +103,15 @@ export function createApp(s: Services): Express {
   return app;
 }
 
-function pathOf(url: string): string {
-  const q = url.indexOf('?');
-  const path = q === -1 ? url : url.slice(0, q);
-  return path.length > 256 ? `${path.slice(0, 256)}…` : path;
+/**
+ * With APPLINK_TRUST_PROXY the client address comes from X-Forwarded-For and is stored in
+ * the audit log, so it must be an address: the problem to answer when it is not.
+ */
+export function forwardedAddressProblem(ip: string | undefined): OAuthProblem | undefined {
+  return ip !== undefined && isIP(ip) === 0
+    ? new OAuthProblem('parameter_rejected', { advice: 'X-Forwarded-For does not hold a valid address.' })
+    : undefined;
 }
+
+/** Set on a request the fast path hands to the app to be answered with its error. */
+export const FAST_PATH_FAILURE = Symbol('fast path failure');

@@ -1,5 +1,9 @@
-/** Express request -> the framework-free RequestParts the protocol core takes. */
-import type { Request } from 'express';
+/**
+ * An HTTP request -> the framework-free RequestParts the protocol core takes. Works on
+ * node's own IncomingMessage (the fast path, src/http/front.ts) and on Express's request
+ * (which is one) alike.
+ */
+import type { IncomingMessage } from 'node:http';
 import type { Config } from '../config';
 import type { RequestParts } from '../oauth1/params';
 import { OAuthProblem } from '../oauth1/problems';
@@ -14,7 +18,10 @@ const first = (v: string | string[] | undefined): string | undefined =>
  * signatures verify behind a proxy), else the request's own, honouring X-Forwarded-*
  * only with APPLINK_TRUST_PROXY.
  */
-export function requestOrigin(req: Request, config: Pick<Config, 'baseUrl' | 'trustProxy' | 'host' | 'port'>): string {
+export function requestOrigin(
+  req: IncomingMessage,
+  config: Pick<Config, 'baseUrl' | 'trustProxy' | 'host' | 'port'>,
+): string {
   if (config.baseUrl) return config.baseUrl.origin;
   const tls = (req.socket as { encrypted?: boolean }).encrypted === true;
   let proto = tls ? 'https' : 'http';
@@ -48,17 +55,24 @@ function refuseRepeatedHeaders(raw: readonly string[]): void {
   }
 }
 
-export function requestParts(req: Request, config: Config): RequestParts {
+/**
+ * A request as both paths hold it: `originalUrl` is Express's copy of the target as
+ * received (node's `url` is rewritten while Express routes); `body` the raw body, when read.
+ */
+export type ReceivedRequest = IncomingMessage & { originalUrl?: string; body?: unknown };
+
+export function requestParts(req: ReceivedRequest, config: Config): RequestParts {
+  const target = req.originalUrl ?? req.url ?? '';
   // origin-form only: an absolute-form target (`POST http://host/path`) would put a whole
   // URL where the base string expects a path.
-  if (req.originalUrl.charCodeAt(0) !== 0x2f) {
+  if (target.charCodeAt(0) !== 0x2f) {
     throw new OAuthProblem('parameter_rejected', { advice: 'The request target must be a path.' });
   }
   refuseRepeatedHeaders(req.rawHeaders);
   return {
-    method: req.method,
+    method: req.method!,
     origin: requestOrigin(req, config),
-    target: req.originalUrl,
+    target,
     authorization: req.headers.authorization,
     contentType: req.headers['content-type'],
     body: Buffer.isBuffer(req.body) ? req.body : undefined,
@@ -66,7 +80,7 @@ export function requestParts(req: Request, config: Config): RequestParts {
 }
 
 /** The realm of WWW-Authenticate: the service's base URL. */
-export function realmOf(req: Request, config: Config): string {
+export function realmOf(req: IncomingMessage, config: Config): string {
   if (config.baseUrl) return config.baseUrl.origin + config.basePath;
   try {
     return requestOrigin(req, config) + config.basePath;

@@ -1,0 +1,97 @@
+/**
+ * The server's request listener: a dispatch in front of Express.
+ *
+ * The signed API calls (GET, HEAD and POST on `<base path>/rest/api/1/myself`, spelled
+ * exactly so) are the product's hot path and the only routes that run at volume; they
+ * need nothing of Express. They go straight from node's request to the framework-free
+ * core and back, which saves Express's router, request and response layers on every call.
+ * Everything else (pages, forms, the protocol endpoints, other spellings of the API path)
+ * goes to Express as before.
+ *
+ * Nothing is duplicated: both paths run the same request tracker (X-Request-Id, access
+ * log, metrics; http/access.ts), the same client-address rule (Express's compiled
+ * `trust proxy` function, through proxy-addr as Express itself uses it), the same body
+ * reader and limits (http/body.ts), the same request-parts builder and the same handlers
+ * (http/api-router.ts). A call that fails is handed to the Express app with its error,
+ * where the one error handler (http/errors.ts) answers it: the problems, their headers and
+ * bytes are the ones Express gives, by construction.
+ */
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import type { Express } from 'express';
+import proxyaddr from 'proxy-addr';
+import type { Services } from '../services';
+import { signedBody } from './body';
+import { getMyself, MYSELF_PATH, postMyself } from './api-router';
+import { requestTracker, type RequestLocals, type Tracked } from './access';
+import { FAST_PATH_FAILURE, forwardedAddressProblem } from './app';
+
+export interface FrontOptions {
+  /** false: every request goes to Express (for comparing both paths' answers) */
+  fastPath?: boolean;
+}
+
+type Handler = (s: Services, req: IncomingMessage, res: ServerResponse, ip: string) => Promise<void>;
+
+export function createRequestListener(s: Services, app: Express, options: FrontOptions = {}): RequestListener {
+  if (options.fastPath === false) return app;
+  const myself = s.config.basePath + MYSELF_PATH;
+  const trust = app.get('trust proxy fn') as (addr: string, i: number) => boolean;
+  const trustProxy = s.config.trustProxy;
+  const body = signedBody() as unknown as Array<(req: IncomingMessage, res: ServerResponse, next: Next) => void>;
+  const track = requestTracker(s);
+
+  // The request, with its error, to Express: its error handler answers it.
+  const fail = (req: IncomingMessage, res: ServerResponse, err: unknown) => {
+    (req as { [FAST_PATH_FAILURE]?: unknown })[FAST_PATH_FAILURE] = err ?? new Error('fast path failed');
+    app(req as Parameters<Express>[0], res as Parameters<Express>[1]);
+  };
+
+  const serve = (req: IncomingMessage, res: ServerResponse, handler: Handler): void => {
+    const locals: RequestLocals = Object.create(null) as RequestLocals;
+    locals.routeLabel = MYSELF_PATH;
+    (res as Tracked).locals = locals;
+    track(req, res as Tracked);
+    const ip = proxyaddr(req, trust);
+    if (trustProxy) {
+      const problem = forwardedAddressProblem(ip);
+      if (problem) return fail(req, res, problem);
+    }
+    chain(body, req, res, (err) => {
+      if (err !== undefined) return fail(req, res, err);
+      handler(s, req, res, ip).catch((e: unknown) => fail(req, res, e));
+    });
+  };
+
+  return (req, res) => {
+    const url = req.url!;
+    if (url.startsWith(myself) && (url.length === myself.length || url.charCodeAt(myself.length) === 0x3f)) {
+      const m = req.method;
+      if (m === 'GET' || m === 'HEAD') return serve(req, res, getMyself);
+      if (m === 'POST') return serve(req, res, postMyself);
+    }
+    app(req as Parameters<Express>[0], res as Parameters<Express>[1]);
+  };
+}
+
+type Next = (err?: unknown) => void;
+
+/** Runs connect-style middleware (the body reader) in order, outside any framework. */
+function chain(
+  handlers: ReadonlyArray<(req: IncomingMessage, res: ServerResponse, next: Next) => void>,
+  req: IncomingMessage,
+  res: ServerResponse,
+  done: Next,
+): void {
+  let i = 0;
+  const next: Next = (err) => {
+    if (err !== undefined && err !== null) return done(err);
+    const h = handlers[i++];
+    if (!h) return done();
+    try {
+      h(req, res, next);
+    } catch (e) {
+      done(e);
+    }
+  };
+  next();
+}
