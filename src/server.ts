@@ -3,6 +3,7 @@ import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
+import type { Express } from 'express';
 import type { Config } from './config';
 import { openDatabase } from './db';
 import { assertKeyOpensDatabase, secretBoxFor } from './keys';
@@ -15,6 +16,8 @@ import { sweep } from './db/sweep';
 
 export interface RunningServer {
   server: Server;
+  /** the Express app behind the fast path (http/front.ts) */
+  app: Express;
   services: Services;
   url: string;
   /** Graceful: stop accepting, let in-flight requests finish (up to the shutdown timeout), close the database. */
@@ -147,5 +150,5 @@ export async function startServer(
 
   logger.info({ url, database: config.database.client, baseUrl: config.baseUrl?.href ?? null }, 'applink listening');
   await services.firstRun.announce(setupUrlOf(config, url));
-  return { server, services, url, close };
+  return { server, app, services, url, close };
 }

@@ -10,7 +10,9 @@ import { freePort, run, start, stop, waitForHttp } from './proc';
 import { Signer, formBody, type ConsumerCreds, type TokenCreds } from './oauth';
 
 export const ROOT = resolve(__dirname, '..', '..', '..');
-const BIN = join(ROOT, 'bin', 'applink.js');
+// BENCH_APPLINK_DIR: measure another build of applink (say, a checkout of an older commit,
+// built) against the same yardsticks, for before/after figures from one machine.
+const BIN = join(process.env.BENCH_APPLINK_DIR ? resolve(process.env.BENCH_APPLINK_DIR) : ROOT, 'bin', 'applink.js');
 
 export const PG_ADMIN_URL =
   process.env.BENCH_PG_URL ?? process.env.APPLINK_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
