@@ -8,6 +8,7 @@ import { approve, verifierFrom } from '../helpers/browser';
 import { signedFetch } from '../helpers/sign';
 import { parseProblemHeader } from '../helpers/problem-header';
 import { hashToken } from '../../src/oauth1/tokens';
+import { loadConfig } from '../../src/config';
 
 const TOKEN_TTL = 3600;
 const AUTH_TTL = 7200;
@@ -231,6 +232,18 @@ describe.each(await testDatabases())('OAuth Session extension on %s', (database)
       expectRefused(await myself(a), 401, 'token_rejected');
       const g = await grantOf(winner.token);
       expect(await knex()('audit_events').where({ event: 'access_token.renewed', token_id: g!.id })).toHaveLength(1);
+    }
+  });
+});
+
+describe('APPLINK_AUTHORIZATION_TTL', () => {
+  const base = { APPLINK_SECRET_KEY: Buffer.alloc(32, 1).toString('base64') };
+  it('defaults to 5 years + 30 days (the token: 5 years), 0 = no expiry, refuses nonsense', () => {
+    expect(loadConfig(base).authorizationTtl).toBe(157_680_000 + 30 * 86_400);
+    expect(loadConfig(base).accessTokenTtl).toBe(157_680_000);
+    expect(loadConfig({ ...base, APPLINK_AUTHORIZATION_TTL: '0' }).authorizationTtl).toBe(0);
+    for (const bad of ['-1', '1.5', 'forever']) {
+      expect(() => loadConfig({ ...base, APPLINK_AUTHORIZATION_TTL: bad })).toThrow(/APPLINK_AUTHORIZATION_TTL/);
     }
   });
 });
