@@ -93,11 +93,14 @@ describe.each(await testDatabases())('the fast path answers as Express does, on 
           accessSecret: secret,
           createdAt: now,
           expiresAt: null,
+          sessionHandleHash: hashToken(newTokenValue()),
+          authorizationExpiresAt: null,
         },
         { event: 'access_token.issued', actorUserId: userId, consumerId },
       );
       tokens[name] = { key, secret };
-      return at!; // the access token id
+      if (!('id' in at)) throw new Error(`exchange refused: ${at.refused}`);
+      return at.id;
     };
     await issue('alice', 'hmac', alice.id);
     await issue('rsa', 'rsa', alice.id);
