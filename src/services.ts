@@ -47,7 +47,7 @@ export function createServices(
   clock: Clock = systemClock,
 ): Services {
   const metrics = createMetrics();
-  const users = new UserRepository(db.knex, (e) => metrics.observeAudit(e));
+  const users = new UserRepository(db.knex, (e) => metrics.observeAudit(e), db);
   return {
     config,
     db,

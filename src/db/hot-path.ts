@@ -9,7 +9,8 @@
  */
 import type BetterSqlite3 from 'better-sqlite3';
 import type { Database } from './index';
-import type { NonceClaim, TokenKind, TokenTouch } from '../oauth1/ports';
+import type { AuditEvent, NonceClaim, TokenKind, TokenTouch } from '../oauth1/ports';
+import type { UserRow } from './rows';
 import { batched } from './batch';
 
 /** The joined row of the one-query credential lookup, columns prefixed by table. */
@@ -29,7 +30,30 @@ export interface CredentialRow {
 export interface HotPath {
   lookup(consumerKey: string, tokenHash: string | null, kind: TokenKind | null): Promise<CredentialRow | undefined>;
   claimNonce(claim: NonceClaim, touch: TokenTouch | null): Promise<boolean>;
+  /**
+   * POST /rest/api/1/myself's write: the display name and its audit entry, both or
+   * neither, committed before it answers. The updated row, or undefined (no such user).
+   * SQLite: the writes of one round in one transaction (one commit), in arrival order;
+   * PostgreSQL: one statement (one round trip, no BEGIN/COMMIT of its own).
+   */
+  setDisplayName(userId: number, displayName: string, audit: AuditEvent, at: number): Promise<UserRow | undefined>;
 }
+
+/** The audit row's values, in the column order of AUDIT_COLUMNS. */
+const auditValues = (e: AuditEvent, at: number) => [
+  at,
+  e.event,
+  e.actorUserId ?? null,
+  e.consumerId ?? null,
+  e.tokenId ?? null,
+  e.ip ?? null,
+  e.detail ? JSON.stringify(e.detail) : null,
+];
+const AUDIT_COLUMNS = 'at, event, actor_user_id, consumer_id, token_id, ip, detail';
+const PG_SET_DISPLAY_NAME = `WITH u AS (UPDATE users SET display_name = $2 WHERE id = $1 RETURNING *),
+  a AS (INSERT INTO audit_events (${AUDIT_COLUMNS})
+    SELECT $3::bigint, $4::varchar, $5::int, $6::int, $7::int, $8::varchar, $9::text FROM u)
+  SELECT * FROM u`;
 
 // The columns and joins of the credential lookup, shared by both dialects.
 const CONSUMER_COLUMNS = `c.id AS c_id, c.consumer_key AS c_key, c.name AS c_name, c.description AS c_description,
@@ -80,6 +104,8 @@ function sqliteHotPath(db: Database): HotPath {
         nonce: BetterSqlite3.Statement;
         touch: BetterSqlite3.Statement;
         used: BetterSqlite3.Statement;
+        displayName: BetterSqlite3.Statement;
+        audit: BetterSqlite3.Statement;
       }
     | undefined;
   type Prepared = NonNullable<typeof prepared>;
@@ -100,6 +126,8 @@ function sqliteHotPath(db: Database): HotPath {
         used: conn.prepare(
           "INSERT INTO audit_events (at, event, actor_user_id, consumer_id, token_id, ip) VALUES (?, 'token.used', ?, ?, ?, ?)",
         ),
+        displayName: conn.prepare('UPDATE users SET display_name = ? WHERE id = ? RETURNING *'),
+        audit: conn.prepare(`INSERT INTO audit_events (${AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)`),
       };
     }
     return prepared;
@@ -125,7 +153,20 @@ function sqliteHotPath(db: Database): HotPath {
         : s.conn.transaction(() => claims.map((c) => claimOne(s, c.claim, c.touch)))(),
     ),
   );
+  const setDisplayName = batched(
+    (items: Array<{ userId: number; displayName: string; audit: AuditEvent; at: number }>) =>
+      run((s) =>
+        s.conn.transaction(() =>
+          items.map((i) => {
+            const row = s.displayName.get(i.displayName, i.userId) as UserRow | undefined;
+            if (row) s.audit.run(...auditValues(i.audit, i.at));
+            return row;
+          }),
+        )(),
+      ),
+  );
   return {
+    setDisplayName: (userId, displayName, audit, at) => setDisplayName({ userId, displayName, audit, at }),
     lookup: (consumerKey, tokenHash, kind) =>
       run((s) =>
         kind === null
@@ -259,6 +300,10 @@ function pgHotPath(db: Database): HotPath {
   });
 
   return {
+    setDisplayName: async (userId, displayName, audit, at) =>
+      (
+        await query('applink_set_display_name', PG_SET_DISPLAY_NAME, [userId, displayName, ...auditValues(audit, at)])
+      )[0] as unknown as UserRow | undefined,
     lookup: (consumerKey, tokenHash, kind) =>
       kind === null ? lookupConsumers(consumerKey) : lookups[kind]([consumerKey, tokenHash]),
     claimNonce: (c, touch) => claim({ claim: c, touch }),

@@ -4,6 +4,8 @@ import { hashPassword, verifyPassword } from '../secrets';
 import type { AuditEvent, UserRecord } from '../oauth1/ports';
 import { recordAudit } from './protocol-store';
 import { toUser, type UserRow } from './rows';
+import { createHotPath, type HotPath } from './hot-path';
+import type { Database } from './index';
 import { hasControlCharacter } from '../oauth1/encoding';
 import { z } from 'zod';
 import {
@@ -75,7 +77,11 @@ export class UserRepository {
     private readonly knex: Knex,
     /** told of every audit event this repository writes (metrics) */
     private readonly onAudit: (e: AuditEvent) => void = () => undefined,
+    /** the database itself, for the hot path's prepared statements (optional) */
+    private readonly db?: Database,
   ) {}
+
+  private hot: HotPath | undefined;
 
   async create(u: NewUser): Promise<UserRecord> {
     const row = {
@@ -142,16 +148,26 @@ export class UserRepository {
     return n === 1 ? this.findByUsername(username) : null;
   }
 
-  /** Updates the display name; the audit event, when given, is written in the same transaction. */
+  /**
+   * Updates the display name; the audit event, when given, is written in the same
+   * transaction. With the database given to the constructor (the server's services), the
+   * hot path's prepared statements do it (db/hot-path.ts: no knex, one commit per round).
+   */
   async updateDisplayName(id: number, displayName: string, audit?: AuditEvent): Promise<UserRecord | null> {
-    const row = await this.knex.transaction(async (trx) => {
-      const [updated] = (await trx('users')
-        .where({ id })
-        .update({ display_name: displayName })
-        .returning('*')) as UserRow[];
-      if (updated && audit) await recordAudit(trx, audit);
-      return updated;
-    });
+    let row: UserRow | undefined;
+    if (audit && this.db) {
+      this.hot ??= createHotPath(this.db);
+      row = await this.hot.setDisplayName(id, displayName, audit, Date.now());
+    } else {
+      row = await this.knex.transaction(async (trx) => {
+        const [updated] = (await trx('users')
+          .where({ id })
+          .update({ display_name: displayName })
+          .returning('*')) as UserRow[];
+        if (updated && audit) await recordAudit(trx, audit);
+        return updated;
+      });
+    }
     if (row && audit) this.onAudit(audit);
     return row ? toUser(row) : null;
   }

@@ -149,6 +149,53 @@ describe.each(kinds)('hot path on %s', (kind) => {
     ]);
     expect(results).toEqual([true, true, true, true]);
   });
+
+  it.runIf(kind === 'sqlite' || pgUp)(
+    'writes display names with their audit entries, in arrival order, both or neither',
+    async () => {
+      const userId = ((await f.db.knex('users').first('id')) as { id: number }).id;
+      const audit = (name: string) => ({
+        event: 'user.updated',
+        actorUserId: userId,
+        consumerId: f.consumerId,
+        tokenId: f.tokenId,
+        ip: '192.0.2.1',
+        detail: { field: 'displayName', name } as Record<string, unknown>,
+      });
+      const count = async () =>
+        Number(
+          ((await f.db.knex('audit_events').where({ event: 'user.updated' }).count({ n: '*' })) as [{ n: string }])[0]
+            .n,
+        );
+      const nameNow = async () =>
+        ((await f.db.knex('users').where({ id: userId }).first()) as { display_name: string }).display_name;
+      const before = await count();
+      // one round: every write answers its own row (SQLite applies them in arrival order;
+      // on PostgreSQL they run on several connections, like any concurrent writes)
+      const rows = await Promise.all(['A', 'B', 'C'].map((n) => f.hot.setDisplayName(userId, n, audit(n), Date.now())));
+      expect(rows.map((r) => r?.display_name)).toEqual(['A', 'B', 'C']);
+      expect(rows[0]).toMatchObject({ id: userId, username: 'u', email: 'u@example.com' });
+      if (kind === 'sqlite') expect(await nameNow()).toBe('C');
+      await f.hot.setDisplayName(userId, 'C', audit('C'), Date.now());
+      expect(await nameNow()).toBe('C');
+      const written = (await f.db
+        .knex('audit_events')
+        .where({ event: 'user.updated' })
+        .orderBy('id')
+        .select('detail', 'ip', 'token_id')) as Array<{ detail: string; ip: string; token_id: number }>;
+      const names = written.slice(before).map((w) => (JSON.parse(w.detail) as { name: string }).name);
+      expect([...names].sort()).toEqual(['A', 'B', 'C', 'C']);
+      expect(written.at(-1)).toMatchObject({ ip: '192.0.2.1', token_id: f.tokenId });
+      // no such user: no row, no audit entry
+      expect(await f.hot.setDisplayName(userId + 999, 'X', audit('X'), Date.now())).toBeUndefined();
+      expect(await count()).toBe(before + 4);
+      // an audit entry that cannot be written takes the change back with it
+      const bad = { ...audit('D'), detail: { n: 1n } };
+      await expect(f.hot.setDisplayName(userId, 'D', bad, Date.now())).rejects.toThrow();
+      expect(await nameNow()).toBe('C');
+      expect(await count()).toBe(before + 4);
+    },
+  );
 });
 
 describe.runIf(pgUp)('hot path on pg: the claim commit', () => {
