@@ -41,7 +41,7 @@ const base = {
   APPLINK_LOG_LEVEL: 'silent',
 };
 let gatewayRoutes = '';
-// gateway routes need APPLINK_BASE_URL: one port for every restart
+// gateway routes need APPLINK_BASE_URL (the CLI loads the same configuration)
 const pinned = pinnedBase();
 let pinnedEnv: Record<string, string> = {};
 const withKeys = (current: string, previous: string[] = []) => ({
@@ -51,8 +51,10 @@ const withKeys = (current: string, previous: string[] = []) => ({
   APPLINK_SECRET_KEY: current,
   APPLINK_PREVIOUS_SECRET_KEYS: previous.join(','),
 });
-const start = (env: Record<string, string>) => {
-  const config = loadConfig(env);
+// Each start listens on a port of its own (a client's pooled connection to the previous
+// server must not be reused), named by its base URL when the gateway needs one.
+const start = async (env: Record<string, string>) => {
+  const config = loadConfig(gatewayRoutes ? { ...env, ...(await pinnedBase()) } : env);
   return startServer(config, createLogger(config));
 };
 const cli = (env: Record<string, string>, ...args: string[]) => {
