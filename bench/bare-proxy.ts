@@ -4,7 +4,6 @@
 // logging.   node dist/bench/bare-proxy.js PORT PREFIX UPSTREAM_ORIGIN
 import { Agent, createServer, request, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { pipeline } from 'node:stream';
 
 const HOP_BY_HOP = new Set([
   'connection',
@@ -54,7 +53,8 @@ export function startBareProxy(port: number, prefix: string, upstream: URL) {
       },
       (upRes) => {
         res.writeHead(upRes.statusCode ?? 502, upRes.statusMessage, withoutHopByHop(upRes.headers));
-        pipeline(upRes, res, () => undefined);
+        upRes.on('error', () => res.destroy());
+        upRes.pipe(res);
       },
     );
     up.on('error', () => {

@@ -53,6 +53,8 @@ export class GatewayKeys {
   private loading: Promise<KeyRow[]> | null = null;
   private creating: Promise<KeyRow[]> | null = null;
   private readonly imported = new Map<string, Promise<CryptoKey>>();
+  /** the imported keys ready to sign, by kid (what signingKeyNow answers from) */
+  private readonly ready = new Map<string, SigningKey>();
 
   constructor(
     private readonly knex: Knex,
@@ -72,7 +74,21 @@ export class GatewayKeys {
       this.imported.set(row.kid, key);
       key.catch(() => this.imported.delete(row.kid));
     }
-    return { kid: row.kid, key: await key };
+    const signing = { kid: row.kid, key: await key };
+    if (this.imported.has(row.kid)) this.ready.set(row.kid, signing);
+    return signing;
+  }
+
+  /**
+   * The key that signs now, without a promise, when the cached key list is fresh and that
+   * key is already imported; else null (then signingKey()). The same choice signingKey()
+   * makes from the same cached list: the gateway's calls make no key lookup of their own.
+   */
+  signingKeyNow(): SigningKey | null {
+    const now = this.clock.now();
+    const cached = this.cached;
+    if (!cached || cached.rows.length === 0 || now - cached.at >= KEY_REFRESH_MS) return null;
+    return this.ready.get(currentOf(cached.rows, now).kid) ?? null;
   }
 
   /** The published key set, read fresh (nodes share it through the database). */
@@ -105,7 +121,10 @@ export class GatewayKeys {
           expired.map((k) => k.kid),
         )
         .delete();
-      for (const k of expired) this.imported.delete(k.kid);
+      for (const k of expired) {
+        this.imported.delete(k.kid);
+        this.ready.delete(k.kid);
+      }
       this.cached = null;
     }
     return (await this.list()).find((k) => k.kid === kid)!;

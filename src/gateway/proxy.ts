@@ -7,7 +7,6 @@
  */
 import http, { type Agent, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
 import https from 'node:https';
-import { pipeline } from 'node:stream';
 import type { Logger } from 'pino';
 import { clientResponseHeaders, type OwnedCookies } from './headers';
 
@@ -93,10 +92,20 @@ export function forward(
 
     upReq.on('response', (upRes) => {
       res.writeHead(upRes.statusCode ?? 502, upRes.statusMessage, clientResponseHeaders(upRes.headers, call.owned));
-      pipeline(upRes, res, (err) => {
-        if (err) upReq.destroy();
-        settle(err ? 'aborted' : 'ok');
+      // pipe, not pipeline: the same backpressure, without pipeline's per-call AbortController
+      // (whose abort() at the end of every exchange builds a DOMException with a stack).
+      // An upstream response cut short cuts the client's too.
+      const cut = () => {
+        upReq.destroy();
+        res.destroy();
+        settle('aborted');
+      };
+      upRes.on('error', cut);
+      upRes.on('close', () => {
+        if (!upRes.complete) cut();
       });
+      res.once('finish', () => settle('ok'));
+      upRes.pipe(res);
     });
 
     // The client went away: stop the upstream exchange too.

@@ -8,16 +8,16 @@
  * checked before anything reaches the upstream. Every other body is never held: after
  * verification the request stream itself is piped to the upstream.
  */
-import express, { Router, type ErrorRequestHandler, type Request, type Response } from 'express';
-import type { Agent, IncomingMessage } from 'node:http';
+import express, { Router, type ErrorRequestHandler, type Request, type RequestHandler, type Response } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { authenticateApiCall } from '../oauth1/flows/api-call';
 import { collectParams, isFormContentType } from '../oauth1/params';
 import { OAuthProblem } from '../oauth1/problems';
-import { requestParts } from '../http/request-parts';
+import { requestParts, type ReceivedRequest } from '../http/request-parts';
 import { SESSION_COOKIE } from '../http/web';
 import type { Services } from '../services';
-import { signAssertion } from './assertion';
-import { headerPolicy, upstreamRequestHeaders, type HeaderPolicy } from './headers';
+import { Assertions } from './assertion';
+import { headerPolicy, upstreamRequestHeaders } from './headers';
 import { agentFor, forward, type ProxyOutcome } from './proxy';
 import { matchRoute, nonCanonicalPath, upstreamTarget, withoutOAuthPairs, type RouteMatch } from './routes';
 
@@ -44,93 +44,66 @@ function mustBuffer(req: IncomingMessage): boolean {
   return params.oauth.oauth_body_hash !== undefined;
 }
 
-/** Verifies and forwards one gateway call; resolves when the exchange is over. */
-export async function handleGatewayCall(
-  s: Services,
-  agents: ReadonlyMap<string, Agent>,
-  policy: HeaderPolicy,
-  match: RouteMatch,
-  req: Request,
-  res: Response,
-): Promise<ProxyOutcome> {
-  const parts = requestParts(req, s.config);
-  const { token, consumer, params } = await authenticateApiCall(parts, req.ip ?? '', s);
-
-  let body: Buffer | null = Buffer.isBuffer(req.body) ? req.body : null;
-  // Belt and braces: a hash the verifier checked must have been checked against the body
-  // that is sent, never against an unread one.
-  if (params.oauth.oauth_body_hash !== undefined && body === null) {
-    throw new OAuthProblem('parameter_rejected', {
-      advice: 'oauth_body_hash could not be checked against the body.',
-      parametersRejected: ['oauth_body_hash'],
-    });
-  }
-
-  // The issuer is the configured base URL (gateway routes require it), never a Host header.
-  const issuer = s.config.baseUrl!.origin + s.config.basePath;
-  const prefix = s.config.basePath + match.route.prefix;
-  const assertion = await signAssertion(
-    await s.gatewayKeys.signingKey(),
-    { issuer, audience: issuer + match.route.prefix, user: token.user, consumerKey: consumer.key, grantId: token.id },
-    s.clock.now(),
-  );
-
-  if (body && params.formEncoded) body = Buffer.from(withoutOAuthPairs(body.toString('latin1')), 'latin1');
-  const upstream = match.route.upstream;
-  const headers = upstreamRequestHeaders(
-    req.headers,
-    policy,
-    upstream.host,
-    { assertion, username: token.user.username, consumerKey: consumer.key },
-    {
-      clientIp: req.ip ?? req.socket.remoteAddress ?? '',
-      proto: s.config.baseUrl!.protocol.slice(0, -1),
-      host: s.config.baseUrl!.host,
-      prefix,
-    },
-    body === null ? null : body.length,
-  );
-  return forward(
-    req,
-    res,
-    {
-      upstream,
-      target: upstreamTarget(match),
-      method: req.method,
-      headers,
-      body,
-      timeoutMs: s.config.gatewayTimeout,
-      agent: agents.get(match.route.prefix)!,
-      owned: policy.owned,
-    },
-    s.logger,
-    { reqId: res.locals.reqId, route: match.route.prefix },
-  );
+/**
+ * One gateway, shared by both request paths: the Express router below (JWKS, and calls
+ * under other spellings of the base path) and the fast path in front of Express
+ * (src/http/front.ts), so both use one set of keep-alive agents and run the same steps.
+ */
+export interface Gateway {
+  /** the route for a request target relative to the base path, or null */
+  match(url: string): RouteMatch | null;
+  /**
+   * The checks made before anything is read (a non-canonical path, an upgrade: thrown as
+   * OAuthProblem), and the request marked for the body reader.
+   */
+  admit(req: IncomingMessage, match: RouteMatch): void;
+  /** reads the body when it must be read before verification (connect-style middleware) */
+  readBody: (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void;
+  /** verifies and forwards one call; resolves when the exchange is over */
+  call(
+    req: ReceivedRequest,
+    res: ServerResponse,
+    match: RouteMatch,
+    ip: string | undefined,
+    reqId: string | undefined,
+  ): Promise<ProxyOutcome>;
+  /** before a refused call is answered: close rather than read a large unread body */
+  closeUnread(req: IncomingMessage, res: ServerResponse): void;
 }
 
-export function gatewayRouter(s: Services): Router {
-  const router = Router();
+const gateways = new WeakMap<Services, Gateway | null>();
+
+/** The gateway of these services (null without routes), made once. */
+export function gatewayOf(s: Services): Gateway | null {
+  let g = gateways.get(s);
+  if (g === undefined) {
+    g = createGateway(s);
+    gateways.set(s, g);
+  }
+  return g;
+}
+
+function createGateway(s: Services): Gateway | null {
   const routes = s.config.gatewayRoutes;
-  if (routes.length === 0) return router;
+  if (routes.length === 0) return null;
   if (!s.config.baseUrl) throw new Error('gateway routes need APPLINK_BASE_URL');
-
-  router.get('/.well-known/jwks.json', async (_req, res) => {
-    res.set('Cache-Control', 'public, max-age=60').json(await s.gatewayKeys.jwks());
-  });
-
+  const baseUrl = s.config.baseUrl;
   const agents = new Map(routes.map((r) => [r.prefix, agentFor(r.upstream)]));
   const owned = [SESSION_COOKIE, CLOUDFLARE_COOKIE, ...(s.config.sso ? [s.config.sso.cookie] : [])];
   const policy = headerPolicy(s.config.gatewayForwardHeaders, owned);
-  const buffer = express.raw({
+  const readBody = express.raw({
     type: (req) => (req as Marked)[BUFFER] === true,
     limit: s.config.gatewayBufferLimit,
     inflate: false,
-  });
+  }) as unknown as Gateway['readBody'];
+  // The issuer is the configured base URL (gateway routes require it), never a Host header.
+  const issuer = baseUrl.origin + s.config.basePath;
+  const proto = baseUrl.protocol.slice(0, -1);
+  const assertions = new Assertions();
 
-  router.use(
-    (req, res, next) => {
-      const match = matchRoute(routes, req.url);
-      if (!match) return next('router');
+  return {
+    match: (url) => matchRoute(routes, url),
+    admit(req, match) {
       const problem = nonCanonicalPath(match.rest);
       if (problem !== null) throw new OAuthProblem('parameter_rejected', { advice: problem });
       // Never tunnelled: a WebSocket (or any) upgrade is refused before verification, rather
@@ -141,20 +114,99 @@ export function gatewayRouter(s: Services): Router {
         });
       }
       (req as Marked)[BUFFER] = mustBuffer(req);
+    },
+    readBody,
+    async call(req, res, match, ip, reqId) {
+      const parts = requestParts(req, s.config);
+      const { token, consumer, params } = await authenticateApiCall(parts, ip ?? '', s);
+
+      let body: Buffer | null = Buffer.isBuffer(req.body) ? req.body : null;
+      // Belt and braces: a hash the verifier checked must have been checked against the body
+      // that is sent, never against an unread one.
+      if (params.oauth.oauth_body_hash !== undefined && body === null) {
+        throw new OAuthProblem('parameter_rejected', {
+          advice: 'oauth_body_hash could not be checked against the body.',
+          parametersRejected: ['oauth_body_hash'],
+        });
+      }
+
+      const prefix = s.config.basePath + match.route.prefix;
+      // The signing key from the key list the node re-reads every 30 s (no lookup per call),
+      // and the grant's assertion for this route when one was signed moments ago.
+      const key = s.gatewayKeys.signingKeyNow() ?? (await s.gatewayKeys.signingKey());
+      const assertion = assertions.assertionFor(
+        key,
+        {
+          issuer,
+          audience: issuer + match.route.prefix,
+          user: token.user,
+          consumerKey: consumer.key,
+          grantId: token.id,
+        },
+        s.clock.now(),
+      );
+
+      if (body && params.formEncoded) body = Buffer.from(withoutOAuthPairs(body.toString('latin1')), 'latin1');
+      const upstream = match.route.upstream;
+      const headers = upstreamRequestHeaders(
+        req.headers,
+        policy,
+        upstream.host,
+        { assertion, username: token.user.username, consumerKey: consumer.key },
+        { clientIp: ip ?? req.socket.remoteAddress ?? '', proto, host: baseUrl.host, prefix },
+        body === null ? null : body.length,
+      );
+      return forward(
+        req,
+        res,
+        {
+          upstream,
+          target: upstreamTarget(match),
+          method: req.method!,
+          headers,
+          body,
+          timeoutMs: s.config.gatewayTimeout,
+          agent: agents.get(match.route.prefix)!,
+          owned: policy.owned,
+        },
+        s.logger,
+        { reqId, route: match.route.prefix },
+      );
+    },
+    closeUnread(req, res) {
+      if (!req.complete && !res.headersSent) res.setHeader('Connection', 'close');
+    },
+  };
+}
+
+export function gatewayRouter(s: Services): Router {
+  const router = Router();
+  const gateway = gatewayOf(s);
+  if (!gateway) return router;
+
+  router.get('/.well-known/jwks.json', async (_req, res) => {
+    res.set('Cache-Control', 'public, max-age=60').json(await s.gatewayKeys.jwks());
+  });
+
+  router.use(
+    (req, res, next) => {
+      const match = gateway.match(req.url);
+      if (!match) return next('router');
+      gateway.admit(req, match);
       res.locals.gatewayMatch = match;
       // metrics and logs: one label per configured prefix, never the upstream path
       res.locals.routeLabel = `${match.route.prefix}/*`;
       next();
     },
-    buffer,
+    gateway.readBody as unknown as RequestHandler,
     async (req: Request, res: Response) => {
-      await handleGatewayCall(s, agents, policy, res.locals.gatewayMatch as RouteMatch, req, res);
+      await gateway.call(req, res, res.locals.gatewayMatch as RouteMatch, req.ip, res.locals.reqId as string);
     },
   );
 
   // A refused call may leave a large body unread: close instead of reading it all.
   const closeUnread: ErrorRequestHandler = (err, req, res, next) => {
-    if (!req.complete) res.setHeader('Connection', 'close');
+    gateway.closeUnread(req, res);
     next(err);
   };
   router.use(closeUnread);
