@@ -18,6 +18,16 @@ try {
   }
   fail(e);
 }
+// In a checkout, at a terminal: say when the build is older than the sources (npm start
+// rebuilds by itself; the command does not, so that it never compiles behind a script).
+if (process.stderr.isTTY) {
+  try {
+    const why = require('../scripts/build.js').staleReason();
+    if (why) process.stderr.write(`applink: note: ${why}; \`npm run build\` (or npm start) brings the build up to date\n`);
+  } catch {
+    // an installed package has no scripts/: nothing to compare
+  }
+}
 cli.main(process.argv).then((code) => {
   if (code !== 0) process.exitCode = code;
 }, fail);
