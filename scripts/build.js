@@ -28,12 +28,13 @@ function newestMtime(path) {
 }
 
 /** Why a build is needed, or null when dist/ is up to date. */
-function staleReason() {
-  const main = join(DIST, 'src', 'main.js');
+function staleReason(root = ROOT) {
+  const main = join(root, 'dist', 'src', 'main.js');
+  const stamp = join(root, 'dist', '.built');
   if (!existsSync(main)) return 'not built yet';
   // this script's stamp, or a plain `tsc -p tsconfig.json` (which rewrites every output)
-  const built = Math.max(statSync(main).mtimeMs, existsSync(STAMP) ? statSync(STAMP).mtimeMs : 0);
-  const newest = Math.max(...SOURCES.map((s) => newestMtime(join(ROOT, s))));
+  const built = Math.max(statSync(main).mtimeMs, existsSync(stamp) ? statSync(stamp).mtimeMs : 0);
+  const newest = Math.max(...SOURCES.map((s) => newestMtime(join(root, s))));
   return newest > built ? 'the sources changed since the last build' : null;
 }
 

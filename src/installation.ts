@@ -73,8 +73,12 @@ export async function openInstallation(
   const where = describeDatabase(config.database);
   const isSqlite = config.database.client === 'sqlite';
   const fresh = isSqlite && !checkSqlitePath((config.database as { filename: string }).filename, mode).exists;
-  // A new SQLite installation: its key first, so a failure leaves no empty database behind.
-  let box = fresh ? new SecretBox(loadMasterKey(config, { generate: true }), config.previousSecretKeys) : undefined;
+  // The key before the database, so a missing key is reported without a connection and a
+  // failure leaves no empty database behind. Only whether a missing key file may be
+  // generated (an existing SQLite file without applink tables) needs the database first.
+  const keyFileMissing = !config.secretKey && !existsSync(config.secretKeyFile);
+  const deferKey = isSqlite && !fresh && mode === 'create' && keyFileMissing;
+  let box = deferKey ? undefined : new SecretBox(loadMasterKey(config, { generate: fresh }), config.previousSecretKeys);
 
   let db: Database;
   try {
@@ -100,10 +104,7 @@ export async function openInstallation(
         'APPLINK_DATABASE_URL',
         `${where} holds no applink tables: check the URL; only \`applink migrate\` or starting the server creates them`,
       );
-    box ??= new SecretBox(
-      loadMasterKey(config, { generate: mode === 'create' && !hasSchema && isSqlite }),
-      config.previousSecretKeys,
-    );
+    box ??= new SecretBox(loadMasterKey(config, { generate: !hasSchema }), config.previousSecretKeys);
     if (mode !== 'inspect') await assertKeyOpensDatabase(box, db.knex, keyVariable(config));
     await db.migrate();
     if (mode === 'create' || mode === 'write') await recordMasterKeys(box, db.knex);

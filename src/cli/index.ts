@@ -12,13 +12,12 @@ import { openInstallation, type OpenMode } from '../installation';
 import { recordedKeys } from '../keys';
 import { PROJECT_ROOT } from '../paths';
 import { createLogger } from '../logger';
-import { createServices, type Services } from '../services';
+import type { Services } from '../services';
 import { DuplicateError, InvalidUserError, validateNewUser } from '../db/users';
 import { InvalidInputError } from '../db/consumers';
 import { forgetKey, RepairRefused, rotateSecrets, sealedKeyUsage, UnknownKeyError } from '../db/rotate';
 import { keyId } from '../secrets';
 import { CopyRefused, copySqliteToPg } from '../db/copy';
-import { serve } from '../main';
 import { DEFAULT_ACTIVATION_DELAY_MS } from '../gateway/keys';
 
 class CliError extends Error {}
@@ -66,6 +65,8 @@ async function withServices<T>(fn: (s: Services) => Promise<T>): Promise<T> {
   const config: Config = loadConfig();
   const { db, box } = await openInstallation(config, openMode);
   try {
+    // loaded here, not at the top: `--help`, `--version` and `keys generate` stay fast
+    const { createServices } = await import('../services');
     return await fn(createServices(config, db, box, createLogger({ logLevel: 'silent' })));
   } finally {
     await db.close();
@@ -100,7 +101,7 @@ export function buildProgram(io: Io = defaultIo): Command {
   program
     .command('serve')
     .description('serve the HTTP API (same as npm start)')
-    .action(async () => serve());
+    .action(async () => (await import('../main')).serve());
 
   program
     .command('migrate')
