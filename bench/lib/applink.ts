@@ -76,6 +76,8 @@ export async function seedThroughCli(
 ): Promise<Seeded> {
   const cli = async (args: string[], input?: string) =>
     JSON.parse(await run(process.execPath, [BIN, ...args, '--json'], env, input));
+  // only `applink migrate` (or the server) creates the database
+  await run(process.execPath, [BIN, 'migrate'], env);
   await cli(
     [
       'user',
