@@ -22,6 +22,8 @@ export interface UpstreamCall {
   agent: Agent;
   /** cookies the upstream may not set */
   owned: OwnedCookies;
+  /** the route's public path: where the upstream's cookies are confined */
+  cookiePath: string;
 }
 
 export type ProxyOutcome = 'ok' | 'bad_gateway' | 'timeout' | 'aborted';
@@ -91,7 +93,11 @@ export function forward(
     });
 
     upReq.on('response', (upRes) => {
-      res.writeHead(upRes.statusCode ?? 502, upRes.statusMessage, clientResponseHeaders(upRes.headers, call.owned));
+      res.writeHead(
+        upRes.statusCode ?? 502,
+        upRes.statusMessage,
+        clientResponseHeaders(upRes.headers, call.owned, call.cookiePath),
+      );
       // pipe, not pipeline: the same backpressure, without pipeline's per-call AbortController
       // (whose abort() at the end of every exchange builds a DOMException with a stack).
       // An upstream response cut short cuts the client's too.

@@ -168,6 +168,7 @@ function createGateway(s: Services): Gateway | null {
           timeoutMs: s.config.gatewayTimeout,
           agent: agents.get(match.route.prefix)!,
           owned: policy.owned,
+          cookiePath: prefix,
         },
         s.logger,
         { reqId, route: match.route.prefix },
