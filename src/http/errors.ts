@@ -9,6 +9,8 @@ import { OAuthProblem } from '../oauth1/problems';
 import { formatForm } from '../oauth1/encoding';
 import { realmOf } from './request-parts';
 import type { Services } from '../services';
+import { ServiceError } from '../services/errors';
+import { sendServiceError } from './service-errors';
 
 /** Marks a router's responses as pages (HTML) rather than protocol answers. */
 export const PAGE = Symbol('page');
@@ -41,6 +43,7 @@ export function errorHandler(services: Services): ErrorRequestHandler {
   return (err: unknown, req, res, next) => {
     if (res.headersSent) return next(err);
     const page = (res.locals as Record<symbol, boolean>)[PAGE] === true;
+    if (err instanceof ServiceError) return void sendServiceError(err, req, res, page).catch(next);
     let problem: OAuthProblem | null = err instanceof OAuthProblem ? err : null;
     const e = (err ?? {}) as HttpishError;
     const status = e.status ?? e.statusCode ?? 500;
