@@ -14,8 +14,7 @@ import { AuditRepository } from './db/audit';
 import type { SecretBox } from './secrets';
 import { createMetrics, type Metrics } from './metrics';
 import { GatewayKeys } from './gateway/keys';
-import type { FlowDeps } from './oauth1/flows/verify-request';
-import type { AuditEvent, Clock } from './oauth1/ports';
+import type { AuditEvent, Clock, FlowDeps } from './oauth1/ports';
 import { createSingleSignOn, type SingleSignOn } from './sso';
 import { FirstRun } from './first-run';
 import { Transactor } from './services/transaction';
@@ -52,6 +51,7 @@ export interface Wiring extends FlowDeps, ManagementServices {
   gatewayKeys: GatewayKeys;
   requestTokenTtl: number;
   accessTokenTtl: number;
+  authorizationTtl: number;
 }
 
 export const systemClock: Clock = { now: () => Date.now() };
@@ -115,6 +115,7 @@ export function createWiring(
     options: { timestampWindow: config.timestampWindow, lastUsedThrottle: 60_000 },
     requestTokenTtl: config.requestTokenTtl,
     accessTokenTtl: config.accessTokenTtl,
+    authorizationTtl: config.authorizationTtl,
   };
 }
 
