@@ -5,8 +5,18 @@
  * entry is written once they are done rather than in their transaction.
  */
 import type { SecretBox } from '../secrets';
+import { recordedKeys } from '../keys';
 import type { GatewayKeyInfo, GatewayKeys } from '../gateway/keys';
-import { rotateSecrets, sealedKeyUsage, UnknownKeyError, type ColumnKeys, type RotationResult } from '../db/rotate';
+import {
+  forgetKey,
+  RepairRefused,
+  type ForgetResult,
+  rotateSecrets,
+  sealedKeyUsage,
+  UnknownKeyError,
+  type ColumnKeys,
+  type RotationResult,
+} from '../db/rotate';
 import { refused } from './errors';
 import { requireAdministrator, type Actor } from './actor';
 import type { Transactor } from './transaction';
@@ -19,10 +29,17 @@ export class KeyService {
   ) {}
 
   /** Which loaded key seals how many stored secrets, per table. */
-  async masterKeyStatus(): Promise<{ currentKeyId: string; loadedKeyIds: string[]; columns: ColumnKeys[] }> {
+  async masterKeyStatus(): Promise<{
+    currentKeyId: string;
+    loadedKeyIds: string[];
+    /** the keys the installation has recorded a key check value for */
+    recordedKeyIds: string[];
+    columns: ColumnKeys[];
+  }> {
     return {
       currentKeyId: this.box.currentKeyId,
       loadedKeyIds: this.box.keyIds,
+      recordedKeyIds: (await recordedKeys(this.tx.db)).map((k) => k.key_id),
       columns: await sealedKeyUsage(this.tx.db),
     };
   }
@@ -44,6 +61,34 @@ export class KeyService {
     const rotated = results.reduce((n, x) => n + x.rotated, 0);
     await this.tx.audit(actor, { event: 'keys.rotated', detail: { keyId: this.box.currentKeyId, rotated } });
     return { currentKeyId: this.box.currentKeyId, rotated, results };
+  }
+
+  /**
+   * Forgets a lost master key: what it sealed gets new secrets (consumers, shown once) or is
+   * revoked or deleted (tokens, gateway keys). The repair and its `keys.forgotten` entry
+   * commit in one transaction.
+   */
+  async forgetMasterKey(actor: Actor, opts: { keyId: string }): Promise<ForgetResult> {
+    requireAdministrator(actor);
+    try {
+      return await this.tx.run(async (t) => {
+        const r = await forgetKey(t.db, this.box, opts.keyId.trim().toLowerCase());
+        await t.audit(actor, {
+          event: 'keys.forgotten',
+          detail: {
+            keyId: r.keyId,
+            consumers: r.consumers.map((c) => c.key),
+            accessTokensRevoked: r.accessTokensRevoked,
+            requestTokensDeleted: r.requestTokensDeleted,
+            gatewayKeysDeleted: r.gatewayKeysDeleted,
+          },
+        });
+        return r;
+      });
+    } catch (e) {
+      if (e instanceof RepairRefused) throw refused(e.message);
+      throw e;
+    }
   }
 
   listGatewayKeys(): Promise<GatewayKeyInfo[]> {
