@@ -265,6 +265,20 @@ export function buildProgram(io: Io = defaultIo): Command {
       );
     });
   consumer
+    .command('regenerate-secret')
+    .description('give the consumer a new shared secret (printed once); the old one stops working at once')
+    .requiredOption('--key <key>')
+    .option('--json')
+    .action(async (raw: unknown) => {
+      const o = options(consumerKeyOption, raw);
+      const r = await withServices((s) => s.consumers.regenerateSecret(OPERATOR, { key: o.key }));
+      if (o.json) io.out(JSON.stringify({ consumerKey: r.consumer.key, consumerSecret: r.secret }));
+      else
+        io.out(
+          `consumer key:    ${r.consumer.key}\nconsumer secret: ${r.secret}\n(the secret is shown once; store it now${r.replaced ? '. The previous secret no longer works' : ''})`,
+        );
+    });
+  consumer
     .command('delete')
     .requiredOption('--key <key>')
     .option('--json')

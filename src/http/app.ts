@@ -10,7 +10,7 @@ import { PUBLIC_DIR, VIEWS_DIR } from '../paths';
 import { errorHandler, PAGE } from './errors';
 import { oauthRouter } from './oauth-router';
 import { apiRouter } from './api-router';
-import { createWebKit, currentUser, requireAdmin, requireUser, webRouter } from './web';
+import { createWebKit, currentUser, loginUrl, requireAdmin, requireUser, webRouter } from './web';
 import { publicRoot } from './request-parts';
 import { profileRouter } from './profile-router';
 import { adminRouter } from './admin-router';
@@ -127,13 +127,24 @@ export function createApp(s: Services): Express {
     adminRouter(
       {
         ...pages,
+        derivedBaseUrl: !s.config.baseUrl,
         services: { consumers: s.consumers, users: s.users, grants: s.grants, audits: s.audits },
         requireAdmin: requireAdmin(s, web),
       },
       web,
     ),
   );
-  root.use(profileRouter({ ...pages, services: { grants: s.grants }, requireUser: requireUser(s) }, web));
+  root.use(
+    profileRouter(
+      {
+        ...pages,
+        services: { grants: s.grants },
+        requireUser: requireUser(s),
+        loginUrl: (next, req) => loginUrl(s, next, req),
+      },
+      web,
+    ),
+  );
   root.use(webRouter(s, web));
   root.get('/', async (_req, res) =>
     res.redirect(302, `${s.config.basePath}${(await s.firstRun.isOpen()) ? '/setup' : '/profile/authorized-apps'}`),
