@@ -88,7 +88,10 @@ export function errorHandler(services: Services, chrome: PageChrome = noChrome):
   return (err: unknown, req, res, next) => {
     if (res.headersSent) return next(err);
     const page = (res.locals as Record<symbol, boolean>)[PAGE] === true;
-    if (err instanceof ServiceError) return void sendServiceError(err, req, res, page).catch(next);
+    if (err instanceof ServiceError)
+      return void sendServiceError(err, req, res, page, (locals) =>
+        renderOrSend(req, res, true, 'error', locals),
+      ).catch(next);
     let problem: OAuthProblem | null = err instanceof OAuthProblem ? err : null;
     const e = (err ?? {}) as HttpishError;
     const status = e.status ?? e.statusCode ?? 500;
