@@ -81,7 +81,10 @@ export function createManagementServices(
   const tx = new Transactor(db.knex, auditRepo, o.onAudit);
   const userRepo = new UserRepository(clock);
   const grantRepo = new GrantRepository(clock);
-  const users = new UserService(tx, userRepo, createHotPath(db));
+  // The API's display-name change through the hot path's prepared statements, which write
+  // the audit entry themselves: only with the real audit repository (a test's stand-in
+  // audit repository gets the knex transaction, which goes through it).
+  const users = new UserService(tx, userRepo, o.audits ? undefined : createHotPath(db));
   return {
     users,
     consumers: new ConsumerService(tx, new ConsumerRepository(box, clock), grantRepo),
