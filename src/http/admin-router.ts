@@ -7,8 +7,18 @@
  */
 import { Router, type Request, type RequestHandler, type Response } from 'express';
 import { requireCsrf, type WebKit } from './web';
-import { plural, when } from './views';
-import { consumerForm, formBody, formText, newConsumerForm, newUserForm, parseForm, pathId } from './forms';
+import { personName, plural, when } from './views';
+import {
+  consumerForm,
+  formBody,
+  formText,
+  newConsumerForm,
+  newUserForm,
+  parseForm,
+  passwordSetForm,
+  pathId,
+  publicKeyForm,
+} from './forms';
 import { onServiceError } from './service-errors';
 import { atlassianLink } from './atlassian-link';
 import type { ManagementServices } from '../wiring';
@@ -288,6 +298,24 @@ export function adminRouter(d: AdminRouterDeps, web: WebKit): Router {
     });
   });
 
+  router.post(
+    '/consumers/:id/public-key',
+    ...post,
+    onServiceError(
+      (e, req, res) => {
+        req.session.flash = `The public key was not replaced: ${e.message}.`;
+        res.redirect(302, `${base}/consumers/${pathId(req.params.id)}`);
+      },
+      ['invalid_input'],
+    ),
+    async (req, res) => {
+      const { publicKeyPem } = parseForm(publicKeyForm, req.body);
+      const c = await consumers.replacePublicKey(await actor(req), { id: pathId(req.params.id) }, publicKeyPem);
+      req.session.flash = `The public key of ${c.name} is replaced: requests signed with the old key are refused from now on.`;
+      res.redirect(302, `${base}/consumers/${c.id}`);
+    },
+  );
+
   router.get('/consumers/:id/delete', async (req, res) => {
     const c = await consumers.get({ id: pathId(req.params.id) });
     const grantList = await grants.list({ consumerId: c.id });
@@ -395,6 +423,41 @@ export function adminRouter(d: AdminRouterDeps, web: WebKit): Router {
     confirmLabel: `Make ${u.username} an administrator`,
     danger: false,
   }));
+
+  // An administrator sets another user's password (they hand it over; no e-mail here).
+  const showSetPassword = async (req: Request, res: Response, error: ServiceError | null = null) => {
+    const id = pathId(req.params.id);
+    const u = await users.findById(id);
+    if (!u) throw notFound('There is no page at this address.');
+    web.render(
+      req,
+      res,
+      'admin/user-password',
+      {
+        title: `Set a password for ${u.username}`,
+        section: 'users',
+        target: { id: u.id, username: u.username, name: personName(u), hasPassword: await users.hasPassword(u.id) },
+        error: error?.message ?? null,
+      },
+      error ? error.httpStatus : 200,
+    );
+  };
+  router.get('/users/:id/password', (req, res) => showSetPassword(req, res));
+  router.post(
+    '/users/:id/password',
+    ...post,
+    refusedOnSelf,
+    onServiceError((e, req, res) => showSetPassword(req, res, e)),
+    async (req, res) => {
+      const u = await users.setPassword(
+        await actor(req),
+        { id: pathId(req.params.id) },
+        parseForm(passwordSetForm, req.body),
+      );
+      req.session.flash = `The password of ${u.username} is set. Give it to them through a safe channel.`;
+      res.redirect(302, `${base}/users`);
+    },
+  );
 
   userAction(
     '/users/:id/disable',

@@ -1,12 +1,13 @@
 /** The signed-in user's own pages: the applications they authorized, and revoking them. */
-import { Router, type Request, type RequestHandler } from 'express';
+import { Router, type Request, type RequestHandler, type Response } from 'express';
 import { requireCsrf, type WebKit } from './web';
 import { plural, when } from './views';
-import { pathId } from './forms';
+import { parseForm, passwordChangeForm, pathId } from './forms';
+import { onServiceError } from './service-errors';
 import type { ManagementServices } from '../wiring';
 import type { UserRecord } from '../oauth1/ports';
 import { userActor } from '../services/actor';
-import { notFound } from '../services/errors';
+import { notFound, type ServiceError } from '../services/errors';
 import { byApplication } from '../services/grants';
 
 /** Where Atlassian products send their users to manage the tokens they gave out. */
@@ -16,14 +17,14 @@ export interface ProfileRouterDeps {
   basePath: string;
   /** the sign-in page that comes back to `next` */
   loginUrl: (next: string, req: Request) => string;
-  services: Pick<ManagementServices, 'grants'>;
+  services: Pick<ManagementServices, 'grants' | 'users'>;
   currentUser: (req: Request) => Promise<UserRecord | null>;
   /** lets signed-in users through (others go to the sign-in page) */
   requireUser: RequestHandler;
 }
 
 export function profileRouter(d: ProfileRouterDeps, web: WebKit): Router {
-  const { grants } = d.services;
+  const { grants, users } = d.services;
   const router = Router();
   const home = `${d.basePath}/profile/authorized-apps`;
   const me = async (req: Request): Promise<UserRecord> => {
@@ -115,9 +116,7 @@ export function profileRouter(d: ProfileRouterDeps, web: WebKit): Router {
       const apps = byApplication(await grants.list({ userId: user.id })).length;
       const count = await grants.revokeAll(userActor(user, req.ip ?? null), { userId: user.id });
       req.session.flash =
-        count === 0
-          ? 'There was nothing to revoke.'
-          : `Access revoked for ${apps} ${plural(apps, 'application')}.`;
+        count === 0 ? 'There was nothing to revoke.' : `Access revoked for ${apps} ${plural(apps, 'application')}.`;
       res.redirect(302, home);
     },
   );
@@ -139,6 +138,39 @@ export function profileRouter(d: ProfileRouterDeps, web: WebKit): Router {
         ? `Access revoked for ${revoked.consumerName}.`
         : 'That authorization was already revoked.';
       res.redirect(302, home);
+    },
+  );
+
+  // ---- the user's own password ------------------------------------------------------------
+
+  const passwordPage = `${d.basePath}/profile/password`;
+  const showPassword = async (req: Request, res: Response, error: ServiceError | null = null) => {
+    const user = await me(req);
+    const found = await users.hasPassword(user.id);
+    web.render(
+      req,
+      res,
+      'password',
+      { title: 'Change your password', user, hasPassword: found, error: error?.message ?? null },
+      error ? error.httpStatus : 200,
+    );
+  };
+
+  router.get('/profile/password', ...web.page, d.requireUser, (req, res) => showPassword(req, res));
+
+  router.post(
+    '/profile/password',
+    ...web.page,
+    web.form,
+    requireCsrf(web),
+    d.requireUser,
+    onServiceError((e, req, res) => showPassword(req, res, e), ['invalid_input', 'refused']),
+    async (req, res) => {
+      const user = await me(req);
+      const f = parseForm(passwordChangeForm, req.body);
+      await users.changeOwnPassword(userActor(user, req.ip ?? null), f);
+      req.session.flash = 'Your password is changed.';
+      res.redirect(302, passwordPage);
     },
   );
 

@@ -131,9 +131,7 @@ export class GrantService {
     return this.tx.run(async (t) => {
       const [grant] = await this.grants.list(t.db, { id: r.id, userId: owner, consumerId: r.consumerId });
       if (!grant) return null;
-      const [app] = byApplication(
-        await this.grants.list(t.db, { userId: grant.userId, consumerId: grant.consumerId }),
-      );
+      const [app] = byApplication(await this.grants.list(t.db, { userId: grant.userId, consumerId: grant.consumerId }));
       const count = await this.grants.revokeAll(t.db, { userId: grant.userId, consumerId: grant.consumerId });
       if (count === 0 || !app) return null;
       await t.audit(actor, {
