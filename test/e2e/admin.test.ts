@@ -239,11 +239,11 @@ describe.runIf(run)('the admin console in Chromium', () => {
     await admin.getByLabel('Username').fill('dave');
     await admin.getByLabel('Email').fill('dave@example.com');
     await admin.getByLabel('Display name (optional)').fill('Dave D.');
-    await admin.getByLabel('Password').fill('short');
+    await admin.getByLabel('Password', { exact: true }).fill('short');
     await admin.getByRole('button', { name: 'Create user' }).click();
     // the browser's own minlength check keeps the form from being sent
     expect(await server.services.users.findByUsername('dave')).toBeNull();
-    await admin.getByLabel('Password').fill(PASSWORD);
+    await admin.getByLabel('Password', { exact: true }).fill(PASSWORD);
     await admin.getByRole('button', { name: 'Create user' }).click();
     expect(await textOf(admin.locator('#flash'))).toBe('Created dave.');
     await checkPage(admin);

@@ -96,4 +96,61 @@ describe.runIf(run)('authorized apps: one row per application, in Chromium witho
     expect(JSON.parse(entry.detail as string)).toMatchObject({ count: 2, by: 'user' });
     await ctx.close();
   });
+
+  it("a user changes their own password; an administrator sets another user's", async () => {
+    await seedUser(server, 'root', { admin: true });
+    await seedUser(server, 'dora');
+    const ctx = await browser.newContext({ javaScriptEnabled: false });
+    const page = await ctx.newPage();
+    const signIn = async (username: string, password: string) => {
+      await page.goto(`${server.url}/login`);
+      await page.getByLabel('Username').fill(username);
+      await page.getByLabel('Password').fill(password);
+      await page.getByRole('button', { name: 'Sign in' }).click();
+    };
+    await signIn('dora', PASSWORD);
+    await page.locator('#change-password').click();
+    expect(await textOf(page.locator('h1'))).toBe('Change your password');
+    await checkPage(page);
+    const change = async (current: string, next: string, again = next) => {
+      await page.getByLabel('Current password').fill(current);
+      await page.getByLabel('New password', { exact: true }).fill(next);
+      await page.getByLabel('New password again').fill(again);
+      await page.getByRole('button', { name: 'Change password' }).click();
+    };
+    await change('not my password', 'a brand new password');
+    expect(await textOf(page.locator('#error'))).toBe('the current password is not right');
+    await change(PASSWORD, 'a brand new password', 'a different one!');
+    expect(await textOf(page.locator('#error'))).toBe('The two new passwords differ.');
+    await shot(page, 'password-error');
+    await change(PASSWORD, 'a brand new password');
+    expect(await textOf(page.locator('#flash'))).toBe('Your password is changed.');
+    expect(await server.services.users.authenticate('dora', PASSWORD)).toBeNull();
+    expect(await server.services.users.authenticate('dora', 'a brand new password')).not.toBeNull();
+
+    // The administrator sets a new one (dora forgot hers).
+    await page.locator('nav[aria-label="Main"] button').click();
+    await signIn('root', PASSWORD);
+    await page.goto(`${server.url}/admin/users`);
+    await page.getByRole('link', { name: 'Set a password for dora…' }).click();
+    expect(await textOf(page.locator('h1'))).toBe('Set a password for dora');
+    await checkPage(page);
+    await shot(page, 'admin-set-password');
+    await page.getByLabel('New password', { exact: true }).fill('handed over safely');
+    await page.getByLabel('New password again').fill('handed over safely');
+    await page.getByRole('button', { name: 'Set password' }).click();
+    expect(await textOf(page.locator('#flash'))).toBe(
+      'The password of dora is set. Give it to them through a safe channel.',
+    );
+    // not for oneself: the profile page (with the current password) is the way
+    expect(await page.getByRole('link', { name: 'Set a password for root…' }).count()).toBe(0);
+    await page.locator('nav[aria-label="Main"] button').click();
+    await signIn('dora', 'handed over safely');
+    await page.waitForURL(`${server.url}/profile/authorized-apps`);
+    const events = (await server.services.audits.list({ username: 'dora' })).map((e) => e.event);
+    expect(events).toEqual(expect.arrayContaining(['user.password_changed']));
+    const set = await server.services.audits.list({ event: 'user.password_set' });
+    expect(set.map((e) => e.actor)).toEqual(['root']);
+    await ctx.close();
+  });
 });
