@@ -8,6 +8,8 @@ import { currentUser, requireAdmin, requireCsrf, type WebKit } from './web';
 import { formString, newUserFields, when } from './views';
 import { requestOrigin } from './request-parts';
 import { atlassianLink } from './atlassian-link';
+import { failureRow } from './failures';
+import { FAILURE_LOG_DEFAULTS, recentFailures, unknownKeys } from '../db/failure-log';
 import { InvalidInputError, type ConsumerSummary } from '../db/consumers';
 import { DuplicateError, InvalidUserError, validateNewUser } from '../db/users';
 import type { Services } from '../services';
@@ -178,7 +180,10 @@ export function adminRouter(s: Services, web: WebKit): Router {
     form: Record<string, unknown> | null = null,
     error: string | null = null,
   ) => {
-    const grants = await s.tokens.list({ consumerId: c.id });
+    const [grants, failures] = await Promise.all([
+      s.tokens.list({ consumerId: c.id }),
+      recentFailures(s.db.knex, c.id),
+    ]);
     web.render(
       req,
       res,
@@ -199,6 +204,8 @@ export function adminRouter(s: Services, web: WebKit): Router {
         })),
         endpoints: endpoints(req),
         link: atlassianLink(publicRoot(req), c, !s.config.baseUrl),
+        failures: failures.map(failureRow),
+        failuresKept: FAILURE_LOG_DEFAULTS.keep,
         error,
       },
       error ? 400 : 200,
@@ -332,6 +339,18 @@ export function adminRouter(s: Services, web: WebKit): Router {
     if (await s.consumers.deleteByKey(c.key)) await audit(req, 'consumer.deleted', { detail: { consumerKey: c.key } });
     req.session.flash = `Deleted ${c.name} and all its tokens.`;
     res.redirect(302, `${base}/consumers`);
+  });
+
+  // ---- unknown consumer keys ----------------------------------------------------------
+
+  // Requests signed with a key no consumer has (a stale or mistyped key in a linked app).
+  router.get('/unknown-keys', async (req, res) => {
+    web.render(req, res, 'admin/unknown-keys', {
+      title: 'Unknown consumer keys',
+      section: 'unknown-keys',
+      failures: (await unknownKeys(s.db.knex)).map(failureRow),
+      failuresKept: FAILURE_LOG_DEFAULTS.keep,
+    });
   });
 
   // ---- users ----------------------------------------------------------------------------
