@@ -7,7 +7,16 @@ import { createServer } from 'node:net';
 import { request as httpRequest } from 'node:http';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { PASSWORD, seedConsumer, seedUser, startTestServer, type TestServer } from '../helpers/server';
-import { checkPage, chromiumAvailable, launchChromium, PHONE, SCREENSHOTS, shot, textOf } from '../helpers/chromium';
+import {
+  checkPage,
+  chromiumAvailable,
+  expectNoAxeViolations,
+  launchChromium,
+  PHONE,
+  SCREENSHOTS,
+  shot,
+  textOf,
+} from '../helpers/chromium';
 import { join } from 'node:path';
 import { buildSignedRequest, signedFetch } from '../helpers/sign';
 import { ATLASSIAN_CALLBACK_PATH } from '../../src/http/atlassian-link';
@@ -113,6 +122,7 @@ describe.runIf(run)('linking Jira or Confluence: the console in Chromium', () =>
     expect(rt.status, rt.body).toBe(200);
 
     await checkPage(admin);
+    await expectNoAxeViolations(admin, 'the consumer page with the link helper');
     await shot(admin, 'admin-consumer-atlassian');
     await helper.screenshot({ path: join(SCREENSHOTS, 'atlassian-link-helper.png') });
 
@@ -131,6 +141,7 @@ describe.runIf(run)('linking Jira or Confluence: the console in Chromium', () =>
     await admin.waitForURL(`${base}/admin/consumers/${id}/regenerate-secret`);
     expect(await textOf(admin.locator('main'))).toContain('The current secret stops working at once');
     await checkPage(admin);
+    await expectNoAxeViolations(admin, 'the regenerate confirmation');
     await shot(admin, 'admin-regenerate-confirm');
     // Cancel changes nothing.
     await admin.getByRole('link', { name: 'Cancel' }).click();
@@ -144,6 +155,7 @@ describe.runIf(run)('linking Jira or Confluence: the console in Chromium', () =>
     expect(fresh).not.toBe(secret);
     expect(await textOf(admin.locator('#secret-warning'))).toContain('The previous secret no longer works');
     await checkPage(admin);
+    await expectNoAxeViolations(admin, 'the new secret');
     await shot(admin, 'atlassian-regenerated-secret');
 
     const old = await requestToken(secret);
@@ -234,6 +246,7 @@ describe.runIf(run)('linking Jira or Confluence: the console in Chromium', () =>
     expect(await textOf(sigRow.locator('.hint'))).toContain(`The consumer must be configured with ${base}`);
     expect(await admin.content()).not.toContain(secret);
     await checkPage(admin);
+    await expectNoAxeViolations(admin, 'the consumer page with refused requests');
     await list.screenshot({ path: join(SCREENSHOTS, 'atlassian-failures.png') });
 
     await admin.locator('.subnav a', { hasText: 'Unknown keys' }).click();
@@ -243,6 +256,7 @@ describe.runIf(run)('linking Jira or Confluence: the console in Chromium', () =>
     expect(await textOf(unknown.locator('[data-label="Consumer key"]'))).toBe('jira-old');
     expect(await textOf(unknown.locator('[data-label="Problem"] code'))).toBe('consumer_key_unknown');
     await checkPage(admin);
+    await expectNoAxeViolations(admin, 'the unknown keys');
     await shot(admin, 'atlassian-unknown-keys');
 
     const phone = await signedIn('root', PHONE);
