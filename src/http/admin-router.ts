@@ -207,13 +207,19 @@ export function adminRouter(s: Services, web: WebKit): Router {
 
   router.get('/consumers/:id', async (req, res, next) => {
     const c = await consumerOr404(req);
-    if (!c) return next();
+    if (!c) {
+      next();
+      return;
+    }
     await showConsumer(req, res, c);
   });
 
   router.post('/consumers/:id', ...post, async (req, res, next) => {
     const c = await consumerOr404(req);
-    if (!c) return next();
+    if (!c) {
+      next();
+      return;
+    }
     const b = req.body as Record<string, unknown>;
     try {
       await s.consumers.update(c.id, {
@@ -236,7 +242,10 @@ export function adminRouter(s: Services, web: WebKit): Router {
   ] as const) {
     router.post(`/consumers/:id/${action}`, ...post, async (req, res, next) => {
       const c = await consumerOr404(req);
-      if (!c) return next();
+      if (!c) {
+        next();
+        return;
+      }
       if (await s.consumers.setDisabled(c.id, disabled)) await audit(req, `consumer.${action}d`, { consumerId: c.id });
       req.session.flash = disabled
         ? `${c.name} is disabled: its tokens stop working until it is enabled again.`
@@ -247,7 +256,10 @@ export function adminRouter(s: Services, web: WebKit): Router {
 
   router.post('/consumers/:id/revoke-all', ...post, async (req, res, next) => {
     const c = await consumerOr404(req);
-    if (!c) return next();
+    if (!c) {
+      next();
+      return;
+    }
     const count = await s.tokens.revokeAll(
       { consumerId: c.id },
       {
@@ -265,7 +277,10 @@ export function adminRouter(s: Services, web: WebKit): Router {
   router.post('/consumers/:id/tokens/:tokenId/revoke', ...post, async (req, res, next) => {
     const c = await consumerOr404(req);
     const tokenId = idOf(req.params.tokenId);
-    if (!c || tokenId === null) return next();
+    if (!c || tokenId === null) {
+      next();
+      return;
+    }
     const grant = (await s.tokens.list({ consumerId: c.id })).find((g) => g.id === tokenId);
     const revoked =
       grant &&
@@ -285,7 +300,10 @@ export function adminRouter(s: Services, web: WebKit): Router {
   // linked application is refused until the new secret is pasted into it.
   router.get('/consumers/:id/regenerate-secret', async (req, res, next) => {
     const c = await consumerOr404(req);
-    if (!c) return next();
+    if (!c) {
+      next();
+      return;
+    }
     web.render(req, res, 'admin/confirm-regenerate-secret', {
       title: `New secret for ${c.name}?`,
       section: 'consumers',
@@ -295,14 +313,20 @@ export function adminRouter(s: Services, web: WebKit): Router {
 
   router.post('/consumers/:id/regenerate-secret', ...post, async (req, res, next) => {
     const c = await consumerOr404(req);
-    if (!c) return next();
+    if (!c) {
+      next();
+      return;
+    }
     const done = await s.consumers.regenerateSecret(c.id, {
       event: 'consumer.secret_regenerated',
       actorUserId: (await admin(req)).id,
       ip: req.ip ?? null,
       detail: { by: 'admin' },
     });
-    if (!done) return next();
+    if (!done) {
+      next();
+      return;
+    }
     // The secret is on this one response (no-store) and nowhere else in the clear.
     web.render(req, res, 'admin/consumer-secret', {
       title: `New secret for ${done.consumer.name}`,
@@ -315,7 +339,10 @@ export function adminRouter(s: Services, web: WebKit): Router {
 
   router.get('/consumers/:id/delete', async (req, res, next) => {
     const c = await consumerOr404(req);
-    if (!c) return next();
+    if (!c) {
+      next();
+      return;
+    }
     const grants = await s.tokens.list({ consumerId: c.id });
     web.render(req, res, 'admin/confirm-delete', {
       title: `Delete ${c.name}?`,
@@ -327,7 +354,10 @@ export function adminRouter(s: Services, web: WebKit): Router {
 
   router.post('/consumers/:id/delete', ...post, async (req, res, next) => {
     const c = await consumerOr404(req);
-    if (!c) return next();
+    if (!c) {
+      next();
+      return;
+    }
     // Deleting the consumer deletes its tokens in the same transaction.
     if (await s.consumers.deleteByKey(c.key)) await audit(req, 'consumer.deleted', { detail: { consumerKey: c.key } });
     req.session.flash = `Deleted ${c.name} and all its tokens.`;
@@ -401,11 +431,15 @@ export function adminRouter(s: Services, web: WebKit): Router {
     async (req: Request, res: Response, next: NextFunction) => {
       const id = idOf(req.params.id);
       const target = id === null ? null : await s.users.findById(id);
-      if (!target) return next();
+      if (!target) {
+        next();
+        return;
+      }
       // An admin cannot lock themselves out (and so never removes the last admin this way).
       if (target.id === (await admin(req)).id) {
         req.session.flash = refuseSelf;
-        return res.redirect(302, `${base}/users`);
+        res.redirect(302, `${base}/users`);
+        return;
       }
       const changed = await change(target.username);
       if (changed) {

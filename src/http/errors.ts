@@ -84,7 +84,10 @@ export function errorHandler(services: Services, chrome: PageChrome = noChrome):
   const renderOrSend = (req: Request, res: Response, page: boolean, view: string, locals: PageText) =>
     renderPage(req, res, page, view, locals, chrome);
   return (err: unknown, req, res, next) => {
-    if (res.headersSent) return next(err);
+    if (res.headersSent) {
+      next(err);
+      return;
+    }
     const page = (res.locals as Record<symbol, boolean>)[PAGE] === true;
     let problem: OAuthProblem | null = err instanceof OAuthProblem ? err : null;
     const e = (err ?? {}) as HttpishError;
@@ -94,7 +97,10 @@ export function errorHandler(services: Services, chrome: PageChrome = noChrome):
     // fault. The status says which (413 too large, 415 unsupported encoding, 400 unreadable).
     if (!problem && status >= 400 && status < 500 && e.code !== 'EBADCSRFTOKEN') {
       problem = new OAuthProblem('parameter_rejected', { advice: adviceForUnreadable(e) });
-      if (!page) return sendProblem(req, res, problem, services, status);
+      if (!page) {
+        sendProblem(req, res, problem, services, status);
+        return;
+      }
       res.locals.oauthProblem = problem.code;
       res.status(status);
       return renderOrSend(req, res, true, 'error', pageFor(problem));
@@ -109,7 +115,10 @@ export function errorHandler(services: Services, chrome: PageChrome = noChrome):
     }
 
     if (problem) {
-      if (!page) return sendProblem(req, res, problem, services);
+      if (!page) {
+        sendProblem(req, res, problem, services);
+        return;
+      }
       res.locals.oauthProblem = problem.code;
       res.status(problem.code === 'permission_denied' ? 403 : 400);
       return renderOrSend(req, res, true, 'error', pageFor(problem));

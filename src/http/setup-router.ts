@@ -20,7 +20,10 @@ export function setupRouter(s: Services, web: WebKit): Router {
     `${s.config.baseUrl ? s.config.baseUrl.origin : requestOrigin(req, s.config)}${s.config.basePath}/setup`;
 
   const onlyWhileOpen = async (_req: Request, _res: Response, next: NextFunction) => {
-    if (await s.firstRun.isOpen()) return next();
+    if (await s.firstRun.isOpen()) {
+      next();
+      return;
+    }
     next('router'); // no setup once an admin exists: the 404 page
   };
 
@@ -65,21 +68,31 @@ export function setupRouter(s: Services, web: WebKit): Router {
     try {
       validateNewUser(fields);
     } catch (e) {
-      if (e instanceof InvalidUserError) return show(req, res, e.message, 400);
+      if (e instanceof InvalidUserError) {
+        show(req, res, e.message, 400);
+        return;
+      }
       throw e;
     }
-    if (fields.password !== str(b.passwordAgain, 2000)) return show(req, res, 'The two passwords differ.', 400);
+    if (fields.password !== str(b.passwordAgain, 2000)) {
+      show(req, res, 'The two passwords differ.', 400);
+      return;
+    }
     const giveBack = s.firstRun.take(str(b.setupCode, 100), setupUrl(req));
     if (!giveBack) {
       await s.store.audit({ event: 'setup.failed', ip: req.ip ?? null, detail: { reason: 'wrong setup code' } });
-      return show(req, res, 'That setup code is not right. Copy it from the server log.', 403);
+      show(req, res, 'That setup code is not right. Copy it from the server log.', 403);
+      return;
     }
     let admin;
     try {
       admin = await s.users.create(fields);
     } catch (e) {
       giveBack();
-      if (e instanceof DuplicateError) return show(req, res, 'A user with this username or email exists.', 400);
+      if (e instanceof DuplicateError) {
+        show(req, res, 'A user with this username or email exists.', 400);
+        return;
+      }
       throw e;
     }
     await s.store.audit({

@@ -258,7 +258,10 @@ export function loginUrl(s: Services, next?: string, req?: Request): string {
 /** Pages for signed-in people: others go to the sign-in page and come back. */
 export function requireUser(s: Services): RequestHandler {
   return async (req: Request, res: Response, next: NextFunction) => {
-    if (await currentUser(req, s)) return next();
+    if (await currentUser(req, s)) {
+      next();
+      return;
+    }
     res.redirect(302, loginUrl(s, req.method === 'GET' ? req.originalUrl : undefined, req));
   };
 }
@@ -268,8 +271,14 @@ export function requireAdmin(s: Services, web: WebKit): RequestHandler {
   return async (req: Request, res: Response, next: NextFunction) => {
     const user = await currentUser(req, s);
     // Strangers are sent to sign in when they look, refused when they try to change something.
-    if (!user && req.method === 'GET') return res.redirect(302, loginUrl(s, req.originalUrl, req));
-    if (user?.isAdmin) return next();
+    if (!user && req.method === 'GET') {
+      res.redirect(302, loginUrl(s, req.originalUrl, req));
+      return;
+    }
+    if (user?.isAdmin) {
+      next();
+      return;
+    }
     web.render(
       req,
       res,
@@ -377,13 +386,18 @@ export function webRouter(s: Services, web: WebKit): Router {
   router.get('/login', async (req, res) => {
     // Signed in already (behind the proxy: a valid assertion signs in here) -> go on.
     // `sso=refused` means a page just tried and failed; say so instead of trying again.
-    if (req.query.sso !== 'refused' && (await currentUser(req, s)))
-      return res.redirect(302, safeNext(req.query.next, s.config.basePath));
+    if (req.query.sso !== 'refused' && (await currentUser(req, s))) {
+      res.redirect(302, safeNext(req.query.next, s.config.basePath));
+      return;
+    }
     await showLogin(req, res);
   });
 
   const formEnabled: RequestHandler = (req, res, next) => {
-    if (s.config.loginForm) return next();
+    if (s.config.loginForm) {
+      next();
+      return;
+    }
     showLogin(req, res, 'Sign-in with a password is turned off here.', 403).catch(next);
   };
 
