@@ -70,7 +70,7 @@ export function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, input?:
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     child.on('error', reject);
     child.on('close', (code) =>
-      code === 0 ? resolve(out) : reject(new Error(`${cmd} ${args.join(' ')}: exit ${code}: ${err.trim()}`)),
+      code === 0 ? resolve(out) : reject(new Error(`${cmd} ${args.join(' ')}: exit ${String(code)}: ${err.trim()}`)),
     );
     child.stdin.end(input ?? '');
   });

@@ -170,7 +170,7 @@ export function clientErrorResponse(err: NodeJS.ErrnoException, realm: string): 
   const problem = new OAuthProblem('parameter_rejected', { advice });
   const body = problemBody(problem);
   const raw =
-    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n` +
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n` +
     `WWW-Authenticate: ${problemHeader(problem, realm)}\r\n` +
     'Content-Type: application/x-www-form-urlencoded\r\n' +
     `Content-Length: ${Buffer.byteLength(body)}\r\n` +

@@ -7,6 +7,7 @@
  * single sign-on, from the proxy's assertion (resolveUser); every page, including consent
  * and the admin console, asks currentUser, which resolves once per request.
  */
+import { errorMessage } from '../error-message';
 import express, { Router, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import session from 'express-session';
 import helmet from 'helmet';
@@ -29,9 +30,15 @@ declare module 'express-session' {
 
 export const SESSION_COOKIE = 'applink.sid';
 
+/**
+ * express-session types `req.session` as always there, but only requests that went through the
+ * session middleware have one (the OAuth endpoints and the gateway do not).
+ */
+const sessionOf = (req: Request): Request['session'] | undefined => (req as Partial<Pick<Request, 'session'>>).session;
+
 /** The user of the session, fresh from the database; a disabled or deleted user is signed out. */
 async function sessionUser(req: Request, s: Services): Promise<UserRecord | null> {
-  const id = req.session?.userId;
+  const id = sessionOf(req)?.userId;
   if (id === undefined) return null;
   const user = await s.users.findById(id);
   if (user && !user.disabled) return user;
@@ -54,7 +61,12 @@ function assertionOf(req: Request, sso: SingleSignOn): string | null {
 }
 
 const regenerate = (req: Request) =>
-  new Promise<void>((resolve, reject) => req.session.regenerate((err) => (err ? reject(err) : resolve())));
+  new Promise<void>((resolve, reject) => {
+    req.session.regenerate((err: unknown) => {
+      if (err) reject(err instanceof Error ? err : new Error(errorMessage(err)));
+      else resolve();
+    });
+  });
 
 /**
  * The signed-in user: the session's, or, with single sign-on, the one a valid proxy
@@ -219,13 +231,13 @@ export function createWebKit(s: Services): WebKit {
       headers({ ...CSP, formAction: ["'self'", origin] })(req, res, () => undefined);
     },
     async chrome(req) {
-      if (!req.session) return { viewer: null, csrfToken: '' };
+      if (!sessionOf(req)) return { viewer: null, csrfToken: '' };
       const viewer = await currentUser(req, s).catch(() => null);
       return { viewer, csrfToken: viewer ? csrfToken(req) : '' };
     },
     render(req, res, view, locals, status = 200) {
       const viewer = (req as WithUser)[SIGNED_IN] ?? null;
-      const flash = req.session?.flash ?? null;
+      const flash = sessionOf(req)?.flash ?? null;
       if (flash !== null) delete req.session.flash;
       res.status(status).render(view, {
         viewer,
