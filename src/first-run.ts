@@ -7,7 +7,6 @@
  */
 import { createHash, randomInt, timingSafeEqual } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { UserRepository } from './db/users';
 
 // No 0/O, 1/I/L: the code is read from a log and typed by a person.
 const ALPHABET = 'ABCDEFGHJKMNPQRSTUVWXYZ23456789';
@@ -26,7 +25,8 @@ export class FirstRun {
   private wrong = 0;
 
   constructor(
-    private readonly users: UserRepository,
+    /** enabled administrators, read fresh each time */
+    private readonly countAdmins: () => Promise<number>,
     private readonly logger: Logger,
     /** where the human-readable line goes (default: standard error, unless the log is silenced) */
     private readonly say: (line: string) => void = (line) => {
@@ -36,7 +36,7 @@ export class FirstRun {
 
   /** Setup is open while no enabled administrator exists (read fresh: another node or the CLI may add one). */
   async isOpen(): Promise<boolean> {
-    return (await this.users.countAdmins()) === 0;
+    return (await this.countAdmins()) === 0;
   }
 
   /** At start: if setup is open, print a code for the operator. */

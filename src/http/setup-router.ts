@@ -1,35 +1,40 @@
 /**
  * First run: /setup creates the first administrator while none exists, guarded by the
- * one-time code from the server log (src/first-run.ts) and a per-address rate limit.
- * Once an administrator exists, /setup is gone (404).
+ * one-time code from the server log (src/first-run.ts, src/services/setup.ts) and a
+ * per-address rate limit. Once an administrator exists, /setup is gone (404).
  */
-import { Router, type NextFunction, type Request, type Response } from 'express';
+import { Router, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { rateLimit } from 'express-rate-limit';
 import { requireCsrf, startSession, type WebKit } from './web';
-import { requestOrigin } from './request-parts';
-import { formString as str, newUserFields } from './views';
-import { DuplicateError, InvalidUserError, validateNewUser } from '../db/users';
-import type { Services } from '../services';
+import { formBody, formText, parseForm, setupForm } from './forms';
+import { onServiceError } from './service-errors';
+import type { ManagementServices } from '../wiring';
 
 export const SETUP_ATTEMPT_LIMIT = 10;
 export const SETUP_WINDOW_MS = 15 * 60 * 1000;
 
-export function setupRouter(s: Services, web: WebKit): Router {
-  const router = Router();
-  const setupUrl = (req: Request) =>
-    `${s.config.baseUrl ? s.config.baseUrl.origin : requestOrigin(req, s.config)}${s.config.basePath}/setup`;
+export interface SetupRouterDeps {
+  basePath: string;
+  /** the service's public root URL for this request (src/http/request-parts.ts publicRoot) */
+  publicRoot: (req: Request) => string;
+  services: Pick<ManagementServices, 'firstRun'>;
+}
 
-  const onlyWhileOpen = async (_req: Request, _res: Response, next: NextFunction) => {
-    if (await s.firstRun.isOpen()) {
-      next();
-      return;
-    }
+const text = (v: unknown, max: number): string => formText.parse(v).slice(0, max);
+
+export function setupRouter(d: SetupRouterDeps, web: WebKit): Router {
+  const setup = d.services.firstRun;
+  const router = Router();
+  const setupUrl = (req: Request) => `${d.publicRoot(req)}/setup`;
+
+  const onlyWhileOpen: RequestHandler = async (_req: Request, _res: Response, next: NextFunction) => {
+    if (await setup.isOpen()) return next();
     next('router'); // no setup once an admin exists: the 404 page
   };
 
   const show = (req: Request, res: Response, error: string | null = null, status = 200) => {
-    s.firstRun.ensureCode(setupUrl(req));
-    const b = (req.body ?? {}) as Record<string, unknown>;
+    setup.ensureCode(setupUrl(req));
+    const b = formBody(req.body);
     web.render(
       req,
       res,
@@ -39,10 +44,10 @@ export function setupRouter(s: Services, web: WebKit): Router {
         error,
         // everything typed comes back after an error, the setup code too (the passwords do not)
         form: {
-          setupCode: str(b.setupCode, 100),
-          username: str(b.username, 200),
-          email: str(b.email, 400),
-          displayName: str(b.displayName, 300),
+          setupCode: text(b.setupCode, 100),
+          username: text(b.username, 200),
+          email: text(b.email, 400),
+          displayName: text(b.displayName, 300),
         },
         csrfToken: web.csrfToken(req),
       },
@@ -62,50 +67,29 @@ export function setupRouter(s: Services, web: WebKit): Router {
 
   router.get('/setup', ...web.page, onlyWhileOpen, (req, res) => show(req, res));
 
-  router.post('/setup', ...web.page, onlyWhileOpen, limiter, web.form, requireCsrf(web), async (req, res) => {
-    const b = req.body as Record<string, unknown>;
-    const fields = newUserFields(b, true);
-    try {
-      validateNewUser(fields);
-    } catch (e) {
-      if (e instanceof InvalidUserError) {
-        show(req, res, e.message, 400);
-        return;
-      }
-      throw e;
-    }
-    if (fields.password !== str(b.passwordAgain, 2000)) {
-      show(req, res, 'The two passwords differ.', 400);
-      return;
-    }
-    const giveBack = s.firstRun.take(str(b.setupCode, 100), setupUrl(req));
-    if (!giveBack) {
-      await s.store.audit({ event: 'setup.failed', ip: req.ip ?? null, detail: { reason: 'wrong setup code' } });
-      show(req, res, 'That setup code is not right. Copy it from the server log.', 403);
-      return;
-    }
-    let admin;
-    try {
-      admin = await s.users.create(fields);
-    } catch (e) {
-      giveBack();
-      if (e instanceof DuplicateError) {
-        show(req, res, 'A user with this username or email exists.', 400);
-        return;
-      }
-      throw e;
-    }
-    await s.store.audit({
-      event: 'setup.completed',
-      actorUserId: admin.id,
-      ip: req.ip ?? null,
-      detail: { username: admin.username },
-    });
-    await startSession(req, admin);
-    req.session.flash = `Welcome, ${admin.displayName}. You are the first administrator. Create a consumer to link an application.`;
-    await new Promise<void>((resolve, reject) => req.session.save((e) => (e ? reject(e as Error) : resolve())));
-    res.redirect(302, `${s.config.basePath}/admin`);
-  });
+  router.post(
+    '/setup',
+    ...web.page,
+    onlyWhileOpen,
+    limiter,
+    web.form,
+    requireCsrf(web),
+    onServiceError(
+      (e, req, res) => show(req, res, e.message, e.code === 'forbidden' ? 403 : 400),
+      ['invalid_input', 'conflict', 'forbidden'],
+    ),
+    async (req, res) => {
+      const form = parseForm(setupForm, req.body);
+      const admin = await setup.createFirstAdmin(
+        { setupCode: form.setupCode, setupUrl: setupUrl(req), ip: req.ip ?? null },
+        form.user,
+      );
+      await startSession(req, admin);
+      req.session.flash = `Welcome, ${admin.displayName}. You are the first administrator. Create a consumer to link an application.`;
+      await new Promise<void>((resolve, reject) => req.session.save((e) => (e ? reject(e as Error) : resolve())));
+      res.redirect(302, `${d.basePath}/admin`);
+    },
+  );
 
   return router;
 }

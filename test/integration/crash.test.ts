@@ -3,6 +3,7 @@
 // succeed is there and works, every approval a client saw can still be exchanged (or was
 // exchanged just before the crash), nothing is half-written, and SQLite's own checks pass.
 import { mkdtempSync, rmSync } from 'node:fs';
+import { OPERATOR } from '../../src/services/actor';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -45,8 +46,8 @@ interface Seen {
 describe('crash safety (kill -9)', { timeout: 180_000 }, () => {
   it('keeps every grant a client saw, and nothing half-written', async () => {
     const consumer = await withDatabase(env, async (s) => {
-      await s.users.create({ username: 'alice', email: 'alice@example.com', password: PASSWORD });
-      const c = await s.consumers.create({ key: 'crash', name: 'Crash test' });
+      await s.users.create(OPERATOR, { username: 'alice', email: 'alice@example.com', password: PASSWORD });
+      const c = await s.consumers.create(OPERATOR, { key: 'crash', name: 'Crash test' });
       return { key: 'crash', secret: c.secret! };
     });
     const asConsumer = { consumerKey: consumer.key, consumerSecret: consumer.secret, method: 'POST' };
