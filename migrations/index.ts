@@ -8,6 +8,7 @@ import * as m004 from './004_gateway_keys';
 import * as m007 from './007_nonce_key_order';
 import * as m010 from './010_oauth_session';
 import * as m011 from './011_master_keys';
+import * as m012 from './012_consumer_failures';
 
 const MIGRATIONS: ReadonlyArray<[string, Knex.Migration]> = [
   ['001_initial', m001],
@@ -15,6 +16,7 @@ const MIGRATIONS: ReadonlyArray<[string, Knex.Migration]> = [
   ['007_nonce_key_order', m007],
   ['010_oauth_session', m010],
   ['011_master_keys', m011],
+  ['012_consumer_failures', m012],
 ];
 
 export const migrationSource: Knex.MigrationSource<string> = {

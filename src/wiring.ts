@@ -17,6 +17,7 @@ import { GatewayKeys } from './gateway/keys';
 import type { AuditEvent, Clock, FlowDeps } from './oauth1/ports';
 import { createSingleSignOn, type SingleSignOn } from './sso';
 import { FirstRun } from './first-run';
+import { FailureLog } from './db/failure-log';
 import { Transactor } from './services/transaction';
 import { UserService } from './services/users';
 import { ConsumerService } from './services/consumers';
@@ -52,6 +53,8 @@ export interface Wiring extends FlowDeps, ManagementServices {
   requestTokenTtl: number;
   accessTokenTtl: number;
   authorizationTtl: number;
+  /** recent refused protocol and API requests per consumer (written off the request) */
+  failures: FailureLog;
 }
 
 export const systemClock: Clock = { now: () => Date.now() };
@@ -116,6 +119,9 @@ export function createWiring(
     requestTokenTtl: config.requestTokenTtl,
     accessTokenTtl: config.accessTokenTtl,
     authorizationTtl: config.authorizationTtl,
+    failures: new FailureLog(db.knex, {}, (err) =>
+      logger.warn({ err: { message: (err as Error).message } }, 'failure log write failed'),
+    ),
   };
 }
 

@@ -297,6 +297,20 @@ export function buildProgram(io: Io = defaultIo): Command {
       );
     });
   consumer
+    .command('regenerate-secret')
+    .description('give the consumer a new shared secret (printed once); the old one stops working at once')
+    .requiredOption('--key <key>', 'the consumer key')
+    .option('--json', 'machine-readable output')
+    .action(async (raw: unknown) => {
+      const o = options(consumerKeyOption, raw);
+      const r = await withServices((s) => s.consumers.regenerateSecret(OPERATOR, { key: o.key }));
+      if (o.json) io.out(JSON.stringify({ consumerKey: r.consumer.key, consumerSecret: r.secret }));
+      else
+        io.out(
+          `consumer key:    ${r.consumer.key}\nconsumer secret: ${r.secret}\n(the secret is shown once; store it now${r.replaced ? '. The previous secret no longer works' : ''})`,
+        );
+    });
+  consumer
     .command('delete')
     .description('delete a consumer and every token it holds')
     .requiredOption('--key <key>', 'the consumer key')

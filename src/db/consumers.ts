@@ -99,6 +99,26 @@ export class ConsumerRepository {
     return row ? summary(row) : null;
   }
 
+  /**
+   * Seals and stores a new shared secret in place of the old one (which is dead at once:
+   * nothing caches a consumer's secret). The consumer, and whether it had a secret before;
+   * null when there is no such consumer.
+   */
+  async replaceSecret(
+    db: Queryable,
+    id: number,
+    secret: string,
+  ): Promise<{ consumer: ConsumerSummary; replaced: boolean } | null> {
+    const before = (await db('consumers').where({ id }).first()) as ConsumerRow | undefined;
+    if (!before) return null;
+    const rows = (await db('consumers')
+      .where({ id })
+      .update({ secret_enc: this.box.seal(secret) })
+      .returning('*')) as ConsumerRow[];
+    const row = rows[0];
+    return row ? { consumer: summary(row), replaced: before.secret_enc !== null } : null;
+  }
+
   /** Disables (now) or enables; false when there is no such consumer or nothing changed. */
   async setDisabled(db: Queryable, id: number, disabled: boolean): Promise<boolean> {
     const q = db('consumers').where({ id });

@@ -10,6 +10,7 @@ import { requireCsrf, type WebKit } from './web';
 import { when } from './views';
 import { consumerForm, formBody, formText, newConsumerForm, newUserForm, parseForm, pathId } from './forms';
 import { onServiceError } from './service-errors';
+import { atlassianLink } from './atlassian-link';
 import type { ManagementServices } from '../wiring';
 import type { UserRecord } from '../oauth1/ports';
 import { adminActor, type Actor } from '../services/actor';
@@ -24,6 +25,8 @@ export interface AdminRouterDeps {
   basePath: string;
   /** the service's public root URL for this request (src/http/request-parts.ts publicRoot) */
   publicRoot: (req: Request) => string;
+  /** true when APPLINK_BASE_URL is not set (the root is derived from each request) */
+  derivedBaseUrl: boolean;
   services: Pick<ManagementServices, 'consumers' | 'users' | 'grants' | 'audits'>;
   /** the signed-in user of the request */
   currentUser: (req: Request) => Promise<UserRecord | null>;
@@ -64,6 +67,7 @@ export function adminRouter(d: AdminRouterDeps, web: WebKit): Router {
     name: c.name,
     description: c.description,
     callbackUrl: c.callbackUrl,
+    hasSecret: c.hasSecret,
     methods: [
       ...(c.hasSecret ? ['HMAC-SHA1', 'HMAC-SHA256'] : []),
       ...(c.hasPublicKey ? ['RSA-SHA1', 'RSA-SHA256'] : []),
@@ -161,6 +165,7 @@ export function adminRouter(d: AdminRouterDeps, web: WebKit): Router {
           lastAddress: g.lastUsedIp,
         })),
         endpoints: endpoints(req),
+        link: atlassianLink(d.publicRoot(req), c, d.derivedBaseUrl),
         error: error?.message ?? null,
       },
       error ? 400 : 200,
@@ -208,6 +213,29 @@ export function adminRouter(d: AdminRouterDeps, web: WebKit): Router {
     const revoked = await grants.revoke(await actor(req), { id: pathId(req.params.tokenId), consumerId: c.id });
     if (revoked) req.session.flash = `Revoked the token of ${revoked.username}.`;
     res.redirect(302, `${base}/consumers/${c.id}`);
+  });
+
+  // A new shared secret, shown once; the old one is dead at once. Confirmed first: the
+  // linked application is refused until the new secret is pasted into it.
+  router.get('/consumers/:id/regenerate-secret', async (req, res) => {
+    const c = await consumers.get({ id: pathId(req.params.id) });
+    web.render(req, res, 'admin/confirm-regenerate-secret', {
+      title: `New secret for ${c.name}?`,
+      section: 'consumers',
+      consumer: consumerRow(c),
+    });
+  });
+
+  router.post('/consumers/:id/regenerate-secret', ...post, async (req, res) => {
+    const done = await consumers.regenerateSecret(await actor(req), { id: pathId(req.params.id) });
+    // The secret is on this one response (no-store) and nowhere else in the clear.
+    web.render(req, res, 'admin/consumer-secret', {
+      title: `New secret for ${done.consumer.name}`,
+      section: 'consumers',
+      consumer: consumerRow(done.consumer),
+      secret: done.secret,
+      replaced: done.replaced,
+    });
   });
 
   router.get('/consumers/:id/delete', async (req, res) => {

@@ -8,8 +8,13 @@ import type { UserRecord } from '../oauth1/ports';
 import { userActor } from '../services/actor';
 import { notFound } from '../services/errors';
 
+/** Where Atlassian products send their users to manage the tokens they gave out. */
+export const ATLASSIAN_ACCESS_TOKENS_PATH = '/plugins/servlet/oauth/users/access-tokens';
+
 export interface ProfileRouterDeps {
   basePath: string;
+  /** the sign-in page that comes back to `next` */
+  loginUrl: (next: string, req: Request) => string;
   services: Pick<ManagementServices, 'grants'>;
   currentUser: (req: Request) => Promise<UserRecord | null>;
   /** lets signed-in users through (others go to the sign-in page) */
@@ -25,6 +30,15 @@ export function profileRouter(d: ProfileRouterDeps, web: WebKit): Router {
     if (!user) throw notFound('signed out');
     return user;
   };
+
+  // Atlassian's address for "manage your tokens": after every successful dance Jira and
+  // Confluence link their users to <provider>/plugins/servlet/oauth/users/access-tokens.
+  // It leads to the authorized-apps page, through sign-in when needed (one hop: the
+  // sign-in page comes back to the authorized-apps page itself). Express matches it with
+  // or without a trailing slash; a query string is dropped (nothing there is ours).
+  router.get(ATLASSIAN_ACCESS_TOKENS_PATH, ...web.page, async (req, res) => {
+    res.redirect(302, (await d.currentUser(req)) ? home : d.loginUrl(home, req));
+  });
 
   router.get('/profile/authorized-apps', ...web.page, d.requireUser, async (req, res) => {
     const user = await me(req);

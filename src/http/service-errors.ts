@@ -42,10 +42,20 @@ function pageFor(err: ServiceError): { title: string; message: string } {
   }
 }
 
-export async function sendServiceError(err: ServiceError, req: Request, res: Response, page: boolean): Promise<void> {
+/**
+ * Answers `err`; `renderErrorPage` renders the error page with the layout's navigation
+ * (the error handler's renderPage).
+ */
+export async function sendServiceError(
+  err: ServiceError,
+  req: Request,
+  res: Response,
+  page: boolean,
+  renderErrorPage: (locals: { title: string; message: string }) => Promise<void>,
+): Promise<void> {
   const registered = (res.locals as Record<symbol, Registered | undefined>)[HANDLER];
   if (page && registered?.codes.includes(err.code)) return registered.handle(err, req, res);
   res.status(err.httpStatus);
-  if (page) return res.render('error', pageFor(err));
+  if (page) return renderErrorPage(pageFor(err));
   res.set('Cache-Control', 'no-store').json(err.toJSON());
 }

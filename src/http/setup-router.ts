@@ -42,7 +42,13 @@ export function setupRouter(d: SetupRouterDeps, web: WebKit): Router {
       {
         title: 'Set up applink',
         error,
-        form: { username: text(b.username, 200), email: text(b.email, 400), displayName: text(b.displayName, 300) },
+        // everything typed comes back after an error, the setup code too (the passwords do not)
+        form: {
+          setupCode: text(b.setupCode, 100),
+          username: text(b.username, 200),
+          email: text(b.email, 400),
+          displayName: text(b.displayName, 300),
+        },
         csrfToken: web.csrfToken(req),
       },
       status,

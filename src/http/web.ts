@@ -14,6 +14,7 @@ import { csrfSync } from 'csrf-sync';
 import { rateLimit } from 'express-rate-limit';
 import { KnexSessionStore } from '../db/session-store';
 import { PAGE } from './errors';
+import { requestingApp } from './requesting-app';
 import type { Services } from '../services';
 import type { UserRecord } from '../oauth1/ports';
 import type { RefusalReason, SingleSignOn } from '../sso';
@@ -144,6 +145,12 @@ export interface WebKit {
    * covers that redirect, so the consent page allows exactly that one origin as well.
    */
   allowFormActionTo(req: Request, res: Response, origin: string): void;
+  /**
+   * What the layout needs for a page rendered outside a router (the error and not-found
+   * pages): who is signed in, for the navigation, and a CSRF token for its sign-out form.
+   * Never fails: a page about an error must not become another error.
+   */
+  chrome(req: Request): Promise<{ viewer: UserRecord | null; csrfToken: string }>;
   /** res.render with who is signed in (for the navigation) and a CSRF token for its forms. */
   render(req: Request, res: Response, view: string, locals: Record<string, unknown>, status?: number): void;
 }
@@ -210,6 +217,11 @@ export function createWebKit(s: Services): WebKit {
     csrfToken,
     allowFormActionTo(req, res, origin) {
       headers({ ...CSP, formAction: ["'self'", origin] })(req, res, () => undefined);
+    },
+    async chrome(req) {
+      if (!req.session) return { viewer: null, csrfToken: '' };
+      const viewer = await currentUser(req, s).catch(() => null);
+      return { viewer, csrfToken: viewer ? csrfToken(req) : '' };
     },
     render(req, res, view, locals, status = 200) {
       const viewer = (req as WithUser)[SIGNED_IN] ?? null;
@@ -335,6 +347,7 @@ export function webRouter(s: Services, web: WebKit): Router {
 
   const showLogin = async (req: Request, res: Response, error?: string, status = 200) => {
     const body = (req.body ?? {}) as Record<string, unknown>;
+    const next = safeNext(req.method === 'GET' ? req.query.next : body.next, s.config.basePath);
     web.render(
       req,
       res,
@@ -342,7 +355,8 @@ export function webRouter(s: Services, web: WebKit): Router {
       {
         title: 'Sign in',
         error: error ?? null,
-        next: safeNext(req.method === 'GET' ? req.query.next : body.next, s.config.basePath),
+        next,
+        requestingApp: await requestingApp(s, next),
         username: typeof body.username === 'string' ? body.username : '',
         setupOpen: await s.firstRun.isOpen(),
         // no form, no token: an SSO-only sign-in page creates no session

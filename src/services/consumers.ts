@@ -134,6 +134,30 @@ export class ConsumerService {
     });
   }
 
+  /**
+   * Gives the consumer a new shared secret, returned in the clear to be shown once; the old
+   * one stops working at once (the next request signed with it is `signature_invalid` on
+   * every node). Audit: `consumer.secret_regenerated` with `replaced` (had it one before).
+   */
+  async regenerateSecret(
+    actor: Actor,
+    ref: ConsumerRef,
+  ): Promise<{ consumer: ConsumerSummary; secret: string; replaced: boolean }> {
+    requireAdministrator(actor);
+    const secret = newSecretValue();
+    return this.tx.run(async (t) => {
+      const current = await this.inTx(t.db, ref);
+      const done = await this.consumers.replaceSecret(t.db, current.id, secret);
+      if (!done) throw notFound(`no consumer ${current.key}`);
+      await t.audit(actor, {
+        event: 'consumer.secret_regenerated',
+        consumerId: current.id,
+        detail: { replaced: done.replaced },
+      });
+      return { ...done, secret };
+    });
+  }
+
   /** Deletes the consumer and every token it holds. Audit: `consumer.deleted` (with its key). */
   async delete(actor: Actor, ref: ConsumerRef): Promise<ConsumerSummary> {
     requireAdministrator(actor);
