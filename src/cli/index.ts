@@ -107,6 +107,17 @@ const consumerCreateOptions = z.object({
   ...json,
 });
 const consumerKeyOption = z.object({ key: consumerKeyField, ...json });
+const setPasswordOptions = z.object({ username: usernameField, passwordStdin: z.literal(true), ...json });
+const setPublicKeyOptions = z.object({ key: consumerKeyField, publicKeyFile: z.string(), ...json });
+
+/** A PEM file's text; a file that cannot be read is invalid input naming it. */
+function readPem(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    throw invalidInput(`cannot read ${file}`);
+  }
+}
 const tokenListOptions = z.object({ user: z.string().optional(), consumer: z.string().optional(), ...json });
 const tokenRevokeOptions = z.object({ id: idField, ...json });
 const wholeNumber = (name: string, min: number, max: number) =>
@@ -215,6 +226,31 @@ export function buildProgram(io: Io = defaultIo): Command {
       io.out(o.json ? JSON.stringify(u) : `disabled user ${u.username}`);
     });
   user
+    .command('enable')
+    .description('enable a disabled user again (they can sign in, and their grants work again)')
+    .requiredOption('--username <username>')
+    .option('--json')
+    .action(async (raw: unknown) => {
+      const o = options(usernameOption, raw);
+      const u = await withServices((s) => s.users.setDisabled(OPERATOR, { username: o.username }, false));
+      io.out(o.json ? JSON.stringify(u) : `enabled user ${u.username}`);
+    });
+  user
+    .command('set-password')
+    .description("set a user's password, read from standard input (audited, never printed)")
+    .requiredOption('--username <username>')
+    .requiredOption('--password-stdin', 'read the new password from standard input')
+    .option('--json')
+    .action(async (raw: unknown) => {
+      const o = options(setPasswordOptions, raw);
+      const password = (await io.readStdin()).replace(/\r?\n$/, '');
+      if (!password) throw invalidInput('the password read from standard input is empty');
+      const u = await withServices((s) => s.users.setPassword(OPERATOR, { username: o.username }, password));
+      io.out(
+        o.json ? JSON.stringify({ username: u.username, passwordSet: true }) : `set the password of ${u.username}`,
+      );
+    });
+  user
     .command('list')
     .description('list every user')
     .option('--json', 'machine-readable output')
@@ -309,6 +345,22 @@ export function buildProgram(io: Io = defaultIo): Command {
         io.out(
           `consumer key:    ${r.consumer.key}\nconsumer secret: ${r.secret}\n(the secret is shown once; store it now${r.replaced ? '. The previous secret no longer works' : ''})`,
         );
+    });
+  consumer
+    .command('set-public-key')
+    .description("replace a consumer's RSA public key (RSA, 2048 bits or more; audited)")
+    .requiredOption('--key <key>', 'the consumer key')
+    .requiredOption('--public-key-file <pem>', 'the new RSA public key (or certificate), PEM')
+    .option('--json')
+    .action(async (raw: unknown) => {
+      const o = options(setPublicKeyOptions, raw);
+      const pem = readPem(o.publicKeyFile);
+      const c = await withServices((s) => s.consumers.replacePublicKey(OPERATOR, { key: o.key }, pem));
+      io.out(
+        o.json
+          ? JSON.stringify({ consumerKey: c.key, publicKeyReplaced: true })
+          : `replaced the public key of ${c.key}`,
+      );
     });
   consumer
     .command('delete')

@@ -139,7 +139,7 @@ export function createApp(s: Services): Express {
     profileRouter(
       {
         ...pages,
-        services: { grants: s.grants },
+        services: { grants: s.grants, users: s.users },
         requireUser: requireUser(s),
         loginUrl: (next, req) => loginUrl(s, next, req),
       },
