@@ -228,8 +228,8 @@ export function buildProgram(io: Io = defaultIo): Command {
   user
     .command('enable')
     .description('enable a disabled user again (they can sign in, and their grants work again)')
-    .requiredOption('--username <username>')
-    .option('--json')
+    .requiredOption('--username <username>', 'the user')
+    .option('--json', 'machine-readable output')
     .action(async (raw: unknown) => {
       const o = options(usernameOption, raw);
       const u = await withServices((s) => s.users.setDisabled(OPERATOR, { username: o.username }, false));
@@ -238,9 +238,9 @@ export function buildProgram(io: Io = defaultIo): Command {
   user
     .command('set-password')
     .description("set a user's password, read from standard input (audited, never printed)")
-    .requiredOption('--username <username>')
+    .requiredOption('--username <username>', 'the user')
     .requiredOption('--password-stdin', 'read the new password from standard input')
-    .option('--json')
+    .option('--json', 'machine-readable output')
     .action(async (raw: unknown) => {
       const o = options(setPasswordOptions, raw);
       const password = (await io.readStdin()).replace(/\r?\n$/, '');
@@ -351,7 +351,7 @@ export function buildProgram(io: Io = defaultIo): Command {
     .description("replace a consumer's RSA public key (RSA, 2048 bits or more; audited)")
     .requiredOption('--key <key>', 'the consumer key')
     .requiredOption('--public-key-file <pem>', 'the new RSA public key (or certificate), PEM')
-    .option('--json')
+    .option('--json', 'machine-readable output')
     .action(async (raw: unknown) => {
       const o = options(setPublicKeyOptions, raw);
       const pem = readPem(o.publicKeyFile);
