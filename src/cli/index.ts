@@ -13,6 +13,7 @@ import { openDatabase } from '../db';
 import { describeDatabase, openInstallation, type OpenMode } from '../installation';
 import { PROJECT_ROOT } from '../paths';
 import { createLogger } from '../logger';
+import { errorMessage } from '../error-message';
 import type { Wiring } from '../wiring';
 import { keyId } from '../secrets';
 import { CopyRefused, copySqliteToPg } from '../db/copy';
@@ -57,7 +58,7 @@ let openMode: OpenMode = 'write';
 
 const commandPath = (c: Command): string => {
   const names: string[] = [];
-  for (let at: Command | null = c; at?.parent; at = at.parent) names.unshift(at.name());
+  for (let at = c; at.parent; at = at.parent) names.unshift(at.name());
   return names.join(' ');
 };
 
@@ -73,16 +74,20 @@ async function withServices<T>(fn: (s: Wiring) => Promise<T>): Promise<T> {
   }
 }
 
+/** A table cell: nothing for null, JSON for a structure, else the value's own text. */
+const cell = (v: unknown): string =>
+  v === null || v === undefined ? '' : typeof v === 'object' && !(v instanceof Date) ? JSON.stringify(v) : String(v);
+
 function table(rows: Array<Record<string, unknown>>): string {
   if (rows.length === 0) return '(none)';
   const cols = Object.keys(rows[0]!);
-  const widths = cols.map((c) => Math.max(c.length, ...rows.map((r) => String(r[c] ?? '').length)));
+  const widths = cols.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
   const line = (vals: string[]) =>
     vals
       .map((v, i) => v.padEnd(widths[i]!))
       .join('  ')
       .trimEnd();
-  return [line(cols), ...rows.map((r) => line(cols.map((c) => String(r[c] ?? ''))))].join('\n');
+  return [line(cols), ...rows.map((r) => line(cols.map((c) => cell(r[c]))))].join('\n');
 }
 
 // ---- option schemas: what commander hands over, checked once ----------------------------
@@ -455,7 +460,7 @@ export function buildProgram(io: Io = defaultIo): Command {
           `key ${missing.join(', ')} is not loaded: the server and every other command refuse to run.`,
           '- with the right key this installation was set up with, run again with APPLINK_SECRET_KEY set to it; or',
           '- if secrets were sealed under a wrong key that you still have: add it to APPLINK_PREVIOUS_SECRET_KEYS and run `applink keys rotate`; or',
-          `- if that key is lost: \`applink keys repair --forget-key ${missing[0]}\` (new consumer secrets, revoked tokens; see the README)`,
+          `- if that key is lost: \`applink keys repair --forget-key ${String(missing[0])}\` (new consumer secrets, revoked tokens; see the README)`,
         );
       else if (stale > 0)
         lines.push(`${stale} stored secrets are sealed under older keys: run \`applink keys rotate\``);
@@ -584,7 +589,7 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
     const msg =
       e instanceof ServiceError || e instanceof ConfigError || e instanceof CopyRefused
         ? e.message
-        : `unexpected error: ${(e as Error).message?.split('\n')[0] ?? String(e)}`;
+        : `unexpected error: ${errorMessage(e).split('\n')[0] ?? ''}`;
     process.stderr.write(`applink: ${msg}\n`);
     return 1;
   }

@@ -71,9 +71,8 @@ export function createApp(s: Services): Express {
   if (s.config.trustProxy) {
     app.use((req, _res, next) => {
       if (req.ip !== undefined && isIP(req.ip) === 0) {
-        return next(
-          new OAuthProblem('parameter_rejected', { advice: 'X-Forwarded-For does not hold a valid address.' }),
-        );
+        next(new OAuthProblem('parameter_rejected', { advice: 'X-Forwarded-For does not hold a valid address.' }));
+        return;
       }
       next();
     });
