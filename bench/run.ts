@@ -212,7 +212,7 @@ export async function alternateMany(
       out[i]!.push(m);
       process.stderr.write(
         `  ${label} round ${r + 1} ${s.name}: ${fmt.int(m.rate)}/s p99 ${fmt.ms(m.p99)} ms cpu ${fmt.us(m.cpuPerRequest)} µs` +
-          (m.failures ? `  FAILURES ${m.failures}: ${m.firstFailure}` : '') +
+          (m.failures ? `  FAILURES ${m.failures}: ${String(m.firstFailure)}` : '') +
           '\n',
       );
     }

@@ -68,7 +68,7 @@ export class FirstRun {
 
   private issue(setupUrl: string, why: string): void {
     let code = '';
-    for (let i = 0; i < CODE_LENGTH; i++) code += ALPHABET[randomInt(ALPHABET.length)];
+    for (let i = 0; i < CODE_LENGTH; i++) code += ALPHABET.charAt(randomInt(ALPHABET.length));
     const shown = code.match(/.{4}/g)!.join('-');
     this.codeHash = digest(code);
     this.wrong = 0;

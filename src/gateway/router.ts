@@ -192,7 +192,10 @@ export function gatewayRouter(s: Services): Router {
   router.use(
     (req, res, next) => {
       const match = gateway.match(req.url);
-      if (!match) return next('router');
+      if (!match) {
+        next('router');
+        return;
+      }
       gateway.admit(req, match);
       res.locals.gatewayMatch = match;
       // metrics and logs: one label per configured prefix, never the upstream path

@@ -18,7 +18,8 @@ export function signedBody(limit = SIGNED_BODY_LIMIT): RequestHandler[] {
     const length = req.headers['content-length'];
     if (length !== undefined && Number(length) > limit) {
       res.setHeader('Connection', 'close');
-      return next(Object.assign(new Error('request entity too large'), tooLarge));
+      next(Object.assign(new Error('request entity too large'), tooLarge));
+      return;
     }
     next();
   };

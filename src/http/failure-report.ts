@@ -72,7 +72,7 @@ export function failureReport(
 
 function safeOrigin(req: Request, config: Settings): string | null {
   try {
-    return requestOrigin(req, config as Config);
+    return requestOrigin(req, config);
   } catch {
     return null;
   }

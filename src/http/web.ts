@@ -7,6 +7,7 @@
  * single sign-on, from the proxy's assertion (resolveUser); every page, including consent
  * and the admin console, asks currentUser, which resolves once per request.
  */
+import { errorMessage } from '../error-message';
 import express, { Router, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import session from 'express-session';
 import helmet from 'helmet';
@@ -29,9 +30,15 @@ declare module 'express-session' {
 
 export const SESSION_COOKIE = 'applink.sid';
 
+/**
+ * express-session types `req.session` as always there, but only requests that went through the
+ * session middleware have one (the OAuth endpoints and the gateway do not).
+ */
+const sessionOf = (req: Request): Request['session'] | undefined => (req as Partial<Pick<Request, 'session'>>).session;
+
 /** The user of the session, fresh from the database; a disabled or deleted user is signed out. */
 async function sessionUser(req: Request, s: Services): Promise<UserRecord | null> {
-  const id = req.session?.userId;
+  const id = sessionOf(req)?.userId;
   if (id === undefined) return null;
   const user = await s.users.findById(id);
   if (user && !user.disabled) return user;
@@ -54,7 +61,12 @@ function assertionOf(req: Request, sso: SingleSignOn): string | null {
 }
 
 const regenerate = (req: Request) =>
-  new Promise<void>((resolve, reject) => req.session.regenerate((err) => (err ? reject(err) : resolve())));
+  new Promise<void>((resolve, reject) => {
+    req.session.regenerate((err: unknown) => {
+      if (err) reject(err instanceof Error ? err : new Error(errorMessage(err)));
+      else resolve();
+    });
+  });
 
 /**
  * The signed-in user: the session's, or, with single sign-on, the one a valid proxy
@@ -219,13 +231,13 @@ export function createWebKit(s: Services): WebKit {
       headers({ ...CSP, formAction: ["'self'", origin] })(req, res, () => undefined);
     },
     async chrome(req) {
-      if (!req.session) return { viewer: null, csrfToken: '' };
+      if (!sessionOf(req)) return { viewer: null, csrfToken: '' };
       const viewer = await currentUser(req, s).catch(() => null);
       return { viewer, csrfToken: viewer ? csrfToken(req) : '' };
     },
     render(req, res, view, locals, status = 200) {
       const viewer = (req as WithUser)[SIGNED_IN] ?? null;
-      const flash = req.session?.flash ?? null;
+      const flash = sessionOf(req)?.flash ?? null;
       if (flash !== null) delete req.session.flash;
       res.status(status).render(view, {
         viewer,
@@ -258,7 +270,10 @@ export function loginUrl(s: Services, next?: string, req?: Request): string {
 /** Pages for signed-in people: others go to the sign-in page and come back. */
 export function requireUser(s: Services): RequestHandler {
   return async (req: Request, res: Response, next: NextFunction) => {
-    if (await currentUser(req, s)) return next();
+    if (await currentUser(req, s)) {
+      next();
+      return;
+    }
     res.redirect(302, loginUrl(s, req.method === 'GET' ? req.originalUrl : undefined, req));
   };
 }
@@ -268,8 +283,14 @@ export function requireAdmin(s: Services, web: WebKit): RequestHandler {
   return async (req: Request, res: Response, next: NextFunction) => {
     const user = await currentUser(req, s);
     // Strangers are sent to sign in when they look, refused when they try to change something.
-    if (!user && req.method === 'GET') return res.redirect(302, loginUrl(s, req.originalUrl, req));
-    if (user?.isAdmin) return next();
+    if (!user && req.method === 'GET') {
+      res.redirect(302, loginUrl(s, req.originalUrl, req));
+      return;
+    }
+    if (user?.isAdmin) {
+      next();
+      return;
+    }
     web.render(
       req,
       res,
@@ -377,13 +398,18 @@ export function webRouter(s: Services, web: WebKit): Router {
   router.get('/login', async (req, res) => {
     // Signed in already (behind the proxy: a valid assertion signs in here) -> go on.
     // `sso=refused` means a page just tried and failed; say so instead of trying again.
-    if (req.query.sso !== 'refused' && (await currentUser(req, s)))
-      return res.redirect(302, safeNext(req.query.next, s.config.basePath));
+    if (req.query.sso !== 'refused' && (await currentUser(req, s))) {
+      res.redirect(302, safeNext(req.query.next, s.config.basePath));
+      return;
+    }
     await showLogin(req, res);
   });
 
   const formEnabled: RequestHandler = (req, res, next) => {
-    if (s.config.loginForm) return next();
+    if (s.config.loginForm) {
+      next();
+      return;
+    }
     showLogin(req, res, 'Sign-in with a password is turned off here.', 403).catch(next);
   };
 
