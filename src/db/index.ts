@@ -2,12 +2,11 @@
  * Opening the database. Every SQLite/PostgreSQL difference lives in this folder:
  * connection setup here, and the two hand-prepared hot-path statements in hot-path.ts.
  */
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
 import knexFactory, { type Knex } from 'knex';
 import type BetterSqlite3 from 'better-sqlite3';
 import type { DatabaseConfig } from '../config';
 import { migrationSource } from '../../migrations';
+import { prepareSqliteFile, tightenSqliteFiles } from './file-modes';
 
 export type Dialect = 'sqlite' | 'pg';
 
@@ -55,7 +54,7 @@ export function openDatabase(config: DatabaseConfig): Database {
 }
 
 function openSqlite(filename: string): Database {
-  if (filename !== ':memory:') mkdirSync(dirname(filename), { recursive: true });
+  prepareSqliteFile(filename); // directory 0700, file 0600 (file-modes.ts)
   let current: BetterSqlite3.Database | null = null;
   const knex = knexFactory({
     client: 'better-sqlite3',
@@ -73,6 +72,7 @@ function openSqlite(filename: string): Database {
         conn.pragma('busy_timeout = 5000');
         // WAL + NORMAL survives process crashes; only an OS crash can lose the last commits.
         conn.pragma('synchronous = NORMAL');
+        tightenSqliteFiles(filename);
         current = conn;
         done(null, conn);
       },

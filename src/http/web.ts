@@ -13,6 +13,7 @@ import helmet from 'helmet';
 import { csrfSync } from 'csrf-sync';
 import { rateLimit } from 'express-rate-limit';
 import { KnexSessionStore } from '../db/session-store';
+import { safeNext, sameOriginPath } from './web/next';
 import { PAGE } from './errors';
 import type { Services } from '../services';
 import type { UserRecord } from '../oauth1/ports';
@@ -108,14 +109,7 @@ export async function currentUser(req: Request, s: Services): Promise<UserRecord
   return r[SIGNED_IN];
 }
 
-/** `next` may only be one of our own paths: no scheme, no host, no `//` or `/\`. */
-export function safeNext(next: unknown, basePath: string): string {
-  const fallback = `${basePath}/profile/authorized-apps`;
-  if (typeof next !== 'string' || next.length > 2048) return fallback;
-  if (!next.startsWith(`${basePath}/`) || /^\/[/\\]/.test(next.slice(basePath.length)) || /[\r\n\\]/.test(next))
-    return fallback;
-  return next;
-}
+export { safeNext } from './web/next';
 
 // The Content-Security-Policy of every page: our own stylesheet and images, no script at
 // all (so nothing inline either), forms only to ourselves, never inside a frame.
@@ -237,7 +231,8 @@ export function requireCsrf(web: WebKit): RequestHandler {
 /** The sign-in page, coming back to `next`; says so when this request's proxy assertion was refused. */
 export function loginUrl(s: Services, next?: string, req?: Request): string {
   const q = new URLSearchParams();
-  if (next) q.set('next', next);
+  const back = next === undefined ? null : sameOriginPath(next, s.config.basePath);
+  if (back) q.set('next', back);
   if (req && ssoRefusals.has(req)) q.set('sso', 'refused');
   const qs = q.toString();
   return `${s.config.basePath}/login${qs ? `?${qs}` : ''}`;
