@@ -480,7 +480,7 @@ describe('behind a base URL with a path', () => {
   });
 });
 
-describe("the README's upstream example", () => {
+describe("docs/gateway.md's upstream example", () => {
   let child: ChildProcess;
   let server3: TestServer;
   afterAll(async () => {
@@ -489,8 +489,8 @@ describe("the README's upstream example", () => {
   });
 
   it('verifies the assertion and greets the user', async () => {
-    const readme = readFileSync(join(PROJECT_ROOT, 'README.md'), 'utf8');
-    const code = /\*\*The upstream's side\*\*[\s\S]*?```js\n([\s\S]*?)```/.exec(readme)![1]!;
+    const doc = readFileSync(join(PROJECT_ROOT, 'docs', 'gateway.md'), 'utf8');
+    const code = /\*\*The upstream's side\*\*[\s\S]*?```js\n([\s\S]*?)```/.exec(doc)![1]!;
     expect(code.trim().split('\n')).toHaveLength(10);
     const port = await freePort();
     const base = `http://127.0.0.1:${await freePort()}`;
