@@ -2,9 +2,17 @@
 import type { Knex } from 'knex';
 import type { SecretBox } from '../secrets';
 import { newSecretValue } from '../oauth1/tokens';
-import { checkCallback } from '../oauth1/flows/request-token';
-import { OAuthProblem } from '../oauth1/problems';
-import { publicKeyFromPem, type ConsumerRow } from './rows';
+import { type ConsumerRow } from './rows';
+import { z } from 'zod';
+import {
+  callbackUrlField,
+  consumerKeyField,
+  consumerNameField,
+  descriptionField,
+  parseInput,
+  publicKeyPemField,
+} from '../services/fields';
+import { ServiceError } from '../services/errors';
 import { DuplicateError, isUniqueViolation } from './users';
 
 export interface NewConsumer {
@@ -36,34 +44,25 @@ export class InvalidInputError extends Error {
   }
 }
 
-const KEY_SHAPE = /^[\x21-\x7e]{1,255}$/;
+const consumerFieldsSchema = z.object({
+  key: consumerKeyField.optional(),
+  name: consumerNameField.optional(),
+  description: descriptionField.optional(),
+  callbackUrl: callbackUrlField.nullable().optional(),
+  publicKeyPem: publicKeyPemField.optional(),
+});
 
 export function validateConsumerFields(c: {
   key?: string;
   name?: string;
+  description?: string | undefined;
   callbackUrl?: string | null | undefined;
   publicKeyPem?: string | undefined;
 }): void {
-  if (c.key !== undefined && !KEY_SHAPE.test(c.key))
-    throw new InvalidInputError('the consumer key must be 1-255 printable ASCII characters without spaces');
-  if (c.name !== undefined && (c.name.trim() === '' || c.name.length > 200))
-    throw new InvalidInputError('the name must be 1-200 characters');
-  if (c.callbackUrl) {
-    try {
-      checkCallback(c.callbackUrl, null);
-    } catch (e) {
-      if (e instanceof OAuthProblem || c.callbackUrl === 'oob')
-        throw new InvalidInputError('the callback must be an absolute http(s) URL');
-      throw e;
-    }
-    if (c.callbackUrl === 'oob') throw new InvalidInputError('the callback must be an absolute http(s) URL');
-  }
-  if (c.publicKeyPem !== undefined) {
-    try {
-      publicKeyFromPem(c.publicKeyPem);
-    } catch {
-      throw new InvalidInputError('the public key must be an RSA public key or certificate in PEM form');
-    }
+  try {
+    parseInput(consumerFieldsSchema, c);
+  } catch (e) {
+    throw e instanceof ServiceError ? new InvalidInputError(e.message) : e;
   }
 }
 
@@ -126,7 +125,11 @@ export class ConsumerRepository {
   }
 
   async update(id: number, f: { name?: string; description?: string; callbackUrl?: string | null }): Promise<boolean> {
-    validateConsumerFields({ ...(f.name !== undefined && { name: f.name }), callbackUrl: f.callbackUrl });
+    validateConsumerFields({
+      ...(f.name !== undefined && { name: f.name }),
+      description: f.description,
+      callbackUrl: f.callbackUrl,
+    });
     const patch: Record<string, unknown> = {};
     if (f.name !== undefined) patch.name = f.name.trim();
     if (f.description !== undefined) patch.description = f.description;

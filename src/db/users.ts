@@ -5,6 +5,16 @@ import type { AuditEvent, UserRecord } from '../oauth1/ports';
 import { recordAudit } from './protocol-store';
 import { toUser, type UserRow } from './rows';
 import { hasControlCharacter } from '../oauth1/encoding';
+import { z } from 'zod';
+import {
+  displayNameField,
+  emailField,
+  FIELD_LIMITS,
+  parseInput,
+  passwordField,
+  usernameField,
+} from '../services/fields';
+import { ServiceError } from '../services/errors';
 
 export interface NewUser {
   username: string;
@@ -21,8 +31,15 @@ export class DuplicateError extends Error {
   }
 }
 
-export const USERNAME_SHAPE = /^[A-Za-z0-9._@-]{1,150}$/;
-export const MIN_PASSWORD_LENGTH = 8;
+export { USERNAME_SHAPE } from '../services/fields';
+export const MIN_PASSWORD_LENGTH = FIELD_LIMITS.passwordMin;
+
+const newUserSchema = z.object({
+  username: usernameField,
+  email: emailField,
+  displayName: displayNameField.optional(),
+  password: passwordField.optional(),
+});
 
 /** The rules every way of creating a user shares (CLI, admin console, first-run setup). */
 export function validateNewUser(u: {
@@ -31,16 +48,15 @@ export function validateNewUser(u: {
   displayName?: string | undefined;
   password?: string | undefined;
 }): void {
-  if (!USERNAME_SHAPE.test(u.username))
-    throw new InvalidUserError('the username may use letters, digits and . _ @ - (at most 150)');
-  if (!/^[^\s@]+@[^\s@]+$/.test(u.email) || u.email.length > 320)
-    throw new InvalidUserError('the email address is not valid');
-  if (u.displayName !== undefined && u.displayName.length > 200)
-    throw new InvalidUserError('the display name must be at most 200 characters');
-  if (u.password !== undefined && u.password.length < MIN_PASSWORD_LENGTH)
-    throw new InvalidUserError(`the password must be at least ${MIN_PASSWORD_LENGTH} characters`);
-  if (u.password !== undefined && u.password.length > 1024) throw new InvalidUserError('the password is too long');
+  try {
+    parseInput(newUserSchema, u);
+  } catch (e) {
+    throw e instanceof ServiceError ? new InvalidUserError(e.message) : e;
+  }
 }
+
+/** Only ASCII letters are folded (see normaliseEmail): U+212A KELVIN SIGN never becomes "k". */
+const asciiLower = (s: string): string => s.replace(/[A-Z]+/g, (m) => m.toLowerCase());
 
 export class InvalidUserError extends Error {
   constructor(message: string) {
@@ -64,7 +80,7 @@ export class UserRepository {
   async create(u: NewUser): Promise<UserRecord> {
     const row = {
       username: u.username,
-      email: u.email.toLowerCase(),
+      email: asciiLower(u.email.trim()),
       display_name: u.displayName ?? u.username,
       password_hash: u.password ? await hashPassword(u.password) : null,
       is_admin: !!u.isAdmin,
@@ -90,7 +106,9 @@ export class UserRepository {
   }
 
   async findByEmail(email: string): Promise<UserRecord | null> {
-    const row = (await this.knex('users').where({ email: email.toLowerCase() }).first()) as UserRow | undefined;
+    const row = (await this.knex('users')
+      .where({ email: asciiLower(email.trim()) })
+      .first()) as UserRow | undefined;
     return row ? toUser(row) : null;
   }
 
