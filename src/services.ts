@@ -58,7 +58,7 @@ export function createServices(
     sso: config.sso ? createSingleSignOn(config.sso, users) : null,
     store: new SqlProtocolStore(db, box, (e) => metrics.observeAudit(e)),
     users,
-    firstRun: new FirstRun(users, logger),
+    firstRun: new FirstRun(db.knex, users, logger),
     consumers: new ConsumerRepository(db.knex, box),
     tokens: new TokenRepository(db.knex, (e) => metrics.observeAudit(e)),
     audits: new AuditRepository(db.knex),

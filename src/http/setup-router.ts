@@ -1,18 +1,21 @@
 /**
  * First run: /setup creates the first administrator while none exists, guarded by the
- * one-time code from the server log (src/first-run.ts) and a per-address rate limit.
- * Once an administrator exists, /setup is gone (404).
+ * one-time code from the server log (src/first-run.ts) and a per-address brake on wrong
+ * codes, shared across nodes (src/http/web/brakes.ts). The form is a signed-out form: its
+ * CSRF token is stateless, so showing it writes nothing. Once an administrator exists,
+ * /setup is gone (404).
  */
 import { Router, type NextFunction, type Request, type Response } from 'express';
-import { rateLimit } from 'express-rate-limit';
-import { requireCsrf, startSession, type WebKit } from './web';
+import { startSession, type WebKit } from './web';
+import { brakesFor, SETUP_LIMITS } from './web/brakes';
 import { requestOrigin } from './request-parts';
 import { formString as str, newUserFields } from './views';
 import { DuplicateError, InvalidUserError, validateNewUser } from '../db/users';
 import type { Services } from '../services';
 
-export const SETUP_ATTEMPT_LIMIT = 10;
-export const SETUP_WINDOW_MS = 15 * 60 * 1000;
+/** Wrong setup codes per address per window (SETUP_LIMITS in web/brakes.ts). */
+export const SETUP_ATTEMPT_LIMIT = SETUP_LIMITS.perAddress;
+export const SETUP_WINDOW_MS = SETUP_LIMITS.windowMs;
 
 export function setupRouter(s: Services, web: WebKit): Router {
   const router = Router();
@@ -24,8 +27,9 @@ export function setupRouter(s: Services, web: WebKit): Router {
     next('router'); // no setup once an admin exists: the 404 page
   };
 
-  const show = (req: Request, res: Response, error: string | null = null, status = 200) => {
-    s.firstRun.ensureCode(setupUrl(req));
+  const brakes = brakesFor(s);
+  const show = async (req: Request, res: Response, error: string | null = null, status = 200) => {
+    await s.firstRun.ensureCode(setupUrl(req));
     const b = (req.body ?? {}) as Record<string, unknown>;
     web.render(
       req,
@@ -35,25 +39,15 @@ export function setupRouter(s: Services, web: WebKit): Router {
         title: 'Set up applink',
         error,
         form: { username: str(b.username, 200), email: str(b.email, 400), displayName: str(b.displayName, 300) },
-        csrfToken: web.csrfToken(req),
+        csrfToken: web.signedOutCsrfToken(req, res),
       },
       status,
     );
   };
 
-  // Every attempt counts (a right code ends setup anyway).
-  const limiter = rateLimit({
-    windowMs: SETUP_WINDOW_MS,
-    limit: SETUP_ATTEMPT_LIMIT,
-    standardHeaders: 'draft-7',
-    legacyHeaders: false,
-    handler: (req, res) =>
-      show(req, res, 'Too many attempts from your address. Wait a few minutes and try again.', 429),
-  });
-
   router.get('/setup', ...web.page, onlyWhileOpen, (req, res) => show(req, res));
 
-  router.post('/setup', ...web.page, onlyWhileOpen, limiter, web.form, requireCsrf(web), async (req, res) => {
+  router.post('/setup', ...web.page, onlyWhileOpen, web.form, web.signedOutCsrf, async (req, res) => {
     const b = req.body as Record<string, unknown>;
     const fields = newUserFields(b, true);
     try {
@@ -63,8 +57,16 @@ export function setupRouter(s: Services, web: WebKit): Router {
       throw e;
     }
     if (fields.password !== str(b.passwordAgain, 2000)) return show(req, res, 'The two passwords differ.', 400);
-    const giveBack = s.firstRun.take(str(b.setupCode, 100), setupUrl(req));
+    const ip = req.ip ?? '';
+    const braked = await brakes.setup(ip);
+    if (!braked.ok) {
+      await brakes.sampledAudit('setup.throttled', { event: 'setup.throttled', ip: req.ip ?? null });
+      res.set('Retry-After', String(braked.retryAfterS));
+      return show(req, res, 'Too many attempts from your address. Wait a few minutes and try again.', 429);
+    }
+    const giveBack = await s.firstRun.take(str(b.setupCode, 100));
     if (!giveBack) {
+      await brakes.wrongSetupCode(ip);
       await s.store.audit({ event: 'setup.failed', ip: req.ip ?? null, detail: { reason: 'wrong setup code' } });
       return show(req, res, 'That setup code is not right. Copy it from the server log.', 403);
     }
@@ -72,7 +74,7 @@ export function setupRouter(s: Services, web: WebKit): Router {
     try {
       admin = await s.users.create(fields);
     } catch (e) {
-      giveBack();
+      await giveBack();
       if (e instanceof DuplicateError) return show(req, res, 'A user with this username or email exists.', 400);
       throw e;
     }
