@@ -27,6 +27,8 @@ export interface Config {
   timestampWindow: number;
   requestTokenTtl: number;
   accessTokenTtl: number;
+  /** seconds a user's authorization (a grant, across OAuth Session renewals) lives; 0 = forever */
+  authorizationTtl: number;
   /** how often expired nonces, request tokens and sessions are deleted, seconds */
   sweepInterval: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -198,6 +200,8 @@ const SCHEMA = {
   APPLINK_TIMESTAMP_WINDOW: int(1, 86_400).default(300),
   APPLINK_REQUEST_TOKEN_TTL: int(1, 86_400).default(600),
   APPLINK_ACCESS_TOKEN_TTL: int(0, 100 * 365 * 86_400).default(157_680_000),
+  // Atlassian's default: the token's 5 years plus 30 days, so a token can be renewed late.
+  APPLINK_AUTHORIZATION_TTL: int(0, 100 * 365 * 86_400).default(157_680_000 + 30 * 86_400),
   APPLINK_SWEEP_INTERVAL: int(1, 86_400).default(60),
   APPLINK_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   APPLINK_SHUTDOWN_TIMEOUT: int(1, 3600).default(25),
@@ -292,6 +296,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     timestampWindow: p.APPLINK_TIMESTAMP_WINDOW,
     requestTokenTtl: p.APPLINK_REQUEST_TOKEN_TTL,
     accessTokenTtl: p.APPLINK_ACCESS_TOKEN_TTL,
+    authorizationTtl: p.APPLINK_AUTHORIZATION_TTL,
     sweepInterval: p.APPLINK_SWEEP_INTERVAL,
     logLevel: p.APPLINK_LOG_LEVEL,
     shutdownTimeout: p.APPLINK_SHUTDOWN_TIMEOUT,
