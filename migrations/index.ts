@@ -7,12 +7,14 @@ import * as m001 from './001_initial';
 import * as m004 from './004_gateway_keys';
 import * as m007 from './007_nonce_key_order';
 import * as m010 from './010_oauth_session';
+import * as m011 from './011_master_keys';
 
 const MIGRATIONS: ReadonlyArray<[string, Knex.Migration]> = [
   ['001_initial', m001],
   ['004_gateway_keys', m004],
   ['007_nonce_key_order', m007],
   ['010_oauth_session', m010],
+  ['011_master_keys', m011],
 ];
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { parseGatewayRoutes, type GatewayRoute } from './gateway/routes';
+import { forbiddenForwardHeader } from './gateway/headers';
 
 export type DatabaseConfig = { client: 'sqlite'; filename: string } | { client: 'pg'; connectionString: string };
 
@@ -40,6 +41,8 @@ export interface Config {
   gatewayTimeout: number;
   /** gateway: largest body read before verification (form bodies, oauth_body_hash), bytes */
   gatewayBufferLimit: number;
+  /** gateway: request headers forwarded besides the built-in allowlist, lower-cased */
+  gatewayForwardHeaders: readonly string[];
   /** trusted JWT single sign-on from an identity-aware proxy; null = off */
   sso: SsoConfig | null;
   /** false = SSO-only: no password form, POST /login refused (needs SSO) */
@@ -165,6 +168,27 @@ const gatewayRoutes = z.string().transform((s, ctx) => {
   }
 });
 
+const gatewayForwardHeaders = z.string().transform((s, ctx) => {
+  const names: string[] = [];
+  for (const raw of s.split(',')) {
+    const name = raw.trim().toLowerCase();
+    if (name === '') continue;
+    if (!/^[!#$%&'*+.^`|~0-9a-z-]{1,100}$/.test(name)) {
+      ctx.addIssue({ code: 'custom', message: `"${raw.trim()}" is not a header name` });
+      return z.NEVER;
+    }
+    if (forbiddenForwardHeader(name)) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `${name} is set by applink or names an identity; it is never forwarded`,
+      });
+      return z.NEVER;
+    }
+    names.push(name);
+  }
+  return names;
+});
+
 const SCHEMA = {
   APPLINK_PORT: int(0, 65535).default(3000),
   APPLINK_HOST: z.string().min(1, 'must not be empty').default('127.0.0.1'),
@@ -227,6 +251,7 @@ const SCHEMA = {
   APPLINK_GATEWAY_ROUTES: gatewayRoutes.default([]),
   APPLINK_GATEWAY_TIMEOUT: int(1, 3600).default(30),
   APPLINK_GATEWAY_BUFFER_LIMIT: int(1024, 1024 * 1024 * 1024).default(1024 * 1024),
+  APPLINK_GATEWAY_FORWARD_HEADERS: gatewayForwardHeaders.default([]),
 } as const;
 
 const SSO_VARIABLES = Object.keys(SCHEMA).filter((k) => k.startsWith('APPLINK_SSO_'));
@@ -282,6 +307,10 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   const sso = ssoFrom(env, p);
   if (!p.APPLINK_LOGIN_FORM && !sso)
     throw new ConfigError('APPLINK_LOGIN_FORM', 'off needs single sign-on (APPLINK_SSO_*) or nobody could sign in');
+  // The gateway's assertion names applink as its issuer: from configuration, never from a
+  // request's Host header.
+  if (p.APPLINK_GATEWAY_ROUTES.length > 0 && !base)
+    throw new ConfigError('APPLINK_BASE_URL', 'required with APPLINK_GATEWAY_ROUTES (the gateway signs it as issuer)');
   return Object.freeze({
     port: p.APPLINK_PORT,
     host: p.APPLINK_HOST,
@@ -305,5 +334,6 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     gatewayRoutes: p.APPLINK_GATEWAY_ROUTES,
     gatewayTimeout: p.APPLINK_GATEWAY_TIMEOUT * 1000,
     gatewayBufferLimit: p.APPLINK_GATEWAY_BUFFER_LIMIT,
+    gatewayForwardHeaders: p.APPLINK_GATEWAY_FORWARD_HEADERS,
   });
 }

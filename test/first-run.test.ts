@@ -18,6 +18,7 @@ describe('FirstRun', () => {
   let users: UserRepository;
   let logs: Array<Record<string, unknown>>;
   let firstRun: FirstRun;
+  let said: string[];
   const codes = () => logs.filter((l) => l.setupCode).map((l) => l.setupCode as string);
 
   beforeEach(async () => {
@@ -26,9 +27,11 @@ describe('FirstRun', () => {
     await db.migrate();
     users = new UserRepository(db.knex);
     logs = [];
+    said = [];
     firstRun = new FirstRun(
       users,
       createLogger({ logLevel: 'info' }, { write: (l: string) => void logs.push(JSON.parse(l)) }),
+      (line) => said.push(line),
     );
   });
   afterEach(async () => {
@@ -54,6 +57,14 @@ describe('FirstRun', () => {
     expect(await other.isOpen()).toBe(true);
   });
 
+  it('says the code in a human-readable line too, the same code as the log line', async () => {
+    await firstRun.announce(URL_);
+    expect(said).toEqual([
+      `applink: FIRST RUN: open ${URL_} and enter the one-time setup code ${codes()[0]} to create the first administrator`,
+    ]);
+    expect(codes()[0]).toMatch(/^[A-Z2-9]{4}-[A-Z2-9]{4}-[A-Z2-9]{4}$/);
+  });
+
   it('takes the right code once; a failed creation can give it back', async () => {
     await firstRun.announce(URL_);
     const code = codes()[0]!;
@@ -71,6 +82,9 @@ describe('FirstRun', () => {
     for (let i = 0; i < MAX_WRONG_CODES; i++) expect(firstRun.take(`WRONG-${i}`, URL_)).toBeNull();
     expect(codes()).toHaveLength(2);
     expect(logs.at(-1)!.msg).toContain('too many wrong setup codes');
+    expect(said.at(-1)).toBe(
+      `applink: FIRST RUN (too many wrong setup codes: replaced): open ${URL_} and enter the one-time setup code ${codes()[1]} to create the first administrator`,
+    );
     expect(firstRun.take(first, URL_)).toBeNull();
     expect(firstRun.take(codes()[1]!, URL_)).toBeTypeOf('function');
   });
