@@ -295,7 +295,11 @@ async function main(): Promise<void> {
       const db = kind === 'sqlite' ? sqliteDb(dir) : await pgDb();
       cleanups.push(() => db.drop());
       const dbName = kind === 'sqlite' ? 'SQLite' : 'PostgreSQL';
+      const appPort = await freePort();
       const appEnv = applinkEnv(db, secretKey, {
+        // gateway routes need a base URL: the address this applink will listen on
+        APPLINK_PORT: String(appPort),
+        APPLINK_BASE_URL: `http://127.0.0.1:${appPort}`,
         APPLINK_GATEWAY_ROUTES: `${GATEWAY_PREFIX}=http://127.0.0.1:${bare.target.port}`,
       });
       const seeded = await seedThroughCli(appEnv, dir, rsa);

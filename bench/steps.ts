@@ -73,6 +73,8 @@ async function main(): Promise<void> {
         accessSecret: tokenSecret,
         createdAt: now,
         expiresAt: null,
+        sessionHandleHash: hashToken(newTokenValue()),
+        authorizationExpiresAt: null,
       },
       { event: 'access_token.issued', actorUserId: user.id, consumerId: c.consumer.id },
     );

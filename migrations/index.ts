@@ -6,6 +6,8 @@ import type { Knex } from 'knex';
 import * as m001 from './001_initial';
 import * as m004 from './004_gateway_keys';
 import * as m007 from './007_nonce_key_order';
+import * as m010 from './010_oauth_session';
+import * as m011 from './011_master_keys';
 import * as m020 from './020_throttles';
 import * as m021 from './021_setup_code';
 
@@ -13,6 +15,8 @@ const MIGRATIONS: ReadonlyArray<[string, Knex.Migration]> = [
   ['001_initial', m001],
   ['004_gateway_keys', m004],
   ['007_nonce_key_order', m007],
+  ['010_oauth_session', m010],
+  ['011_master_keys', m011],
   ['020_throttles', m020],
   ['021_setup_code', m021],
 ];

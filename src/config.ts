@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { parseGatewayRoutes, type GatewayRoute } from './gateway/routes';
+import { forbiddenForwardHeader } from './gateway/headers';
 
 export type DatabaseConfig = { client: 'sqlite'; filename: string } | { client: 'pg'; connectionString: string };
 
@@ -27,6 +28,8 @@ export interface Config {
   timestampWindow: number;
   requestTokenTtl: number;
   accessTokenTtl: number;
+  /** seconds a user's authorization (a grant, across OAuth Session renewals) lives; 0 = forever */
+  authorizationTtl: number;
   /** how often expired nonces, request tokens and sessions are deleted, seconds */
   sweepInterval: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -38,6 +41,8 @@ export interface Config {
   gatewayTimeout: number;
   /** gateway: largest body read before verification (form bodies, oauth_body_hash), bytes */
   gatewayBufferLimit: number;
+  /** gateway: request headers forwarded besides the built-in allowlist, lower-cased */
+  gatewayForwardHeaders: readonly string[];
   /** trusted JWT single sign-on from an identity-aware proxy; null = off */
   sso: SsoConfig | null;
   /** false = SSO-only: no password form, POST /login refused (needs SSO) */
@@ -163,6 +168,27 @@ const gatewayRoutes = z.string().transform((s, ctx) => {
   }
 });
 
+const gatewayForwardHeaders = z.string().transform((s, ctx) => {
+  const names: string[] = [];
+  for (const raw of s.split(',')) {
+    const name = raw.trim().toLowerCase();
+    if (name === '') continue;
+    if (!/^[!#$%&'*+.^`|~0-9a-z-]{1,100}$/.test(name)) {
+      ctx.addIssue({ code: 'custom', message: `"${raw.trim()}" is not a header name` });
+      return z.NEVER;
+    }
+    if (forbiddenForwardHeader(name)) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `${name} is set by applink or names an identity; it is never forwarded`,
+      });
+      return z.NEVER;
+    }
+    names.push(name);
+  }
+  return names;
+});
+
 const SCHEMA = {
   APPLINK_PORT: int(0, 65535).default(3000),
   APPLINK_HOST: z.string().min(1, 'must not be empty').default('127.0.0.1'),
@@ -198,6 +224,8 @@ const SCHEMA = {
   APPLINK_TIMESTAMP_WINDOW: int(1, 86_400).default(300),
   APPLINK_REQUEST_TOKEN_TTL: int(1, 86_400).default(600),
   APPLINK_ACCESS_TOKEN_TTL: int(0, 100 * 365 * 86_400).default(157_680_000),
+  // Atlassian's default: the token's 5 years plus 30 days, so a token can be renewed late.
+  APPLINK_AUTHORIZATION_TTL: int(0, 100 * 365 * 86_400).default(157_680_000 + 30 * 86_400),
   APPLINK_SWEEP_INTERVAL: int(1, 86_400).default(60),
   APPLINK_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   APPLINK_SHUTDOWN_TIMEOUT: int(1, 3600).default(25),
@@ -223,6 +251,7 @@ const SCHEMA = {
   APPLINK_GATEWAY_ROUTES: gatewayRoutes.default([]),
   APPLINK_GATEWAY_TIMEOUT: int(1, 3600).default(30),
   APPLINK_GATEWAY_BUFFER_LIMIT: int(1024, 1024 * 1024 * 1024).default(1024 * 1024),
+  APPLINK_GATEWAY_FORWARD_HEADERS: gatewayForwardHeaders.default([]),
 } as const;
 
 const SSO_VARIABLES = Object.keys(SCHEMA).filter((k) => k.startsWith('APPLINK_SSO_'));
@@ -278,6 +307,10 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   const sso = ssoFrom(env, p);
   if (!p.APPLINK_LOGIN_FORM && !sso)
     throw new ConfigError('APPLINK_LOGIN_FORM', 'off needs single sign-on (APPLINK_SSO_*) or nobody could sign in');
+  // The gateway's assertion names applink as its issuer: from configuration, never from a
+  // request's Host header.
+  if (p.APPLINK_GATEWAY_ROUTES.length > 0 && !base)
+    throw new ConfigError('APPLINK_BASE_URL', 'required with APPLINK_GATEWAY_ROUTES (the gateway signs it as issuer)');
   return Object.freeze({
     port: p.APPLINK_PORT,
     host: p.APPLINK_HOST,
@@ -292,6 +325,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     timestampWindow: p.APPLINK_TIMESTAMP_WINDOW,
     requestTokenTtl: p.APPLINK_REQUEST_TOKEN_TTL,
     accessTokenTtl: p.APPLINK_ACCESS_TOKEN_TTL,
+    authorizationTtl: p.APPLINK_AUTHORIZATION_TTL,
     sweepInterval: p.APPLINK_SWEEP_INTERVAL,
     logLevel: p.APPLINK_LOG_LEVEL,
     shutdownTimeout: p.APPLINK_SHUTDOWN_TIMEOUT,
@@ -300,5 +334,6 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     gatewayRoutes: p.APPLINK_GATEWAY_ROUTES,
     gatewayTimeout: p.APPLINK_GATEWAY_TIMEOUT * 1000,
     gatewayBufferLimit: p.APPLINK_GATEWAY_BUFFER_LIMIT,
+    gatewayForwardHeaders: p.APPLINK_GATEWAY_FORWARD_HEADERS,
   });
 }

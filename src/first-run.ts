@@ -29,6 +29,10 @@ export class FirstRun {
     private readonly knex: Knex,
     private readonly users: UserRepository,
     private readonly logger: Logger,
+    /** where the human-readable line goes (default: standard error, unless the log is silenced) */
+    private readonly say: (line: string) => void = (line) => {
+      if (logger.isLevelEnabled('warn')) process.stderr.write(line + '\n');
+    },
   ) {}
 
   /** Setup is open while no enabled administrator exists (read fresh: another node or the CLI may add one). */
@@ -86,6 +90,12 @@ export class FirstRun {
       { setupUrl, setupCode: shown },
       `FIRST RUN (${why}): open ${setupUrl} and enter the one-time setup code ${shown} to create the first administrator. ` +
         'This code is an operator credential: do not share it.',
+    );
+    // The same, as a line a person reads in a terminal (the log above is JSON on stdout).
+    const reason = why.startsWith('no administrator') ? '' : ` (${why})`;
+    this.say(
+      `applink: FIRST RUN${reason}: open ${setupUrl} and enter the one-time setup code ${shown} ` +
+        'to create the first administrator',
     );
   }
 }

@@ -1,29 +1,41 @@
-/** `npm start`: serve with the configuration from the environment. */
+/** `npm start` / `applink serve`: serve with the configuration from the environment. */
 import { ConfigError, loadConfig } from './config';
 import { createLogger } from './logger';
 import { startServer } from './server';
+
+/** Any start-up failure as one line (the variable to fix when there is one), never a stack trace. */
+export function oneLine(e: unknown): string {
+  if (e instanceof ConfigError) return e.message;
+  const message = (e as Error)?.message ?? String(e);
+  return message.split('\n')[0]!.trim() || String(e);
+}
+
+function fail(prefix: string, e: unknown): never {
+  process.stderr.write(`applink: ${prefix}${oneLine(e)}\n`);
+  process.exit(1);
+}
 
 export async function serve(): Promise<void> {
   let config;
   try {
     config = loadConfig();
   } catch (e) {
-    if (e instanceof ConfigError) {
-      process.stderr.write(`applink: invalid configuration: ${e.message}\n`);
-      process.exit(1);
-    }
-    throw e;
+    fail('invalid configuration: ', e);
   }
   const logger = createLogger(config);
+  // Until the server listens, anything thrown from anywhere (a driver's stray rejection
+  // included) ends the start with one line.
+  const early = (e: unknown) => fail('cannot start: ', e);
+  process.on('uncaughtException', early);
+  process.on('unhandledRejection', early);
   let running;
   try {
     running = await startServer(config, logger);
   } catch (e) {
-    const err = e as Error;
-    process.stderr.write(
-      `applink: cannot start: ${err instanceof ConfigError ? err.message : err.message.split('\n')[0]}\n`,
-    );
-    process.exit(1);
+    fail('cannot start: ', e);
+  } finally {
+    process.off('uncaughtException', early);
+    process.off('unhandledRejection', early);
   }
   const shutdown = (signal: string) => {
     logger.info({ signal }, 'shutting down');

@@ -43,10 +43,17 @@ export class SecretBox {
 
   /** `v1.<keyid>.<base64url(iv | tag | ciphertext)>` */
   seal(plaintext: string): string {
+    return this.sealUnder(this.currentId, plaintext);
+  }
+
+  /** Seals under a loaded key other than the current one (the master-key check values). */
+  sealUnder(id: string, plaintext: string): string {
+    const key = this.keys.get(id);
+    if (!key) throw new Error(`key ${id} is not loaded`);
     const iv = randomBytes(12);
-    const cipher = createCipheriv('aes-256-gcm', this.keys.get(this.currentId)!, iv);
+    const cipher = createCipheriv('aes-256-gcm', key, iv);
     const ct = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
-    return `v1.${this.currentId}.${Buffer.concat([iv, cipher.getAuthTag(), ct]).toString('base64url')}`;
+    return `v1.${id}.${Buffer.concat([iv, cipher.getAuthTag(), ct]).toString('base64url')}`;
   }
 
   open(sealed: string): string {

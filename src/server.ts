@@ -3,9 +3,8 @@ import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import type { Config } from './config';
-import { openDatabase } from './db';
-import { assertKeyOpensDatabase, secretBoxFor } from './keys';
+import { ConfigError, type Config } from './config';
+import { openInstallation } from './installation';
 import { createLogger } from './logger';
 import { createServices, type Services } from './services';
 import { createApp } from './http/app';
@@ -33,20 +32,32 @@ export function setupUrlOf(config: Readonly<Config>, listenUrl: string): string 
   return config.baseUrl ? `${config.baseUrl.origin}${config.basePath}/setup` : `${listenUrl}${config.basePath}/setup`;
 }
 
+/** A failed listen as one line naming the variable to change. */
+function listenError(e: NodeJS.ErrnoException, config: Readonly<Config>): Error {
+  const at = `${config.host}:${config.port}`;
+  switch (e.code) {
+    case 'EADDRINUSE':
+      return new ConfigError('APPLINK_PORT', `${at} is already in use (another applink, or another server)`);
+    case 'EACCES':
+      return new ConfigError('APPLINK_PORT', `${at}: not permitted (ports below 1024 need privileges)`);
+    case 'EADDRNOTAVAIL':
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return new ConfigError('APPLINK_HOST', `${config.host} is not an address of this machine (${e.code})`);
+    default:
+      return e;
+  }
+}
+
 export async function startServer(
   config: Readonly<Config>,
   logger: Logger = createLogger(config),
   options: ServerOptions = {},
 ): Promise<RunningServer> {
-  const box = secretBoxFor(config);
-  const db = openDatabase(config.database);
-  try {
-    await db.migrate();
-    await assertKeyOpensDatabase(box, db.knex);
-  } catch (e) {
-    await db.close();
-    throw e;
-  }
+  // Creates the database and key on a first start; checks the key before writing anything.
+  const { db, box } = await openInstallation(config, 'create', {
+    warn: (message) => logger.warn({ message }, 'database warning'),
+  });
   const services = createServices(config, db, box, logger);
   services.metrics.collectProcessMetrics();
   const app = createApp(services);
@@ -87,13 +98,18 @@ export async function startServer(
     socket.end(raw);
   });
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.port, config.host, () => {
-      server.off('error', reject);
-      resolve();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.port, config.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
-  });
+  } catch (e) {
+    await db.close();
+    throw listenError(e as NodeJS.ErrnoException, config);
+  }
   server.keepAliveTimeout = 65_000;
   const addr = server.address() as AddressInfo;
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;

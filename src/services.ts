@@ -10,8 +10,7 @@ import { AuditRepository } from './db/audit';
 import type { SecretBox } from './secrets';
 import { createMetrics, type Metrics } from './metrics';
 import { GatewayKeys } from './gateway/keys';
-import type { FlowDeps } from './oauth1/flows/verify-request';
-import type { Clock } from './oauth1/ports';
+import type { Clock, FlowDeps } from './oauth1/ports';
 import { createSingleSignOn, type SingleSignOn } from './sso';
 import { FirstRun } from './first-run';
 
@@ -35,6 +34,7 @@ export interface Services extends FlowDeps {
   gatewayKeys: GatewayKeys;
   requestTokenTtl: number;
   accessTokenTtl: number;
+  authorizationTtl: number;
 }
 
 export const systemClock: Clock = { now: () => Date.now() };
@@ -66,5 +66,6 @@ export function createServices(
     options: { timestampWindow: config.timestampWindow, lastUsedThrottle: 60_000 },
     requestTokenTtl: config.requestTokenTtl,
     accessTokenTtl: config.accessTokenTtl,
+    authorizationTtl: config.authorizationTtl,
   };
 }

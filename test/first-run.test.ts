@@ -18,6 +18,7 @@ describe('FirstRun', () => {
   let users: UserRepository;
   let logs: Array<Record<string, unknown>>;
   let firstRun: FirstRun;
+  let said: string[];
   const codes = () => logs.filter((l) => l.setupCode).map((l) => l.setupCode as string);
 
   beforeEach(async () => {
@@ -26,10 +27,12 @@ describe('FirstRun', () => {
     await db.migrate();
     users = new UserRepository(db.knex);
     logs = [];
+    said = [];
     firstRun = new FirstRun(
       db.knex,
       users,
       createLogger({ logLevel: 'info' }, { write: (l: string) => void logs.push(JSON.parse(l)) }),
+      (line) => said.push(line),
     );
   });
   afterEach(async () => {
@@ -54,6 +57,14 @@ describe('FirstRun', () => {
 
     await users.setDisabled(admin.username, true); // no enabled admin: setup opens again
     expect(await other.isOpen()).toBe(true);
+  });
+
+  it('says the code in a human-readable line too, the same code as the log line', async () => {
+    await firstRun.announce(URL_);
+    expect(said).toEqual([
+      `applink: FIRST RUN: open ${URL_} and enter the one-time setup code ${codes()[0]} to create the first administrator`,
+    ]);
+    expect(codes()[0]).toMatch(/^[A-Z2-9]{4}-[A-Z2-9]{4}-[A-Z2-9]{4}$/);
   });
 
   it('takes the right code once; a failed creation can give it back', async () => {

@@ -21,10 +21,12 @@ const tempFile = () => {
 const pg = { client: 'pg' as const, connectionString: 'postgres://db/applink' };
 
 describe('loadMasterKey', () => {
-  it('generates a 0600 key file on first start with SQLite, and reads the same key afterwards', () => {
+  it('generates a 0600 key file only when asked (a new SQLite installation), and reads the same key afterwards', () => {
     const file = tempFile();
     const config = { secretKey: null, secretKeyFile: file, database: { client: 'sqlite' as const, filename: 'x' } };
-    const key = loadMasterKey(config);
+    expect(() => loadMasterKey(config)).toThrow(/^APPLINK_SECRET_KEY_FILE: .* does not exist/);
+    expect(existsSync(file)).toBe(false);
+    const key = loadMasterKey(config, { generate: true });
     expect(key).toHaveLength(32);
     expect(statSync(file).mode & 0o777).toBe(0o600);
     expect(loadMasterKey(config)).toEqual(key);
@@ -34,7 +36,7 @@ describe('loadMasterKey', () => {
     const file = tempFile();
     let err: unknown;
     try {
-      loadMasterKey({ secretKey: null, secretKeyFile: file, database: pg });
+      loadMasterKey({ secretKey: null, secretKeyFile: file, database: pg }, { generate: true });
     } catch (e) {
       err = e;
     }

@@ -129,7 +129,8 @@ export async function startApplink(
   nodeArgs: string[] = [],
   bin = BIN,
 ): Promise<Applink> {
-  const port = await freePort();
+  // A given port (APPLINK_PORT) is kept: the gateway needs APPLINK_BASE_URL to name it.
+  const port = env.APPLINK_PORT ? Number(env.APPLINK_PORT) : await freePort();
   const log = createWriteStream(join(dir, `${name}.log`));
   await new Promise((r) => log.once('open', r));
   const child = start(core, process.execPath, [...nodeArgs, bin, 'serve'], {

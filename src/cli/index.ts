@@ -4,18 +4,20 @@
  */
 import { Command, CommanderError } from 'commander';
 import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { ConfigError, loadConfig, parseDatabaseUrl, type Config } from '../config';
 import { openDatabase } from '../db';
-import { secretBoxFor } from '../keys';
+import { openInstallation, type OpenMode } from '../installation';
+import { recordedKeys } from '../keys';
+import { PROJECT_ROOT } from '../paths';
 import { createLogger } from '../logger';
-import { createServices, type Services } from '../services';
+import type { Services } from '../services';
 import { DuplicateError, InvalidUserError, validateNewUser } from '../db/users';
 import { InvalidInputError } from '../db/consumers';
-import { rotateSecrets, sealedKeyUsage, UnknownKeyError } from '../db/rotate';
+import { forgetKey, RepairRefused, rotateSecrets, sealedKeyUsage, UnknownKeyError } from '../db/rotate';
 import { keyId } from '../secrets';
 import { CopyRefused, copySqliteToPg } from '../db/copy';
-import { serve } from '../main';
 import { DEFAULT_ACTIVATION_DELAY_MS } from '../gateway/keys';
 
 class CliError extends Error {}
@@ -36,12 +38,36 @@ const defaultIo: Io = {
 
 const iso = (ms: number | null) => (ms === null ? '-' : new Date(ms).toISOString());
 
+/**
+ * How each command opens the installation (src/installation.ts): only `migrate` (and
+ * `serve`) may create a database or a key; listings check the key; `keys status` and
+ * `keys repair` diagnose and mend an installation whose key check fails. Any other
+ * command: 'write' (the key is checked before anything is written).
+ */
+const OPEN_MODES: Readonly<Record<string, OpenMode>> = {
+  migrate: 'create',
+  'user list': 'read',
+  'consumer list': 'read',
+  'token list': 'read',
+  'gateway keys': 'read',
+  'keys status': 'inspect',
+  'keys repair': 'inspect',
+};
+let openMode: OpenMode = 'write';
+
+const commandPath = (c: Command): string => {
+  const names: string[] = [];
+  for (let at: Command | null = c; at?.parent; at = at.parent) names.unshift(at.name());
+  return names.join(' ');
+};
+
 async function withServices<T>(fn: (s: Services) => Promise<T>): Promise<T> {
   const config: Config = loadConfig();
-  const db = openDatabase(config.database);
+  const { db, box } = await openInstallation(config, openMode);
   try {
-    await db.migrate();
-    return await fn(createServices(config, db, secretBoxFor(config), createLogger({ logLevel: 'silent' })));
+    // loaded here, not at the top: `--help`, `--version` and `keys generate` stay fast
+    const { createServices } = await import('../services');
+    return await fn(createServices(config, db, box, createLogger({ logLevel: 'silent' })));
   } finally {
     await db.close();
   }
@@ -59,16 +85,23 @@ function table(rows: Array<Record<string, unknown>>): string {
   return [line(cols), ...rows.map((r) => line(cols.map((c) => String(r[c] ?? ''))))].join('\n');
 }
 
+const version = (): string =>
+  (JSON.parse(readFileSync(join(PROJECT_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+
 export function buildProgram(io: Io = defaultIo): Command {
   const program = new Command('applink')
     .description('applink: a self-hosted OAuth 1.0a provider for application links')
+    .version(version(), '-v, --version', 'print the applink version')
     .showHelpAfterError()
     .exitOverride();
+  program.hook('preAction', (_program, action) => {
+    openMode = OPEN_MODES[commandPath(action)] ?? 'write';
+  });
 
   program
     .command('serve')
     .description('serve the HTTP API (same as npm start)')
-    .action(async () => serve());
+    .action(async () => (await import('../main')).serve());
 
   program
     .command('migrate')
@@ -281,35 +314,76 @@ export function buildProgram(io: Io = defaultIo): Command {
     });
   keys
     .command('status')
-    .description('which keys seal the stored secrets')
-    .option('--json')
+    .description('which keys seal the stored secrets, and what to do when one is missing (works with a wrong key)')
+    .option('--json', 'machine-readable output')
     .action(async (o: { json?: boolean }) => {
       const r = await withServices(async (s) => ({
         currentKeyId: s.box.currentKeyId,
         loadedKeyIds: s.box.keyIds,
+        recordedKeyIds: (await recordedKeys(s.db.knex)).map((k) => k.key_id),
         columns: await sealedKeyUsage(s.db.knex),
       }));
       const stale = r.columns.reduce(
         (n, c) => n + Object.entries(c.byKey).reduce((m, [id, k]) => m + (id === r.currentKeyId ? 0 : k), 0),
         0,
       );
-      if (o.json) return io.out(JSON.stringify({ ...r, stale }));
+      const missing = [...new Set([...r.recordedKeyIds, ...r.columns.flatMap((c) => Object.keys(c.byKey))])].filter(
+        (id) => !r.loadedKeyIds.includes(id),
+      );
+      if (o.json) return io.out(JSON.stringify({ ...r, stale, missingKeyIds: missing }));
+      const lines = [
+        `current key: ${r.currentKeyId}`,
+        `loaded keys: ${r.loadedKeyIds.join(', ')}`,
+        `this installation's keys: ${r.recordedKeyIds.join(', ') || '(none recorded yet)'}`,
+        table(
+          r.columns.flatMap((c) =>
+            Object.entries(c.byKey).map(([id, n]) => ({
+              table: c.table,
+              key: id === r.currentKeyId ? `${id} (current)` : r.loadedKeyIds.includes(id) ? id : `${id} (NOT LOADED)`,
+              secrets: n,
+            })),
+          ),
+        ),
+      ];
+      if (missing.length > 0)
+        lines.push(
+          `key ${missing.join(', ')} is not loaded: the server and every other command refuse to run.`,
+          '- with the right key this installation was set up with, run again with APPLINK_SECRET_KEY set to it; or',
+          '- if secrets were sealed under a wrong key that you still have: add it to APPLINK_PREVIOUS_SECRET_KEYS and run `applink keys rotate`; or',
+          `- if that key is lost: \`applink keys repair --forget-key ${missing[0]}\` (new consumer secrets, revoked tokens; see the README)`,
+        );
+      else if (stale > 0)
+        lines.push(`${stale} stored secrets are sealed under older keys: run \`applink keys rotate\``);
+      else lines.push('every stored secret is sealed under the current key');
+      io.out(lines.join('\n'));
+    });
+  keys
+    .command('repair')
+    .description('forget a lost master key: what it sealed gets new secrets or is revoked (run with the right key)')
+    .requiredOption('--forget-key <id>', 'the lost key id, as `applink keys status` shows it')
+    .option('--json', 'machine-readable output')
+    .action(async (o: { forgetKey: string; json?: boolean }) => {
+      const r = await withServices(async (s) => {
+        const result = await forgetKey(s.db.knex, s.box, o.forgetKey.trim().toLowerCase());
+        await s.store.audit({
+          event: 'keys.forgotten',
+          detail: {
+            keyId: result.keyId,
+            consumers: result.consumers.map((c) => c.key),
+            accessTokensRevoked: result.accessTokensRevoked,
+            requestTokensDeleted: result.requestTokensDeleted,
+            gatewayKeysDeleted: result.gatewayKeysDeleted,
+            by: 'cli',
+          },
+        });
+        return result;
+      });
+      if (o.json) return io.out(JSON.stringify(r));
       io.out(
         [
-          `current key: ${r.currentKeyId}`,
-          `loaded keys: ${r.loadedKeyIds.join(', ')}`,
-          table(
-            r.columns.flatMap((c) =>
-              Object.entries(c.byKey).map(([id, n]) => ({
-                table: c.table,
-                key: id === r.currentKeyId ? `${id} (current)` : id,
-                secrets: n,
-              })),
-            ),
-          ),
-          stale === 0
-            ? 'every stored secret is sealed under the current key'
-            : `${stale} stored secrets are sealed under older keys: run \`applink keys rotate\``,
+          `forgot key ${r.keyId}: ${r.accessTokensRevoked} access tokens revoked, ${r.requestTokensDeleted} request tokens and ${r.gatewayKeysDeleted} gateway keys deleted`,
+          ...r.consumers.map((c) => `consumer ${c.key}: new secret ${c.secret}`),
+          ...(r.consumers.length > 0 ? ['(the new secrets are shown once: give each to its application now)'] : []),
         ].join('\n'),
       );
     });
@@ -349,7 +423,7 @@ export function buildProgram(io: Io = defaultIo): Command {
       if (from.client !== 'sqlite') throw new CliError('--from must be an SQLite database (sqlite:PATH)');
       if (to.client !== 'pg') throw new CliError('--to must be a PostgreSQL database (postgres://…)');
       if (!existsSync(from.filename)) throw new CliError(`no SQLite database at ${from.filename}`);
-      const source = openDatabase(from);
+      const source = openDatabase(from, { create: false });
       const target = openDatabase(to);
       let copied;
       try {
@@ -430,7 +504,8 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
       e instanceof DuplicateError ||
       e instanceof InvalidInputError ||
       e instanceof UnknownKeyError ||
-      e instanceof CopyRefused
+      e instanceof CopyRefused ||
+      e instanceof RepairRefused
         ? e.message
         : `unexpected error: ${(e as Error).message?.split('\n')[0] ?? String(e)}`;
     process.stderr.write(`applink: ${msg}\n`);

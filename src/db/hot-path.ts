@@ -9,9 +9,22 @@
  */
 import type BetterSqlite3 from 'better-sqlite3';
 import type { Database } from './index';
-import type { CredentialRow } from './protocol-store';
 import type { NonceClaim, TokenKind, TokenTouch } from '../oauth1/ports';
 import { batched } from './batch';
+
+/** The joined row of the one-query credential lookup, columns prefixed by table. */
+export interface CredentialRow {
+  c_id: number;
+  c_key: string;
+  c_name: string;
+  c_description: string;
+  c_callback: string | null;
+  c_secret: string | null;
+  c_public_key: string | null;
+  c_disabled: number | null;
+  t_id: number | null;
+  [column: string]: unknown;
+}
 
 export interface HotPath {
   lookup(consumerKey: string, tokenHash: string | null, kind: TokenKind | null): Promise<CredentialRow | undefined>;
@@ -27,10 +40,14 @@ const ACCESS_COLUMNS = `t.id AS t_id, t.secret_enc AS t_secret, t.expires_at AS 
   u.is_admin AS u_is_admin, u.disabled_at AS u_disabled`;
 const REQUEST_COLUMNS = `t.id AS t_id, t.secret_enc AS t_secret, t.expires_at AS t_expires, t.callback AS t_callback,
   t.user_id AS t_user_id, t.verifier_hash AS t_verifier_hash, t.verifier_failures AS t_verifier_failures,
-  t.authorized_at AS t_authorized_at, t.denied_at AS t_denied_at, t.used_at AS t_used_at`;
+  t.authorized_at AS t_authorized_at, t.denied_at AS t_denied_at, t.used_at AS t_used_at,
+  u.disabled_at AS u_disabled`;
 const ACCESS_JOIN = (hash: string) =>
   `LEFT JOIN access_tokens t ON t.token_hash = ${hash} AND t.consumer_id = c.id LEFT JOIN users u ON u.id = t.user_id`;
-const REQUEST_JOIN = (hash: string) => `LEFT JOIN request_tokens t ON t.token_hash = ${hash} AND t.consumer_id = c.id`;
+// The approving user's current state rides along: an approval by a since-disabled user
+// must not be exchanged.
+const REQUEST_JOIN = (hash: string) =>
+  `LEFT JOIN request_tokens t ON t.token_hash = ${hash} AND t.consumer_id = c.id LEFT JOIN users u ON u.id = t.user_id`;
 
 // SQLite: one (key, hash) pair. Positional '?': the join's token hash comes first.
 const SQLITE_LOOKUP = {

@@ -2,6 +2,7 @@
  * Opening the database. Every SQLite/PostgreSQL difference lives in this folder:
  * connection setup here, and the two hand-prepared hot-path statements in hot-path.ts.
  */
+import { existsSync } from 'node:fs';
 import knexFactory, { type Knex } from 'knex';
 import type BetterSqlite3 from 'better-sqlite3';
 import type { DatabaseConfig } from '../config';
@@ -18,6 +19,8 @@ export interface Database {
   migrate(): Promise<void>;
   rollbackAll(): Promise<void>;
   ping(): Promise<void>;
+  /** true when applink's migrations have run here at least once */
+  hasSchema(): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -30,8 +33,31 @@ interface PgConnection {
   query(text: string, values?: unknown[]): Promise<{ rows: Array<Record<string, unknown>> }>;
 }
 
-export function openDatabase(config: DatabaseConfig): Database {
-  if (config.client === 'sqlite') return openSqlite(config.filename);
+export interface OpenOptions {
+  /**
+   * SQLite: create the file (and its folder) when missing. Default true for tests and
+   * tools; the server and the CLI decide through openInstallation (src/installation.ts),
+   * where only `serve` and `migrate` may create a database.
+   */
+  create?: boolean;
+  /** where knex's own warnings go (connection errors arrive as rejections anyway); default: dropped */
+  warn?: (message: string) => void;
+}
+
+/** knex prints connection errors with their stack to the console unless given a log. */
+function knexLog(warn: (message: string) => void): Knex.Config['log'] {
+  const firstLine = (m: unknown) => String(m instanceof Error ? m.message : m).split('\n')[0]!;
+  return {
+    warn: (m: unknown) => warn(firstLine(m)),
+    error: (m: unknown) => warn(firstLine(m)),
+    deprecate: () => undefined,
+    debug: () => undefined,
+  };
+}
+
+export function openDatabase(config: DatabaseConfig, options: OpenOptions = {}): Database {
+  const log = knexLog(options.warn ?? (() => undefined));
+  if (config.client === 'sqlite') return openSqlite(config.filename, options.create ?? true, log);
   // Resolved once: pg asks for a parser for every column of every result.
   const pgTypes = (require('pg') as typeof import('pg')).types;
   const parseInt8 = (v: string) => Number(v);
@@ -45,21 +71,32 @@ export function openDatabase(config: DatabaseConfig): Database {
           oid === INT8_OID ? parseInt8 : (pgTypes.getTypeParser(oid, format as 'text') as never),
       },
       application_name: 'applink',
+      // an unreachable host fails in seconds, not after the OS's TCP timeout
+      connectionTimeoutMillis: 10_000,
     } as Knex.PgConnectionConfig,
     pool: { min: 0, max: 10 },
+    log,
   });
   return wrap(knex, 'pg', () => {
     throw new Error('not an SQLite database');
   });
 }
 
-function openSqlite(filename: string): Database {
-  prepareSqliteFile(filename); // directory 0700, file 0600 (file-modes.ts)
+function openSqlite(filename: string, create: boolean, log: Knex.Config['log']): Database {
+  if (filename !== ':memory:') {
+    if (create) {
+      prepareSqliteFile(filename); // directory 0700, file 0600 (file-modes.ts)
+    } else if (!existsSync(filename)) {
+      // (openInstallation says which variable to fix; this is the last guard)
+      throw new Error(`no SQLite database at ${filename}`);
+    }
+  }
   let current: BetterSqlite3.Database | null = null;
   const knex = knexFactory({
     client: 'better-sqlite3',
     connection: { filename },
     useNullAsDefault: true,
+    log,
     // One connection: better-sqlite3 is synchronous, so a second one in the same thread
     // could only wait for the first by blocking the event loop.
     pool: {
@@ -136,6 +173,9 @@ function wrap(knex: Knex, dialect: Dialect, sqlite: () => BetterSqlite3.Database
     },
     async ping() {
       await knex.raw('select 1');
+    },
+    async hasSchema() {
+      return knex.schema.hasTable('knex_migrations');
     },
     async close() {
       await knex.destroy();

@@ -13,15 +13,20 @@ import type {
   ConsumerRecord,
   Credentials,
   Exchange,
+  ExchangeOutcome,
   NewRequestToken,
   NonceClaim,
   ProtocolStore,
+  Renewal,
+  RenewalOutcome,
   RequestTokenRecord,
+  StepRefusal,
   TokenKind,
   TokenTouch,
 } from '../oauth1/ports';
-import { MAX_VERIFIER_FAILURES } from '../oauth1/flows/verify-request';
-import { createHotPath, type HotPath } from './hot-path';
+import { capAt } from '../oauth1/tokens';
+import { MAX_VERIFIER_FAILURES } from '../oauth1/ports';
+import { createHotPath, type CredentialRow, type HotPath } from './hot-path';
 
 export interface RequestTokenRow {
   id: number;
@@ -37,7 +42,7 @@ export interface RequestTokenRow {
   expires_at: number;
 }
 
-export const toRequestToken = (r: RequestTokenRow, box: SecretBox): RequestTokenRecord => ({
+export const toRequestToken = (r: RequestTokenRow, box: SecretBox, userDisabled = false): RequestTokenRecord => ({
   kind: 'request',
   id: r.id,
   consumerId: r.consumer_id,
@@ -50,21 +55,8 @@ export const toRequestToken = (r: RequestTokenRow, box: SecretBox): RequestToken
   deniedAt: r.denied_at,
   usedAt: r.used_at,
   expiresAt: r.expires_at,
+  userDisabled,
 });
-
-/** The joined row of the one-query credential lookup, columns prefixed by table. */
-export interface CredentialRow {
-  c_id: number;
-  c_key: string;
-  c_name: string;
-  c_description: string;
-  c_callback: string | null;
-  c_secret: string | null;
-  c_public_key: string | null;
-  c_disabled: number | null;
-  t_id: number | null;
-  [column: string]: unknown;
-}
 
 export class SqlProtocolStore implements ProtocolStore {
   private readonly hot: HotPath;
@@ -123,6 +115,7 @@ export class SqlProtocolStore implements ProtocolStore {
           expires_at: row.t_expires as number,
         },
         this.box,
+        row.u_disabled !== null && row.u_disabled !== undefined,
       );
     }
     return { consumer, token } as Credentials<K>;
@@ -198,17 +191,32 @@ export class SqlProtocolStore implements ProtocolStore {
   }
 
   approveRequestToken(id: number, userId: number, verifierHash: string, at: number, audit: AuditEvent) {
-    return this.decide(id, at, { user_id: userId, verifier_hash: verifierHash, authorized_at: at }, audit);
+    return this.decide(id, userId, at, { user_id: userId, verifier_hash: verifierHash, authorized_at: at }, audit);
   }
 
   denyRequestToken(id: number, userId: number, at: number, audit: AuditEvent) {
-    return this.decide(id, at, { user_id: userId, denied_at: at }, audit);
+    return this.decide(id, userId, at, { user_id: userId, denied_at: at }, audit);
   }
 
-  private async decide(id: number, at: number, patch: Record<string, unknown>, audit: AuditEvent): Promise<boolean> {
+  private async decide(
+    id: number,
+    userId: number,
+    at: number,
+    patch: Record<string, unknown>,
+    audit: AuditEvent,
+  ): Promise<boolean> {
     const decided = await this.db.knex.transaction(async (trx) => {
-      // The conditional update is the claim: of two concurrent decisions, one sees 0 rows.
-      if ((await this.undecided(trx, id, at).update(patch)) !== 1) return false;
+      // The conditional update is the claim: of two concurrent decisions, one sees 0 rows;
+      // and it holds only while the deciding user and the consumer are enabled.
+      const q = trx('request_tokens')
+        .where({ id })
+        .whereNull('user_id')
+        .whereNull('denied_at')
+        .whereNull('used_at')
+        .where('expires_at', '>', at)
+        .whereExists(enabledConsumer(trx, 'request_tokens'))
+        .whereExists(enabledUser(trx, userId));
+      if ((await q.update(patch)) !== 1) return false;
       await recordAudit(trx, audit);
       return true;
     });
@@ -216,36 +224,39 @@ export class SqlProtocolStore implements ProtocolStore {
     return decided;
   }
 
-  private undecided(trx: Knex.Transaction, id: number, at: number): Knex.QueryBuilder {
-    return trx('request_tokens')
-      .where({ id })
-      .whereNull('user_id')
-      .whereNull('denied_at')
-      .whereNull('used_at')
-      .where('expires_at', '>', at);
+  async recordVerifierFailure(id: number, audit: AuditEvent): Promise<number> {
+    const event = await this.db.knex.transaction(async (trx) => {
+      const rows = await trx('request_tokens')
+        .where({ id })
+        .increment('verifier_failures', 1)
+        .returning('verifier_failures');
+      const failures = (rows[0] as { verifier_failures: number } | undefined)?.verifier_failures;
+      if (failures === undefined) return null;
+      const e = { ...audit, detail: { ...audit.detail, failures, killed: failures >= MAX_VERIFIER_FAILURES } };
+      await recordAudit(trx, e);
+      return e;
+    });
+    if (event === null) return MAX_VERIFIER_FAILURES;
+    this.onAudit(event);
+    return event.detail.failures;
   }
 
-  async recordVerifierFailure(id: number): Promise<number> {
-    const rows = await this.db
-      .knex('request_tokens')
-      .where({ id })
-      .increment('verifier_failures', 1)
-      .returning('verifier_failures');
-    return (rows[0] as { verifier_failures: number } | undefined)?.verifier_failures ?? MAX_VERIFIER_FAILURES;
-  }
-
-  async exchangeRequestToken(e: Exchange, audit: AuditEvent): Promise<number | null> {
+  async exchangeRequestToken(e: Exchange, audit: AuditEvent): Promise<ExchangeOutcome> {
     const secretEnc = this.box.seal(e.accessSecret);
-    const id = await this.db.knex.transaction(async (trx) => {
+    const outcome = await this.db.knex.transaction(async (trx): Promise<ExchangeOutcome> => {
       // The conditional update is the claim: of two concurrent exchanges, one sees 0 rows.
+      // It also holds only while the approving user and the consumer are enabled, checked
+      // in the same statement: a grant is never created for a disabled user or consumer.
       const claimed = await trx('request_tokens')
         .where({ id: e.requestTokenId, consumer_id: e.consumerId, user_id: e.userId })
         .whereNull('used_at')
         .whereNull('denied_at')
         .whereNotNull('verifier_hash')
         .where('verifier_failures', '<', MAX_VERIFIER_FAILURES)
+        .whereExists(enabledConsumer(trx, 'request_tokens'))
+        .whereExists(enabledUser(trx, e.userId))
         .update({ used_at: e.createdAt });
-      if (claimed !== 1) return null;
+      if (claimed !== 1) return { refused: await whyRefused(trx, e.userId, e.consumerId) };
       const [row] = await trx('access_tokens')
         .insert({
           token_hash: e.accessTokenHash,
@@ -254,20 +265,108 @@ export class SqlProtocolStore implements ProtocolStore {
           secret_enc: secretEnc,
           created_at: e.createdAt,
           expires_at: e.expiresAt,
+          session_handle_hash: e.sessionHandleHash,
+          authorization_expires_at: e.authorizationExpiresAt,
         })
         .returning('id');
       const created = (row as { id: number }).id;
       await recordAudit(trx, { ...audit, tokenId: created });
-      return created;
+      return { id: created };
     });
-    if (id !== null) this.onAudit(audit);
-    return id;
+    if ('id' in outcome) this.onAudit(audit);
+    return outcome;
+  }
+
+  async renewAccessToken(r: Renewal, audit: AuditEvent): Promise<RenewalOutcome> {
+    const secretEnc = this.box.seal(r.newSecret);
+    const outcome = await this.db.knex.transaction(async (trx): Promise<RenewalOutcome> => {
+      const grant = (await trx('access_tokens as t')
+        .join('users as u', 'u.id', 't.user_id')
+        .join('consumers as c', 'c.id', 't.consumer_id')
+        .where('t.id', r.accessTokenId)
+        .first(
+          't.token_hash',
+          't.session_handle_hash',
+          't.revoked_at',
+          't.authorization_expires_at',
+          'u.disabled_at as u_disabled',
+          'c.disabled_at as c_disabled',
+        )) as GrantSessionRow | undefined;
+      const refused = grant ? renewalRefusal(grant, r) : 'raced';
+      if (refused) return { renewed: false, refused };
+      const expiresAt = capAt(r.expiresAt, grant!.authorization_expires_at);
+      // The claim: the grant must still carry the token the renewal was signed with (of
+      // two concurrent renewals, the second finds the first one's token there and loses),
+      // and still be live, in the same statement that replaces it.
+      const won = await trx('access_tokens')
+        .where({ id: r.accessTokenId, token_hash: r.tokenHash, session_handle_hash: r.sessionHandleHash })
+        .whereNull('revoked_at')
+        .where((q) => q.whereNull('authorization_expires_at').orWhere('authorization_expires_at', '>', r.at))
+        .whereExists(enabledConsumer(trx, 'access_tokens'))
+        .whereExists(enabledUser(trx, null))
+        .update({
+          token_hash: r.newTokenHash,
+          secret_enc: secretEnc,
+          expires_at: expiresAt,
+          last_used_at: r.at,
+          last_used_ip: r.ip,
+        });
+      if (won !== 1) return { renewed: false, refused: 'raced' };
+      await recordAudit(trx, audit);
+      return { renewed: true, expiresAt, authorizationExpiresAt: grant!.authorization_expires_at };
+    });
+    if (outcome.renewed) this.onAudit(audit);
+    return outcome;
   }
 
   async audit(e: AuditEvent): Promise<void> {
     await recordAudit(this.db.knex, e);
     this.onAudit(e);
   }
+}
+
+interface GrantSessionRow {
+  token_hash: string;
+  session_handle_hash: string | null;
+  revoked_at: number | null;
+  authorization_expires_at: number | null;
+  u_disabled: number | null;
+  c_disabled: number | null;
+}
+
+/** Why a renewal may not proceed, in the order a consumer can act on it; null = it may. */
+function renewalRefusal(g: GrantSessionRow, r: Renewal): Exclude<RenewalOutcome, { renewed: true }>['refused'] | null {
+  if (g.revoked_at !== null) return 'revoked';
+  if (g.c_disabled !== null) return 'consumer_disabled';
+  if (g.u_disabled !== null) return 'user_disabled';
+  if (g.token_hash !== r.tokenHash) return 'raced';
+  if (g.session_handle_hash === null || g.session_handle_hash !== r.sessionHandleHash) return 'handle';
+  if (g.authorization_expires_at !== null && g.authorization_expires_at <= r.at) return 'authorization_expired';
+  return null;
+}
+
+/** `EXISTS`: the row's consumer is enabled. */
+const enabledConsumer = (trx: Knex.Transaction, table: string) =>
+  trx('consumers')
+    .select(trx.raw('1'))
+    .whereRaw('consumers.id = ??', [`${table}.consumer_id`])
+    .whereNull('disabled_at');
+
+/** `EXISTS`: the user (by id, or the row's user_id when null) is enabled. */
+const enabledUser = (trx: Knex.Transaction, userId: number | null) => {
+  const q = trx('users').select(trx.raw('1')).whereNull('disabled_at');
+  return userId === null ? q.whereRaw('users.id = access_tokens.user_id') : q.where('users.id', userId);
+};
+
+/** After a step's conditional write found nothing: was it the user, the consumer, or a race? */
+async function whyRefused(trx: Knex.Transaction, userId: number, consumerId: number): Promise<StepRefusal> {
+  const c = (await trx('consumers').where({ id: consumerId }).first('disabled_at')) as
+    { disabled_at: number | null } | undefined;
+  if (!c || c.disabled_at !== null) return 'consumer_disabled';
+  const u = (await trx('users').where({ id: userId }).first('disabled_at')) as
+    { disabled_at: number | null } | undefined;
+  if (!u || u.disabled_at !== null) return 'user_disabled';
+  return 'raced';
 }
 
 export async function recordAudit(knex: Knex, e: AuditEvent): Promise<void> {

@@ -5,6 +5,7 @@
  * write is never overwritten. Readers keep working throughout as long as every server
  * has both keys loaded (current + APPLINK_PREVIOUS_SECRET_KEYS).
  */
+import { randomBytes } from 'node:crypto';
 import type { Knex } from 'knex';
 import type { SecretBox } from '../secrets';
 
@@ -105,5 +106,98 @@ export async function rotateSecrets(
     }
     results.push(result);
   }
+  await dropUnusedKeys(knex, box);
   return results;
+}
+
+/** Forgets recorded master keys (other than the current one) that no stored secret uses any more. */
+async function dropUnusedKeys(knex: Knex, box: SecretBox): Promise<void> {
+  const used = new Set((await sealedKeyUsage(knex)).flatMap((c) => Object.keys(c.byKey)));
+  await knex('master_keys')
+    .whereNot('key_id', box.currentKeyId)
+    .whereNotIn('key_id', [...used])
+    .delete();
+}
+
+export class RepairRefused extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RepairRefused';
+  }
+}
+
+export interface ForgetResult {
+  keyId: string;
+  /** consumers whose shared secret was sealed under the key: each got a new secret (shown once) */
+  consumers: Array<{ key: string; secret: string }>;
+  /** access tokens revoked (their secrets could not be read) */
+  accessTokensRevoked: number;
+  /** pending request tokens deleted */
+  requestTokensDeleted: number;
+  /** gateway signing keys deleted (a new one is made when next needed) */
+  gatewayKeysDeleted: number;
+}
+
+/**
+ * `applink keys repair --forget-key ID`: the way out when secrets were sealed under a key
+ * that is lost (the state an earlier CLI could leave behind with a wrong key). Everything
+ * sealed under ID is made harmless, in one transaction: consumers get a new shared secret,
+ * access tokens are revoked (their holders authorize again), request tokens and gateway
+ * keys are deleted; then ID is no longer recorded. Refused for a loaded key (rotate it
+ * instead) and unless the current key is already this installation's, so a wrong key cannot
+ * be used to forget the right one.
+ */
+export async function forgetKey(knex: Knex, box: SecretBox, id: string): Promise<ForgetResult> {
+  if (!/^[0-9a-f]{8}$/.test(id))
+    throw new RepairRefused('--forget-key must be a key id (8 hex digits) from `applink keys status`');
+  if (box.hasKey(id))
+    throw new RepairRefused(
+      `key ${id} is loaded: nothing is lost; run \`applink keys rotate\` to re-seal under the current key`,
+    );
+  const usage = await sealedKeyUsage(knex);
+  const recorded = ((await knex('master_keys').pluck('key_id')) as string[]) ?? [];
+  const inData = usage.some((c) => (c.byKey[id] ?? 0) > 0);
+  if (!inData && !recorded.includes(id)) throw new RepairRefused(`no stored secret is sealed under key ${id}`);
+  const current = box.currentKeyId;
+  if (!recorded.includes(current) && !usage.some((c) => (c.byKey[current] ?? 0) > 0))
+    throw new RepairRefused(
+      `the current key ${current} has sealed nothing in this database: repair with this installation's key`,
+    );
+  const sealedUnder = (q: Knex.QueryBuilder, column: string) => q.whereRaw(`${KEY_ID_SQL(column)} = ?`, [id]);
+  return knex.transaction(async (trx) => {
+    const result: ForgetResult = {
+      keyId: id,
+      consumers: [],
+      accessTokensRevoked: 0,
+      requestTokensDeleted: 0,
+      gatewayKeysDeleted: 0,
+    };
+    const consumers = (await sealedUnder(trx('consumers').select('id', 'consumer_key'), 'secret_enc')) as Array<{
+      id: number;
+      consumer_key: string;
+    }>;
+    for (const c of consumers) {
+      const secret = randomBytes(32).toString('base64url');
+      await trx('consumers')
+        .where({ id: c.id })
+        .update({ secret_enc: box.seal(secret) });
+      result.consumers.push({ key: c.consumer_key, secret });
+    }
+    const now = Date.now();
+    // The row stays (history, audit references); its unreadable secret becomes an unknown one.
+    const tokens = (await sealedUnder(trx('access_tokens').select('id', 'revoked_at'), 'secret_enc')) as Array<{
+      id: number;
+      revoked_at: number | null;
+    }>;
+    for (const t of tokens) {
+      await trx('access_tokens')
+        .where({ id: t.id })
+        .update({ secret_enc: box.seal(randomBytes(32).toString('base64url')), revoked_at: t.revoked_at ?? now });
+      if (t.revoked_at === null) result.accessTokensRevoked++;
+    }
+    result.requestTokensDeleted = await sealedUnder(trx('request_tokens'), 'secret_enc').delete();
+    result.gatewayKeysDeleted = await sealedUnder(trx('gateway_keys'), 'private_key_enc').delete();
+    await trx('master_keys').where({ key_id: id }).delete();
+    return result;
+  });
 }

@@ -9,7 +9,7 @@ import http, { type Agent, type IncomingMessage, type OutgoingHttpHeaders, type 
 import https from 'node:https';
 import { pipeline } from 'node:stream';
 import type { Logger } from 'pino';
-import { clientResponseHeaders } from './headers';
+import { clientResponseHeaders, type OwnedCookies } from './headers';
 
 export interface UpstreamCall {
   upstream: URL;
@@ -21,6 +21,8 @@ export interface UpstreamCall {
   body: Buffer | null;
   timeoutMs: number;
   agent: Agent;
+  /** cookies the upstream may not set */
+  owned: OwnedCookies;
 }
 
 export type ProxyOutcome = 'ok' | 'bad_gateway' | 'timeout' | 'aborted';
@@ -90,7 +92,7 @@ export function forward(
     });
 
     upReq.on('response', (upRes) => {
-      res.writeHead(upRes.statusCode ?? 502, upRes.statusMessage, clientResponseHeaders(upRes.headers));
+      res.writeHead(upRes.statusCode ?? 502, upRes.statusMessage, clientResponseHeaders(upRes.headers, call.owned));
       pipeline(upRes, res, (err) => {
         if (err) upReq.destroy();
         settle(err ? 'aborted' : 'ok');

@@ -11,28 +11,44 @@
 import express, { Router, type ErrorRequestHandler, type Request, type Response } from 'express';
 import type { Agent, IncomingMessage } from 'node:http';
 import { authenticateApiCall } from '../oauth1/flows/api-call';
-import { isFormContentType } from '../oauth1/params';
+import { collectParams, isFormContentType } from '../oauth1/params';
 import { OAuthProblem } from '../oauth1/problems';
 import { requestParts } from '../http/request-parts';
+import { SESSION_COOKIE } from '../http/web';
 import type { Services } from '../services';
 import { signAssertion } from './assertion';
-import { upstreamRequestHeaders } from './headers';
+import { headerPolicy, upstreamRequestHeaders, type HeaderPolicy } from './headers';
 import { agentFor, forward, type ProxyOutcome } from './proxy';
-import { hasDotSegment, matchRoute, upstreamTarget, withoutOAuthPairs, type RouteMatch } from './routes';
+import { matchRoute, nonCanonicalPath, upstreamTarget, withoutOAuthPairs, type RouteMatch } from './routes';
 
-// oauth_body_hash in the Authorization header or the query, encoded or not. A miss can
-// only fail closed (the hash of an unread body does not match), never let a body through.
-const BODY_HASH = /oauth(?:_|%5f)body(?:_|%5f)hash/i;
+/** The cookie Cloudflare Access signs browsers in with: never an upstream's business. */
+const CLOUDFLARE_COOKIE = 'CF_Authorization';
 
-const needsBuffering = (req: IncomingMessage): boolean =>
-  isFormContentType(req.headers['content-type']) ||
-  BODY_HASH.test(req.headers.authorization ?? '') ||
-  (req.url !== undefined && req.url.indexOf('?') !== -1 && BODY_HASH.test(req.url));
+const BUFFER = Symbol('read the body before verification');
+type Marked = IncomingMessage & { [BUFFER]?: boolean };
+
+/**
+ * Whether the body must be read before verification: a form body (its parameters are
+ * signed), or a body covered by oauth_body_hash. The latter is decided from the protocol
+ * parameters as the verifier parses them (header and query, names and values decoded), so
+ * no spelling of the name (`oauth%5Fbody%5Fhash`, `%6Fauth_body_hash`) can skip the read.
+ */
+function mustBuffer(req: IncomingMessage): boolean {
+  if (isFormContentType(req.headers['content-type'])) return true;
+  const params = collectParams({
+    method: req.method ?? '',
+    origin: '',
+    target: req.url ?? '/',
+    authorization: req.headers.authorization,
+  });
+  return params.oauth.oauth_body_hash !== undefined;
+}
 
 /** Verifies and forwards one gateway call; resolves when the exchange is over. */
 export async function handleGatewayCall(
   s: Services,
   agents: ReadonlyMap<string, Agent>,
+  policy: HeaderPolicy,
   match: RouteMatch,
   req: Request,
   res: Response,
@@ -40,7 +56,18 @@ export async function handleGatewayCall(
   const parts = requestParts(req, s.config);
   const { token, consumer, params } = await authenticateApiCall(parts, req.ip ?? '', s);
 
-  const issuer = parts.origin + s.config.basePath;
+  let body: Buffer | null = Buffer.isBuffer(req.body) ? req.body : null;
+  // Belt and braces: a hash the verifier checked must have been checked against the body
+  // that is sent, never against an unread one.
+  if (params.oauth.oauth_body_hash !== undefined && body === null) {
+    throw new OAuthProblem('parameter_rejected', {
+      advice: 'oauth_body_hash could not be checked against the body.',
+      parametersRejected: ['oauth_body_hash'],
+    });
+  }
+
+  // The issuer is the configured base URL (gateway routes require it), never a Host header.
+  const issuer = s.config.baseUrl!.origin + s.config.basePath;
   const prefix = s.config.basePath + match.route.prefix;
   const assertion = await signAssertion(
     await s.gatewayKeys.signingKey(),
@@ -48,17 +75,17 @@ export async function handleGatewayCall(
     s.clock.now(),
   );
 
-  let body: Buffer | null = Buffer.isBuffer(req.body) ? req.body : null;
   if (body && params.formEncoded) body = Buffer.from(withoutOAuthPairs(body.toString('latin1')), 'latin1');
   const upstream = match.route.upstream;
   const headers = upstreamRequestHeaders(
     req.headers,
+    policy,
     upstream.host,
     { assertion, username: token.user.username, consumerKey: consumer.key },
     {
       clientIp: req.ip ?? req.socket.remoteAddress ?? '',
-      proto: parts.origin.slice(0, parts.origin.indexOf(':')),
-      host: parts.origin.slice(parts.origin.indexOf('//') + 2),
+      proto: s.config.baseUrl!.protocol.slice(0, -1),
+      host: s.config.baseUrl!.host,
       prefix,
     },
     body === null ? null : body.length,
@@ -74,6 +101,7 @@ export async function handleGatewayCall(
       body,
       timeoutMs: s.config.gatewayTimeout,
       agent: agents.get(match.route.prefix)!,
+      owned: policy.owned,
     },
     s.logger,
     { reqId: res.locals.reqId, route: match.route.prefix },
@@ -84,21 +112,35 @@ export function gatewayRouter(s: Services): Router {
   const router = Router();
   const routes = s.config.gatewayRoutes;
   if (routes.length === 0) return router;
+  if (!s.config.baseUrl) throw new Error('gateway routes need APPLINK_BASE_URL');
 
   router.get('/.well-known/jwks.json', async (_req, res) => {
     res.set('Cache-Control', 'public, max-age=60').json(await s.gatewayKeys.jwks());
   });
 
   const agents = new Map(routes.map((r) => [r.prefix, agentFor(r.upstream)]));
-  const buffer = express.raw({ type: needsBuffering, limit: s.config.gatewayBufferLimit, inflate: false });
+  const owned = [SESSION_COOKIE, CLOUDFLARE_COOKIE, ...(s.config.sso ? [s.config.sso.cookie] : [])];
+  const policy = headerPolicy(s.config.gatewayForwardHeaders, owned);
+  const buffer = express.raw({
+    type: (req) => (req as Marked)[BUFFER] === true,
+    limit: s.config.gatewayBufferLimit,
+    inflate: false,
+  });
 
   router.use(
     (req, res, next) => {
       const match = matchRoute(routes, req.url);
       if (!match) return next('router');
-      if (hasDotSegment(match.rest)) {
-        throw new OAuthProblem('parameter_rejected', { advice: 'The path must not contain . or .. segments.' });
+      const problem = nonCanonicalPath(match.rest);
+      if (problem !== null) throw new OAuthProblem('parameter_rejected', { advice: problem });
+      // Never tunnelled: a WebSocket (or any) upgrade is refused before verification, rather
+      // than reaching the upstream as a plain request.
+      if (req.headers.upgrade !== undefined) {
+        throw new OAuthProblem('parameter_rejected', {
+          advice: 'Protocol upgrades (WebSocket) are not supported through the gateway.',
+        });
       }
+      (req as Marked)[BUFFER] = mustBuffer(req);
       res.locals.gatewayMatch = match;
       // metrics and logs: one label per configured prefix, never the upstream path
       res.locals.routeLabel = `${match.route.prefix}/*`;
@@ -106,7 +148,7 @@ export function gatewayRouter(s: Services): Router {
     },
     buffer,
     async (req: Request, res: Response) => {
-      await handleGatewayCall(s, agents, res.locals.gatewayMatch as RouteMatch, req, res);
+      await handleGatewayCall(s, agents, policy, res.locals.gatewayMatch as RouteMatch, req, res);
     },
   );
 

@@ -96,13 +96,118 @@ export function matchRoute(routes: readonly GatewayRoute[], url: string): RouteM
   return null;
 }
 
-// `.` or `..` as a path segment, literally or percent-encoded, with `/` or `\` as separators
-// (some servers treat a backslash as a slash): it could climb out of the upstream's base path.
-const DOT_SEGMENT = /(?:^|\/|\\|%2f|%5c)(?:\.|%2e){1,2}(?=$|\/|\\|%2f|%5c)/i;
-
-export function hasDotSegment(rest: string): boolean {
-  return DOT_SEGMENT.test(rest);
+/**
+ * Why a path (the part after the route prefix) is not canonical, or null when it is.
+ *
+ * Canonical means that every server resolves it to the very bytes applink verified and
+ * sends: what the upstream receives is base path + this path, byte for byte, so nothing in
+ * it may be read differently by another server. Refused:
+ * - dot segments (`.`, `..`, and any segment of only dots and encoded spaces, which
+ *   Windows servers trim to `..`), and empty segments (`//`) except a trailing slash;
+ * - `;` (Servlet containers cut path parameters off before resolving, so `..;` is `..`)
+ *   and `\` (read as `/` by some servers), raw or encoded;
+ * - percent-encodings of `/`, `%` (double encoding), and of unreserved characters
+ *   (`%2e` is `.` to a server that normalises: RFC 3986 §6.2.2.2), of control characters
+ *   and NUL; malformed escapes (`%u002e`, `%4`), invalid or overlong UTF-8;
+ * - encoded non-ASCII text that Unicode compatibility normalisation (NFKC) turns into
+ *   `.`, `/`, `\`, `;` or `%` (fullwidth `．`, `／`), which some platforms apply;
+ * - any raw character outside RFC 3986's pchar (space, quotes, `<>{}|^\``, `#`,
+ *   non-ASCII bytes, controls).
+ */
+export function nonCanonicalPath(rest: string): string | null {
+  const n = rest.length;
+  let segStart = 1; // rest[0] is always '/'
+  let onlyDots = true; // the current segment so far holds only dots and encoded spaces
+  let dots = 0;
+  for (let i = 1; i <= n; i++) {
+    const c = i === n ? 0x2f : rest.charCodeAt(i);
+    if (c === 0x2f) {
+      const len = i - segStart;
+      if (len === 0) {
+        if (i !== n) return 'The path must not contain empty segments (//).';
+      } else if (onlyDots && dots > 0) {
+        return 'The path must not contain . or .. segments.';
+      }
+      segStart = i + 1;
+      onlyDots = true;
+      dots = 0;
+      continue;
+    }
+    if (c === 0x2e) {
+      dots++;
+      continue;
+    }
+    if (c === 0x25) {
+      const b = hexByte(rest, i + 1);
+      if (b < 0) return 'The path holds a malformed percent-encoding.';
+      if (b >= 0x80) {
+        // a run of encoded bytes: strict UTF-8 (no overlong forms, no surrogates)
+        const bytes: number[] = [];
+        let j = i;
+        while (j < n && rest.charCodeAt(j) === 0x25) {
+          const x = hexByte(rest, j + 1);
+          if (x < 0x80) break;
+          bytes.push(x);
+          j += 3;
+        }
+        let text: string;
+        try {
+          text = UTF8.decode(Uint8Array.from(bytes));
+        } catch {
+          return 'The path holds percent-encoded bytes that are not valid UTF-8.';
+        }
+        if (LOOKALIKE.test(text.normalize('NFKC'))) {
+          return 'The path holds a character that normalises to a path delimiter.';
+        }
+        onlyDots = false;
+        i = j - 1;
+        continue;
+      }
+      if (b === 0x20) {
+        i += 2;
+        continue; // an encoded space keeps a dots-only segment dots-only
+      }
+      if (!ENCODABLE[b]) return `The path must not contain ${rest.slice(i, i + 3)} (not canonical).`;
+      onlyDots = false;
+      i += 2;
+      continue;
+    }
+    if (c >= 0x80 || !PCHAR[c]) {
+      return 'The path holds a character that must not appear in it (such as ; \\ or a space).';
+    }
+    onlyDots = false;
+  }
+  return null;
 }
+
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+// eslint-disable-next-line no-control-regex -- control characters are exactly what it looks for
+const LOOKALIKE = /[./\\;%\u0000-\u001f\u007f]/;
+
+function hexByte(s: string, at: number): number {
+  if (at + 1 >= s.length) return -1;
+  const h = hexDigit(s.charCodeAt(at));
+  const l = hexDigit(s.charCodeAt(at + 1));
+  return h < 0 || l < 0 ? -1 : h * 16 + l;
+}
+
+function hexDigit(c: number): number {
+  if (c >= 0x30 && c <= 0x39) return c - 0x30;
+  if (c >= 0x41 && c <= 0x46) return c - 0x37;
+  if (c >= 0x61 && c <= 0x66) return c - 0x57;
+  return -1;
+}
+
+const table = (chars: string): boolean[] => {
+  const t: boolean[] = new Array<boolean>(128).fill(false);
+  for (const ch of chars) t[ch.charCodeAt(0)] = true;
+  return t;
+};
+const ALNUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+// RFC 3986 pchar, less ';' (path parameters); '.' and '%' are handled on their own.
+const PCHAR = table(`${ALNUM}-_~!$&'()*+,=:@`);
+// Printable ASCII that may appear percent-encoded: not unreserved, not / \\ ; %.
+const ENCODABLE = table(`!"#$&'()*+,:<=>?@[]^\`{|}`);
 
 /** The upstream request target: base path + rest + the query without its `oauth_*` pairs. */
 export function upstreamTarget(match: RouteMatch): string {

@@ -6,12 +6,50 @@
 import { STATUS_CODES } from 'node:http';
 import type { ErrorRequestHandler, Request, Response } from 'express';
 import { OAuthProblem } from '../oauth1/problems';
-import { formatForm } from '../oauth1/encoding';
+import { formatForm, percentEncode } from '../oauth1/encoding';
 import { realmOf } from './request-parts';
 import type { Services } from '../services';
 
 /** Marks a router's responses as pages (HTML) rather than protocol answers. */
 export const PAGE = Symbol('page');
+
+/**
+ * Longest `oauth_signature_base_string` value the WWW-Authenticate header carries, in
+ * characters after encoding (the body always carries it whole). A base string grows with
+ * every parameter of the request, and some clients refuse a response header over 8 KiB.
+ */
+export const HEADER_BASE_STRING_LIMIT = 4096;
+
+/**
+ * `WWW-Authenticate: OAuth realm="…", oauth_problem="…", …` with the same problem
+ * parameters as the body (Atlassian consumers read only this header), each value
+ * percent-encoded as RFC 5849 §3.5.1 encodes Authorization header values (§3.6).
+ * Pure: the API, the gateway and the raw client-error answer all build it here.
+ */
+export function problemHeader(problem: OAuthProblem, realm: string): string {
+  let out = `OAuth realm="${realm.replace(/["\\]/g, '\\$&')}"`;
+  for (const [name, value] of problem.toParams()) {
+    let encoded = percentEncode(value);
+    if (name === 'oauth_signature_base_string' && encoded.length > HEADER_BASE_STRING_LIMIT) {
+      encoded = cutEncoded(encoded, HEADER_BASE_STRING_LIMIT);
+    }
+    out += `, ${name}="${encoded}"`;
+  }
+  return out;
+}
+
+/** The form-encoded body of a problem report (the Problem Reporting extension's parameters). */
+export function problemBody(problem: OAuthProblem): string {
+  return formatForm(problem.toParams());
+}
+
+/** Cuts a percent-encoded string to at most `limit` characters without splitting a %XX. */
+function cutEncoded(encoded: string, limit: number): string {
+  let end = limit;
+  const pct = encoded.lastIndexOf('%', end - 1);
+  if (pct !== -1 && pct > end - 3) end = pct;
+  return encoded.slice(0, end);
+}
 
 export function sendProblem(
   req: Request,
@@ -23,10 +61,10 @@ export function sendProblem(
   res.locals.oauthProblem = problem.code;
   res
     .status(status)
-    .set('WWW-Authenticate', `OAuth realm="${realmOf(req, services.config)}", oauth_problem="${problem.code}"`)
+    .set('WWW-Authenticate', problemHeader(problem, realmOf(req, services.config)))
     .set('Cache-Control', 'no-store')
     .type('application/x-www-form-urlencoded')
-    .send(formatForm(problem.toParams()));
+    .send(problemBody(problem));
 }
 
 interface HttpishError {
@@ -109,10 +147,11 @@ export function clientErrorResponse(err: NodeJS.ErrnoException, realm: string): 
       : status === 408
         ? 'The request did not arrive in time.'
         : 'The request is not valid HTTP/1.1.';
-  const body = formatForm(new OAuthProblem('parameter_rejected', { advice }).toParams());
+  const problem = new OAuthProblem('parameter_rejected', { advice });
+  const body = problemBody(problem);
   const raw =
     `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n` +
-    `WWW-Authenticate: OAuth realm="${realm}", oauth_problem="parameter_rejected"\r\n` +
+    `WWW-Authenticate: ${problemHeader(problem, realm)}\r\n` +
     'Content-Type: application/x-www-form-urlencoded\r\n' +
     `Content-Length: ${Buffer.byteLength(body)}\r\n` +
     'Cache-Control: no-store\r\nConnection: close\r\n\r\n' +

@@ -5,7 +5,7 @@
 import { Router, type Request, type Response } from 'express';
 import { formatForm } from '../oauth1/encoding';
 import { issueRequestToken } from '../oauth1/flows/request-token';
-import { exchangeRequestToken } from '../oauth1/flows/access-token';
+import { accessTokenAnswer, accessTokenEndpoint } from '../oauth1/flows/access-token';
 import { callbackWith, decideAuthorization, findPendingAuthorization } from '../oauth1/flows/authorize';
 import { requestParts } from './request-parts';
 import { signedBody } from './body';
@@ -31,11 +31,8 @@ export function oauthRouter(s: Services, web: WebKit): Router {
   };
 
   const accessToken = async (req: Request, res: Response) => {
-    const r = await exchangeRequestToken(requestParts(req, s.config), req.ip ?? '', s);
-    sendForm(res, [
-      ['oauth_token', r.token],
-      ['oauth_token_secret', r.secret],
-    ]);
+    const r = await accessTokenEndpoint(requestParts(req, s.config), req.ip ?? '', s);
+    sendForm(res, accessTokenAnswer(r, s.clock.now()));
   };
 
   const consent = async (req: Request, res: Response) => {

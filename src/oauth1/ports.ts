@@ -40,6 +40,8 @@ export interface RequestTokenRecord {
   deniedAt: number | null;
   usedAt: number | null;
   expiresAt: number;
+  /** the user who approved it has been disabled since (false while undecided) */
+  userDisabled: boolean;
 }
 
 export interface AccessTokenRecord {
@@ -92,7 +94,34 @@ export interface Exchange {
   accessSecret: string;
   createdAt: number;
   expiresAt: number | null;
+  /** SHA-256 of the OAuth Session extension's oauth_session_handle */
+  sessionHandleHash: string;
+  /** when the user's authorization (the grant, across renewals) ends; null = never */
+  authorizationExpiresAt: number | null;
 }
+
+/** Why a step's atomic write found the world changed since the request was verified. */
+export type StepRefusal = 'raced' | 'user_disabled' | 'consumer_disabled';
+
+export type ExchangeOutcome = { id: number } | { refused: StepRefusal };
+
+/** OAuth Session extension: a new token and secret for the same grant. */
+export interface Renewal {
+  accessTokenId: number;
+  /** hash of the token the renewal was signed with: it must still be the grant's token */
+  tokenHash: string;
+  sessionHandleHash: string;
+  newTokenHash: string;
+  newSecret: string;
+  at: number;
+  ip: string;
+  /** the new token's expiry; the store caps it at the authorization's end */
+  expiresAt: number | null;
+}
+
+export type RenewalOutcome =
+  | { renewed: true; expiresAt: number | null; authorizationExpiresAt: number | null }
+  | { renewed: false; refused: StepRefusal | 'handle' | 'revoked' | 'authorization_expired' };
 
 export interface AuditEvent {
   event: string;
@@ -129,17 +158,44 @@ export interface ProtocolStore {
     audit: AuditEvent,
   ): Promise<boolean>;
   denyRequestToken(id: number, userId: number, at: number, audit: AuditEvent): Promise<boolean>;
-  /** Counts a wrong verifier; returns the new failure count. */
-  recordVerifierFailure(id: number): Promise<number>;
   /**
-   * Kills the request token and creates the access token in one transaction; returns
-   * the new access token id, or null when another exchange won the race.
+   * Counts a wrong verifier and writes the audit event (its detail given `failures`, the
+   * new count, and `killed`) in one transaction; returns the new failure count.
    */
-  exchangeRequestToken(e: Exchange, audit: AuditEvent): Promise<number | null>;
+  recordVerifierFailure(id: number, audit: AuditEvent): Promise<number>;
+  /**
+   * Kills the request token and creates the access token in one transaction, if the token
+   * is still unused and its user and consumer are still enabled at that moment; returns
+   * the new access token id, or why not.
+   */
+  exchangeRequestToken(e: Exchange, audit: AuditEvent): Promise<ExchangeOutcome>;
+  /**
+   * Replaces the grant's token and secret in one conditional write (the old token is dead
+   * from that moment; of two concurrent renewals exactly one wins), if the handle matches,
+   * the grant is unrevoked, its authorization unexpired, and its user and consumer enabled.
+   */
+  renewAccessToken(r: Renewal, audit: AuditEvent): Promise<RenewalOutcome>;
   audit(e: AuditEvent): Promise<void>;
 }
 
 export interface Clock {
   /** milliseconds since the epoch */
   now(): number;
+}
+
+/** Wrong verifiers a request token survives; the last one kills it (SPEC: three). */
+export const MAX_VERIFIER_FAILURES = 3;
+
+export interface ProtocolOptions {
+  /** accepted clock skew either way, seconds */
+  timestampWindow: number;
+  /** how often a token's last_used is written, ms */
+  lastUsedThrottle: number;
+}
+
+/** What every flow is given: storage, time and the protocol's settings. */
+export interface FlowDeps {
+  store: ProtocolStore;
+  clock: Clock;
+  options: ProtocolOptions;
 }

@@ -17,7 +17,8 @@ export type ProblemCode =
   | 'token_expired'
   | 'token_revoked'
   | 'verifier_invalid'
-  | 'permission_denied';
+  | 'permission_denied'
+  | 'permission_unknown';
 
 export const PROBLEM_STATUS: Readonly<Record<ProblemCode, 400 | 401>> = Object.freeze({
   parameter_absent: 400,
@@ -34,6 +35,7 @@ export const PROBLEM_STATUS: Readonly<Record<ProblemCode, 400 | 401>> = Object.f
   token_revoked: 401,
   verifier_invalid: 401,
   permission_denied: 401,
+  permission_unknown: 401,
 });
 
 const DEFAULT_ADVICE: Readonly<Record<ProblemCode, string>> = Object.freeze({
@@ -51,6 +53,7 @@ const DEFAULT_ADVICE: Readonly<Record<ProblemCode, string>> = Object.freeze({
   token_revoked: 'The token has been revoked.',
   verifier_invalid: 'The verifier is wrong or has already been used.',
   permission_denied: 'Permission denied.',
+  permission_unknown: 'The user has not yet decided whether to allow access.',
 });
 
 /** Extra Problem Reporting parameters that may accompany a problem. */

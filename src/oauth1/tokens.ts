@@ -9,3 +9,7 @@ export const newVerifierValue = (): string => randomBytes(10).toString('hex');
 
 /** Tokens are looked up by SHA-256; they carry 256 bits, so no salt or stretching is needed. */
 export const hashToken = (value: string): string => hash('sha256', value, 'hex');
+
+/** A token never outlives the authorization it was issued under (times in ms, null = never). */
+export const capAt = (expiresAt: number | null, cap: number | null): number | null =>
+  cap === null ? expiresAt : expiresAt === null ? cap : Math.min(expiresAt, cap);

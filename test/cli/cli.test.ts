@@ -142,14 +142,21 @@ describe('applink CLI', () => {
   it('lists and revokes tokens, and deletes consumers with their tokens', async () => {
     // a grant made directly in the database the CLI uses
     const { openDatabase } = await import('../../src/db');
-    const db = openDatabase({ client: 'sqlite', filename: env.APPLINK_DATABASE_URL!.slice(7) });
+    const { secretBoxFor } = await import('../../src/keys');
+    const { loadConfig } = await import('../../src/config');
+    const box = secretBoxFor(loadConfig(env));
+    const db = openDatabase({ client: 'sqlite', filename: env.APPLINK_DATABASE_URL!.slice(7) }, { create: false });
     await db.migrate();
     const user = await db.knex('users').where({ username: 'alice' }).first();
     const consumer = await db.knex('consumers').where({ consumer_key: 'wiki' }).first();
     for (const h of ['a'.repeat(64), 'b'.repeat(64)]) {
-      await db
-        .knex('access_tokens')
-        .insert({ token_hash: h, consumer_id: consumer.id, user_id: user.id, secret_enc: 'x', created_at: Date.now() });
+      await db.knex('access_tokens').insert({
+        token_hash: h,
+        consumer_id: consumer.id,
+        user_id: user.id,
+        secret_enc: box.seal('s'),
+        created_at: Date.now(),
+      });
     }
     await db.close();
 

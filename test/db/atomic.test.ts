@@ -8,7 +8,7 @@ import { SqlProtocolStore } from '../../src/db/protocol-store';
 import { TokenRepository } from '../../src/db/tokens';
 import { UserRepository } from '../../src/db/users';
 import { SecretBox } from '../../src/secrets';
-import { MAX_VERIFIER_FAILURES } from '../../src/oauth1/flows/verify-request';
+import { MAX_VERIFIER_FAILURES } from '../../src/oauth1/ports';
 import { freshDatabase, type FreshDatabase } from '../helpers/db';
 import { testDatabases } from '../helpers/server';
 
@@ -104,19 +104,26 @@ describe.each(await testDatabases())('atomic single-use steps on %s', (kind) => 
           accessSecret: 's',
           createdAt: now,
           expiresAt: null,
+          sessionHandleHash: randomBytes(32).toString('hex'),
+          authorizationExpiresAt: null,
         },
         issued(),
       ),
     );
-    expect(results.filter((r) => r !== null)).toHaveLength(1);
+    expect(results.filter((r) => 'id' in r)).toHaveLength(1);
+    expect(results.filter((r) => 'refused' in r && r.refused === 'raced')).toHaveLength(9);
     expect(await audits(['access_token.issued'])).toBe(1);
     expect(Number(((await nodes[0]!.knex('access_tokens').count({ n: '*' }).first()) as { n: string }).n)).toBe(1);
   });
 
   it('wrong verifiers are all counted, and the token dies at the limit even under a race', async () => {
     const id = await requestToken(true);
-    const counts = await race(7, (s) => s.recordVerifierFailure(id));
+    const counts = await race(7, (s) =>
+      s.recordVerifierFailure(id, { event: 'verifier.rejected', consumerId, tokenId: id }),
+    );
     expect(counts.sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    // each count with its audit entry, written in the same transaction
+    expect(await audits(['verifier.rejected'], id)).toBe(7);
     const exchanged = await stores[0]!.exchangeRequestToken(
       {
         requestTokenId: id,
@@ -126,10 +133,12 @@ describe.each(await testDatabases())('atomic single-use steps on %s', (kind) => 
         accessSecret: 's',
         createdAt: now,
         expiresAt: null,
+        sessionHandleHash: randomBytes(32).toString('hex'),
+        authorizationExpiresAt: null,
       },
       issued(),
     );
-    expect(exchanged).toBeNull(); // 7 >= MAX_VERIFIER_FAILURES: dead although the verifier was set
+    expect(exchanged).toEqual({ refused: 'raced' }); // 7 >= MAX_VERIFIER_FAILURES: dead although the verifier was set
     expect(MAX_VERIFIER_FAILURES).toBeLessThan(7);
   });
 
@@ -145,11 +154,15 @@ describe.each(await testDatabases())('atomic single-use steps on %s', (kind) => 
         accessSecret: 's',
         createdAt: now,
         expiresAt: null,
+        sessionHandleHash: randomBytes(32).toString('hex'),
+        authorizationExpiresAt: null,
       },
       issued(),
     );
     const repos = nodes.map((n) => new TokenRepository(n.knex));
-    const results = await Promise.all(Array.from({ length: 8 }, (_, i) => repos[i % repos.length]!.revoke(at!)));
+    const results = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => repos[i % repos.length]!.revoke((at as { id: number }).id)),
+    );
     expect(results.filter(Boolean)).toHaveLength(1);
     for (const s of stores) {
       const found = await s.findCredentials('k', hash, 'access');

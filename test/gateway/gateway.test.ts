@@ -9,7 +9,17 @@ import { PROJECT_ROOT } from '../../src/paths';
 import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose';
 import { seedUser, startTestServer, type TestServer } from '../helpers/server';
 import { main } from '../../src/cli';
-import { linkApp, rawSend, send, sign, startUpstream, type Linked, type Seen, type Upstream } from '../helpers/gateway';
+import {
+  linkApp,
+  pinnedBase,
+  rawSend,
+  send,
+  sign,
+  startUpstream,
+  type Linked,
+  type Seen,
+  type Upstream,
+} from '../helpers/gateway';
 
 let up: Upstream;
 let server: TestServer;
@@ -28,6 +38,8 @@ beforeAll(async () => {
   up = await startUpstream();
   deadPort = await freePort();
   server = await startTestServer({
+    ...(await pinnedBase()),
+    APPLINK_GATEWAY_FORWARD_HEADERS: 'X-Custom',
     APPLINK_GATEWAY_ROUTES: `/tracker=${up.url}, /tracker/v2=${up.url}/api/v2, /down=http://127.0.0.1:${deadPort}`,
     APPLINK_GATEWAY_TIMEOUT: '1',
     APPLINK_GATEWAY_BUFFER_LIMIT: '65536',
@@ -286,6 +298,7 @@ describe('no spoofing', () => {
         Connection: 'x-hop-a, keep-alive',
         'X-Hop-A': 'gone',
         'X-Custom': 'kept',
+        'X-Not-Listed': 'dropped',
       },
     });
     expect(r.status, r.text).toBe(200);
@@ -311,7 +324,8 @@ describe('no spoofing', () => {
     expect(h['proxy-authorization']).toBeUndefined();
     expect(h.authorization).toBeUndefined();
     expect(h['x-hop-a']).toBeUndefined();
-    expect(h['x-custom']).toBe('kept');
+    expect(h['x-custom']).toBe('kept'); // APPLINK_GATEWAY_FORWARD_HEADERS
+    expect(h['x-not-listed']).toBeUndefined();
     expect(h.host).toBe(new URL(up.url).host);
     expect(h.via).toBe('1.1 applink');
   });

@@ -2,14 +2,21 @@
 // and the configuration errors that name APPLINK_GATEWAY_*.
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config';
+import { ACCEPTED_PATHS as accepted, REFUSED_PATHS as refused } from './path-cases';
 import {
-  hasDotSegment,
   matchRoute,
+  nonCanonicalPath,
   parseGatewayRoutes,
   upstreamTarget,
   withoutOAuthPairs,
 } from '../../src/gateway/routes';
-import { clientResponseHeaders, upstreamRequestHeaders } from '../../src/gateway/headers';
+import {
+  clientResponseHeaders,
+  filterCookieHeader,
+  GATEWAY_CSP,
+  headerPolicy,
+  upstreamRequestHeaders,
+} from '../../src/gateway/headers';
 
 describe('APPLINK_GATEWAY_ROUTES', () => {
   it('parses prefixes and upstreams, longest prefix first', () => {
@@ -66,6 +73,60 @@ describe('APPLINK_GATEWAY_ROUTES', () => {
   });
 });
 
+describe('APPLINK_BASE_URL and APPLINK_GATEWAY_FORWARD_HEADERS', () => {
+  it('gateway routes need a base URL: the issuer is never taken from a Host header', () => {
+    expect(() => loadConfig({ APPLINK_GATEWAY_ROUTES: '/t=http://127.0.0.1:1' })).toThrow(
+      'APPLINK_BASE_URL: required with APPLINK_GATEWAY_ROUTES',
+    );
+    try {
+      loadConfig({ APPLINK_GATEWAY_ROUTES: '/t=http://127.0.0.1:1' });
+    } catch (e) {
+      expect((e as ConfigError).variable).toBe('APPLINK_BASE_URL');
+      expect((e as Error).message).not.toContain('\n');
+    }
+    const c = loadConfig({ APPLINK_GATEWAY_ROUTES: '/t=http://127.0.0.1:1', APPLINK_BASE_URL: 'https://a.example' });
+    expect(c.gatewayRoutes).toHaveLength(1);
+    expect(loadConfig({}).gatewayRoutes).toEqual([]); // no routes, no requirement
+  });
+
+  it('extra forwarded headers: names only, lower-cased; applink-set, hop-by-hop and identity names refused', () => {
+    expect(loadConfig({}).gatewayForwardHeaders).toEqual([]);
+    expect(loadConfig({ APPLINK_GATEWAY_FORWARD_HEADERS: ' X-Trace-Id, Origin ,' }).gatewayForwardHeaders).toEqual([
+      'x-trace-id',
+      'origin',
+    ]);
+    for (const bad of [
+      'X-Applink-User',
+      'Applink-Jwt-Assertion',
+      'X-Forwarded-For',
+      'x-forwarded-host',
+      'Forwarded',
+      'Host',
+      'Authorization',
+      'Proxy-Authorization',
+      'Connection',
+      'Upgrade',
+      'Transfer-Encoding',
+      'Remote-User',
+      'X-Remote-User',
+      'X-Auth-Request-Email',
+      'X-Original-URL',
+      'X-Rewrite-URL',
+      'True-Client-IP',
+      'X-Real-IP',
+      'Cf-Access-Jwt-Assertion',
+      'CF-Connecting-IP',
+      'X_Custom',
+      'bad header',
+      'a:b',
+    ]) {
+      expect(() => loadConfig({ APPLINK_GATEWAY_FORWARD_HEADERS: bad }), bad).toThrow(
+        'APPLINK_GATEWAY_FORWARD_HEADERS',
+      );
+    }
+  });
+});
+
 describe('matching and the upstream target', () => {
   const routes = parseGatewayRoutes('/t=http://up:1,/t/v2=http://up:2/api');
 
@@ -87,25 +148,27 @@ describe('matching and the upstream target', () => {
     expect(withoutOAuthPairs('summary=x+y&oauth_consumer_key=k&oauthx=1')).toBe('summary=x+y&oauthx=1');
   });
 
-  it('finds dot segments, encoded or not', () => {
-    for (const p of ['/..', '/../a', '/a/./b', '/a/%2e%2E/b', '/a/.%2e', '/a\\..\\b', '/a%2f..%2fb', '/a%5C..']) {
-      expect(hasDotSegment(p), p).toBe(true);
-    }
-    for (const p of ['/', '/a/b', '/a/..b', '/a/b..', '/.well-known/x', '/a/...'])
-      expect(hasDotSegment(p), p).toBe(false);
+  it.each(refused.map((p) => [JSON.stringify(p), p]))('refuses %s', (_label, p) => {
+    expect(nonCanonicalPath(p)).toEqual(expect.any(String));
+  });
+
+  it.each(accepted.map((p) => [JSON.stringify(p), p]))('accepts %s', (_label, p) => {
+    expect(nonCanonicalPath(p)).toBeNull();
   });
 });
 
 describe('headers', () => {
   const identity = { assertion: 'jwt', username: 'zoë', consumerKey: 'wiki' };
   const fwd = { clientIp: '10.0.0.1', proto: 'https', host: 'applink.example', prefix: '/t' };
+  const policy = headerPolicy(['x-extra'], ['applink.sid', 'CF_Authorization']);
 
-  it("towards the upstream: hop-by-hop, spoofable and OAuth headers out, applink's in", () => {
+  it("towards the upstream: only the allowlist, hop-by-hop and Connection-named out, applink's in", () => {
     const out = upstreamRequestHeaders(
       {
         host: 'applink.example',
-        connection: 'close, x-secret',
+        connection: 'close, x-secret, Accept-Language',
         'x-secret': '1',
+        'accept-language': 'de',
         te: 'trailers',
         'transfer-encoding': 'chunked',
         upgrade: 'websocket',
@@ -117,11 +180,23 @@ describe('headers', () => {
         'x-forwarded-for': '6.6.6.6',
         x_forwarded_host: 'evil',
         forwarded: 'for=6.6.6.6',
+        'remote-user': 'admin',
+        'x-remote-user': 'admin',
+        'x-auth-request-user': 'admin',
+        'x-auth-request-email': 'admin@example.com',
+        'x-original-url': '/admin',
+        'x-rewrite-url': '/admin',
+        'true-client-ip': '10.0.0.9',
+        'cf-access-jwt-assertion': 'eyJ',
+        cookie: 'applink.sid=s%3Aabc; CF_Authorization=eyJ; JSESSIONID=42',
         'content-length': '10',
         'content-type': 'text/plain',
         via: '1.1 edge',
         accept: 'application/json',
+        'x-extra': 'yes',
+        'x-other': 'no',
       },
+      policy,
       'up:1',
       identity,
       fwd,
@@ -131,6 +206,8 @@ describe('headers', () => {
       'content-length': '10',
       'content-type': 'text/plain',
       accept: 'application/json',
+      cookie: 'JSESSIONID=42',
+      'x-extra': 'yes',
       host: 'up:1',
       'applink-jwt-assertion': 'jwt',
       'x-applink-user': 'zo%C3%AB',
@@ -144,20 +221,55 @@ describe('headers', () => {
   });
 
   it('a replayed body gets its own length', () => {
-    const out = upstreamRequestHeaders({ 'content-length': '99' }, 'up', identity, fwd, 12);
+    const out = upstreamRequestHeaders({ 'content-length': '99' }, policy, 'up', identity, fwd, 12);
     expect(out['content-length']).toBe('12');
   });
 
-  it('back to the client: hop-by-hop headers out, the rest (all cookies) kept', () => {
+  it("the Cookie header loses applink's cookies in every spelling, keeps the rest", () => {
+    const owned = policy.owned;
+    expect(filterCookieHeader('applink.sid=1', owned)).toBeNull();
+    expect(filterCookieHeader(' APPLINK.SID =1;a=2', owned)).toBe('a=2');
+    expect(filterCookieHeader('a=1; applink.sid=x; applink.sid=y; b=2', owned)).toBe('a=1; b=2');
+    expect(filterCookieHeader('cf_authorization=x;;b=2', owned)).toBe('b=2');
+    expect(filterCookieHeader('applink.sid', owned)).toBeNull(); // a nameless cookie's value
+    expect(filterCookieHeader('a=applink.sid=x', owned)).toBe('a=applink.sid=x');
+  });
+
+  it('back to the client: hop-by-hop, origin-wide and owned cookies out; sandboxed', () => {
     expect(
-      clientResponseHeaders({
-        connection: 'keep-alive, x-hop',
-        'x-hop': '1',
-        'keep-alive': 'timeout=5',
-        'transfer-encoding': 'chunked',
-        'set-cookie': ['a=1', 'b=2'],
-        'content-type': 'text/html',
-      }),
-    ).toEqual({ 'set-cookie': ['a=1', 'b=2'], 'content-type': 'text/html', via: '1.1 applink' });
+      clientResponseHeaders(
+        {
+          connection: 'keep-alive, x-hop',
+          'x-hop': '1',
+          'keep-alive': 'timeout=5',
+          'transfer-encoding': 'chunked',
+          'set-cookie': [
+            'a=1',
+            'applink.sid=evil; Path=/',
+            ' Applink.Sid =evil',
+            'CF_Authorization=x; Domain=example.com',
+            '=applink.sid=evil',
+            'applink.sid',
+            'b=2; Path=/; HttpOnly',
+          ],
+          'strict-transport-security': 'max-age=0',
+          'clear-site-data': '"cookies"',
+          'alt-svc': 'h2=":443"',
+          nel: '{}',
+          'report-to': '{}',
+          'service-worker-allowed': '/',
+          'content-security-policy': "default-src 'self'",
+          'content-type': 'text/html',
+        },
+        policy.owned,
+      ),
+    ).toEqual({
+      'set-cookie': ['a=1', 'b=2; Path=/; HttpOnly'],
+      'content-type': 'text/html',
+      'content-security-policy': ["default-src 'self'", GATEWAY_CSP],
+      'x-content-type-options': 'nosniff',
+      'cross-origin-resource-policy': 'same-origin',
+      via: '1.1 applink',
+    });
   });
 });

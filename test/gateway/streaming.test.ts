@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import { seedUser, startTestServer, type TestServer } from '../helpers/server';
-import { linkApp, sign, startUpstream, type Linked, type Upstream } from '../helpers/gateway';
+import { linkApp, pinnedBase, sign, startUpstream, type Linked, type Upstream } from '../helpers/gateway';
 import { loadConfig } from '../../src/config';
 import { openDatabase } from '../../src/db';
 import { secretBoxFor } from '../../src/keys';
@@ -145,7 +145,7 @@ describe('in-process: backpressure crosses the gateway', () => {
   let alice: Linked;
   beforeAll(async () => {
     up = await startUpstream();
-    server = await startTestServer({ APPLINK_GATEWAY_ROUTES: `/files=${up.url}` });
+    server = await startTestServer({ ...(await pinnedBase()), APPLINK_GATEWAY_ROUTES: `/files=${up.url}` });
     up.trust(server.url, ['/files']);
     await seedUser(server, 'alice');
     alice = await linkApp(server.url, server.services, 'alice', 'uploader');
@@ -191,7 +191,7 @@ describe('in-process: a client that leaves ends the upstream exchange', () => {
   let alice: Linked;
   beforeAll(async () => {
     up = await startUpstream();
-    server = await startTestServer({ APPLINK_GATEWAY_ROUTES: `/files=${up.url}` });
+    server = await startTestServer({ ...(await pinnedBase()), APPLINK_GATEWAY_ROUTES: `/files=${up.url}` });
     up.trust(server.url, ['/files']);
     await seedUser(server, 'alice');
     alice = await linkApp(server.url, server.services, 'alice', 'leaver');
@@ -287,7 +287,7 @@ describe('spawned server: resident memory while 100 MiB go each way', () => {
     up = await startUpstream();
     dir = mkdtempSync(join(tmpdir(), 'applink-gw-'));
     const env = {
-      APPLINK_PORT: '0',
+      ...(await pinnedBase()),
       APPLINK_HOST: '127.0.0.1',
       APPLINK_DATABASE_URL: `sqlite:${join(dir, 'applink.sqlite')}`,
       APPLINK_SECRET_KEY: randomBytes(32).toString('base64'),

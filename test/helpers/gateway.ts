@@ -1,15 +1,35 @@
 // The gateway's test rig, also what a benchmark needs: a real upstream application on
 // loopback that verifies every Applink-Jwt-Assertion with jose against applink's published
 // key set, a linked app (the whole dance), and requests signed with oauth-1.0a.
-import { createHash, createHmac } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 import http, { type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer, type AddressInfo } from 'node:net';
 import { createRemoteJWKSet, jwtVerify, type JWTPayload } from 'jose';
 import OAuth1a from 'oauth-1.0a';
-import { formatForm } from '../../src/oauth1/encoding';
+import { formatForm, parseForm, percentEncode } from '../../src/oauth1/encoding';
+import { baseStringUri, signatureBaseString } from '../../src/oauth1/base-string';
+import { hmacSignature } from '../../src/oauth1/signature';
 import type { Services } from '../../src/services';
 import { approve, verifierFrom } from './browser';
 import { oauth1aClient } from './clients';
+
+/** A loopback port free right now (closed again before it is returned). */
+export async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as AddressInfo).port;
+  await new Promise<void>((r) => srv.close(() => r()));
+  return port;
+}
+
+/**
+ * Gateway routes need APPLINK_BASE_URL: a server listening on a port chosen now, with that
+ * address as its base URL (plus `path`, e.g. `/applink`).
+ */
+export async function pinnedBase(path = ''): Promise<{ APPLINK_PORT: string; APPLINK_BASE_URL: string }> {
+  const port = await freePort();
+  return { APPLINK_PORT: String(port), APPLINK_BASE_URL: `http://127.0.0.1:${port}${path}` };
+}
 
 export interface Seen {
   method: string;
@@ -230,4 +250,36 @@ export async function send(
 ): Promise<{ status: number; headers: Headers; text: string }> {
   const res = await fetch(s.url, { method, headers: { ...s.headers, ...extra }, body: s.body });
   return { status: res.status, headers: res.headers, text: await res.text() };
+}
+
+/**
+ * Signs a request target exactly as sent (raw path and query, no URL parsing), with the
+ * core's own base string, and returns the protocol parameters with their signature. Extra
+ * `oauth` parameters (oauth_body_hash) and `query` pairs already in `target` are signed too.
+ */
+export function signRawTarget(
+  l: Linked,
+  method: string,
+  origin: string,
+  target: string,
+  o: { oauth?: Record<string, string>; form?: Array<[string, string]> } = {},
+): Array<[string, string]> {
+  const oauth: Array<[string, string]> = [
+    ['oauth_consumer_key', l.consumer.key],
+    ['oauth_nonce', randomBytes(12).toString('hex')],
+    ['oauth_signature_method', 'HMAC-SHA1'],
+    ['oauth_timestamp', String(Math.floor(Date.now() / 1000))],
+    ['oauth_token', l.token.key],
+    ['oauth_version', '1.0'],
+    ...Object.entries(o.oauth ?? {}),
+  ];
+  const q = target.indexOf('?');
+  const query = q === -1 ? [] : parseForm(target.slice(q + 1));
+  const base = signatureBaseString(method, baseStringUri(origin, target), [...oauth, ...query, ...(o.form ?? [])]);
+  return [...oauth, ['oauth_signature', hmacSignature('HMAC-SHA1', base, l.consumer.secret, l.token.secret)]];
+}
+
+/** `OAuth name="value", ...`, each name written by `nameAs` (default: percent-encoded). */
+export function oauthHeader(pairs: Array<[string, string]>, nameAs: (n: string) => string = percentEncode): string {
+  return `OAuth ${pairs.map(([k, v]) => `${nameAs(k)}="${percentEncode(v)}"`).join(', ')}`;
 }

@@ -6,6 +6,7 @@ import { seedConsumer, seedUser, startTestServer, testDatabases, type TestServer
 import { signedFetch } from '../helpers/sign';
 import { baseStringUri, signatureBaseString } from '../../src/oauth1/base-string';
 import { hmacSignature } from '../../src/oauth1/signature';
+import { parseProblemHeader } from '../helpers/problem-header';
 import { percentEncode } from '../../src/oauth1/encoding';
 import { hashToken, newSecretValue, newTokenValue } from '../../src/oauth1/tokens';
 
@@ -53,9 +54,10 @@ describe('APPLINK_BASE_URL with a path prefix', () => {
     expect(local.params.oauth_signature_base_string).toContain(
       percentEncode('https://links.example.com/applink/rest/api/1/myself'),
     );
-    expect(local.headers.get('www-authenticate')).toBe(
-      'OAuth realm="https://links.example.com/applink", oauth_problem="signature_invalid"',
-    );
+    expect(parseProblemHeader(local.headers.get('www-authenticate'))).toEqual({
+      realm: 'https://links.example.com/applink',
+      ...local.params,
+    });
   });
 
   it('redirects to sign-in under the prefix', async () => {

@@ -14,6 +14,7 @@ import { createLogger } from '../../src/logger';
 import { startServer, type RunningServer } from '../../src/server';
 import { keyId } from '../../src/secrets';
 import { PASSWORD } from '../helpers/server';
+import { pinnedBase } from '../helpers/gateway';
 import { browse, CookieJar, csrfOf, form, signIn, verifierFrom } from '../helpers/browser';
 import { signedFetch } from '../helpers/sign';
 
@@ -40,14 +41,20 @@ const base = {
   APPLINK_LOG_LEVEL: 'silent',
 };
 let gatewayRoutes = '';
+// gateway routes need APPLINK_BASE_URL (the CLI loads the same configuration)
+const pinned = pinnedBase();
+let pinnedEnv: Record<string, string> = {};
 const withKeys = (current: string, previous: string[] = []) => ({
   ...base,
+  ...(gatewayRoutes && pinnedEnv),
   APPLINK_GATEWAY_ROUTES: gatewayRoutes,
   APPLINK_SECRET_KEY: current,
   APPLINK_PREVIOUS_SECRET_KEYS: previous.join(','),
 });
-const start = (env: Record<string, string>) => {
-  const config = loadConfig(env);
+// Each start listens on a port of its own (a client's pooled connection to the previous
+// server must not be reused), named by its base URL when the gateway needs one.
+const start = async (env: Record<string, string>) => {
+  const config = loadConfig(gatewayRoutes ? { ...env, ...(await pinnedBase()) } : env);
   return startServer(config, createLogger(config));
 };
 const cli = (env: Record<string, string>, ...args: string[]) => {
@@ -87,6 +94,7 @@ describe('applink keys rotate', () => {
     // 1. Life under K1: a consumer, a grant, an approved-but-unexchanged request token, a
     //    session, a gateway signing key.
     gatewayRoutes = `/app=${await upstreamUrl}`;
+    pinnedEnv = await pinned;
     running = await start(withKeys(K1));
     let s = running;
     await s.services.users.create({ username: 'alice', email: 'alice@example.com', password: PASSWORD });

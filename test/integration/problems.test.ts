@@ -5,6 +5,7 @@ import { rsaKeys, seedConsumer, seedUser, startTestServer, testDatabases, type T
 import { approve, browse, CookieJar, form, signIn, verifierFrom } from '../helpers/browser';
 import { hashToken } from '../../src/oauth1/tokens';
 import { buildSignedRequest, signedFetch, type SignOptions } from '../helpers/sign';
+import { parseProblemHeader } from '../helpers/problem-header';
 
 describe.each(await testDatabases())('problems on %s', (database) => {
   let s: TestServer;
@@ -33,7 +34,9 @@ describe.each(await testDatabases())('problems on %s', (database) => {
     expect(r.status, JSON.stringify(r.params)).toBe(status);
     expect(r.params.oauth_problem).toBe(code);
     expect(r.params.oauth_problem_advice).toBeTruthy();
-    expect(r.headers.get('www-authenticate')).toBe(`OAuth realm="${s.url}", oauth_problem="${code}"`);
+    // The header carries exactly the body's problem parameters (Atlassian reads only it).
+    expect(parseProblemHeader(r.headers.get('www-authenticate'))).toEqual({ realm: s.url, ...r.params });
+    expect(r.headers.get('www-authenticate')).toMatch(new RegExp(`^OAuth realm="[^"]+", oauth_problem="${code}", `));
     expect(r.headers.get('content-type')).toMatch(/^application\/x-www-form-urlencoded/);
   }
 
@@ -332,9 +335,18 @@ describe.each(await testDatabases())('problems on %s', (database) => {
       expect(row).toMatchObject({ verifier_failures: 3, used_at: null });
     });
 
-    it('verifier_invalid before the user approved', async () => {
+    it('permission_unknown before the user decided, not counted as a wrong verifier', async () => {
       const rt = await requestToken();
-      expectProblem(await exchange(rt, 'guess'), 401, 'verifier_invalid');
+      for (let i = 0; i < 5; i++) expectProblem(await exchange(rt, `guess-${i}`), 401, 'permission_unknown');
+      expectProblem(await exchange(rt, ''), 401, 'permission_unknown');
+      const row = await s.services.db
+        .knex('request_tokens')
+        .where({ token_hash: hashToken(rt.token) })
+        .first();
+      expect(row).toMatchObject({ verifier_failures: 0, used_at: null });
+      // the user decides afterwards, and the exchange then works
+      const verifier = await verifierFrom(await approve(s.url, rt.token, 'alice'));
+      expect((await exchange(rt, verifier)).status).toBe(200);
     });
 
     it('permission_denied for a disabled user, whose consent page cannot be reached', async () => {

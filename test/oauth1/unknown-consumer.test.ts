@@ -4,7 +4,8 @@
 // shown is that the same work is done, which is what makes the timing the same.
 import { createHmac, sign } from 'node:crypto';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
-import { verifySignedRequest, type FlowDeps } from '../../src/oauth1/flows/verify-request';
+import { verifySignedRequest } from '../../src/oauth1/flows/verify-request';
+import type { FlowDeps } from '../../src/oauth1/ports';
 import { OAuthProblem } from '../../src/oauth1/problems';
 import * as signature from '../../src/oauth1/signature';
 import { baseStringUri, signatureBaseString } from '../../src/oauth1/base-string';

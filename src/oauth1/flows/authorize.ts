@@ -52,7 +52,7 @@ export async function decideAuthorization(
       tokenId: token.id,
       ip,
     });
-    if (!denied) throw raced();
+    if (!denied) return refusedDecision(tokenValue, deps);
     return { kind: 'deny', callback: token.callback, token: tokenValue!, consumer };
   }
   const verifier = newVerifierValue();
@@ -63,12 +63,21 @@ export async function decideAuthorization(
     tokenId: token.id,
     ip,
   });
-  if (!approved) throw raced();
+  if (!approved) return refusedDecision(tokenValue, deps);
   return { kind: 'allow', callback: token.callback, token: tokenValue!, verifier, consumer };
 }
 
-const raced = (): OAuthProblem =>
-  new OAuthProblem('token_rejected', { advice: 'This authorization request has already been answered.' });
+/**
+ * The decision's conditional write found nothing: the token was decided meanwhile, or
+ * the consumer or the deciding user was disabled after the page was shown. Says which.
+ */
+async function refusedDecision(
+  tokenValue: string | undefined,
+  deps: { store: ProtocolStore; clock: Clock },
+): Promise<never> {
+  await findPendingAuthorization(tokenValue, deps); // throws for a decided token or a disabled consumer
+  throw new OAuthProblem('permission_denied', { advice: 'Your account has been disabled.' });
+}
 
 /** The callback URL with the given parameters appended to its query. */
 export function callbackWith(callback: string, params: Record<string, string>): string {

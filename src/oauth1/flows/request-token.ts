@@ -1,7 +1,8 @@
 /** Temporary credentials, RFC 5849 §2.1. */
 import { OAuthProblem } from '../problems';
 import { hashToken, newSecretValue, newTokenValue } from '../tokens';
-import { verifySignedRequest, type FlowDeps } from './verify-request';
+import { verifySignedRequest } from './verify-request';
+import type { FlowDeps } from '../ports';
 import type { RequestParts } from '../params';
 import { hasControlCharacter } from '../encoding';
 

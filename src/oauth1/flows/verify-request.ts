@@ -16,28 +16,15 @@ import {
   type SignatureMethod,
 } from '../signature';
 import { hashToken } from '../tokens';
-import type {
-  AccessTokenRecord,
-  Clock,
-  ConsumerRecord,
-  ProtocolStore,
-  RequestTokenRecord,
-  TokenKind,
-  TokenTouch,
+import {
+  MAX_VERIFIER_FAILURES,
+  type AccessTokenRecord,
+  type ConsumerRecord,
+  type FlowDeps,
+  type RequestTokenRecord,
+  type TokenKind,
+  type TokenTouch,
 } from '../ports';
-
-export interface ProtocolOptions {
-  /** accepted clock skew either way, seconds */
-  timestampWindow: number;
-  /** how often a token's last_used is written, ms */
-  lastUsedThrottle: number;
-}
-
-export interface FlowDeps {
-  store: ProtocolStore;
-  clock: Clock;
-  options: ProtocolOptions;
-}
 
 export interface Verified<K extends TokenKind | null> {
   params: CollectedParams;
@@ -59,26 +46,42 @@ const HTTPS = /^https:/i;
 
 // Stand-in for an unknown consumer so that every check still runs and timing reveals
 // nothing about which consumer keys exist (the approach of oauthlib's dummy client).
-const DUMMY_CONSUMER: ConsumerRecord = Object.freeze({
-  id: 0,
-  key: '',
-  name: '',
-  description: '',
-  callbackUrl: null,
-  secret: randomBytes(32).toString('base64url'),
-  publicKey: generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey,
-  disabled: false,
-});
+// Made on first need, not at import: generating its RSA key takes tens of milliseconds,
+// which a CLI command that never verifies a request must not pay.
+let standIn: ConsumerRecord | undefined;
+function standInConsumer(): ConsumerRecord {
+  return (standIn ??= Object.freeze({
+    id: 0,
+    key: '',
+    name: '',
+    description: '',
+    callbackUrl: null,
+    secret: randomBytes(32).toString('base64url'),
+    publicKey: generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey,
+    disabled: false,
+  }));
+}
 const DUMMY_TOKEN_SECRET = randomBytes(32).toString('base64url');
+
+export interface VerifyOptions {
+  /** the request's parameters, when the caller has collected them already */
+  params?: CollectedParams | undefined;
+  /**
+   * OAuth Session renewal: an expired access token is accepted (the store checks the
+   * authorization's own expiry) and its last_used is left to the renewal's write.
+   */
+  renewal?: boolean;
+}
 
 export async function verifySignedRequest<K extends TokenKind | null>(
   parts: RequestParts,
   kind: K,
   ip: string,
   deps: FlowDeps,
+  opts?: VerifyOptions,
 ): Promise<Verified<K>> {
   const { store, clock, options } = deps;
-  const params = collectParams(parts);
+  const params = opts?.params ?? collectParams(parts);
   const o = params.oauth;
 
   // Version (§3.1: optional, "1.0" when present).
@@ -147,7 +150,7 @@ export async function verifySignedRequest<K extends TokenKind | null>(
 
   // One lookup: consumer and token together.
   const found = await store.findCredentials(o.oauth_consumer_key!, tokenValue && hashToken(tokenValue), kind);
-  const consumer = found.consumer ?? DUMMY_CONSUMER;
+  const consumer = found.consumer ?? standInConsumer();
   const token = found.token as RequestTokenRecord | AccessTokenRecord | null;
 
   // Signature, computed in full whatever was found.
@@ -171,9 +174,10 @@ export async function verifySignedRequest<K extends TokenKind | null>(
   let touch: TokenTouch | null = null;
   if (token?.kind === 'access') {
     if (token.revokedAt !== null) throw new OAuthProblem('token_revoked');
-    if (token.expiresAt !== null && token.expiresAt <= nowMs) throw new OAuthProblem('token_expired');
+    const renewal = opts?.renewal === true;
+    if (token.expiresAt !== null && token.expiresAt <= nowMs && !renewal) throw new OAuthProblem('token_expired');
     if (token.user.disabled) throw new OAuthProblem('permission_denied', { advice: 'The user has been disabled.' });
-    if (token.lastUsedAt === null || nowMs - token.lastUsedAt >= options.lastUsedThrottle) {
+    if (!renewal && (token.lastUsedAt === null || nowMs - token.lastUsedAt >= options.lastUsedThrottle)) {
       touch = { accessTokenId: token.id, at: nowMs, ip };
     }
   } else if (token?.kind === 'request') {
@@ -184,6 +188,10 @@ export async function verifySignedRequest<K extends TokenKind | null>(
       throw new OAuthProblem('token_rejected', { advice: 'Too many wrong verifiers; this request token is dead.' });
     }
     if (token.expiresAt <= nowMs) throw new OAuthProblem('token_expired');
+    // Approved, then the user was disabled: nothing may be issued on that approval.
+    if (token.userDisabled) {
+      throw new OAuthProblem('permission_denied', { advice: 'The user who allowed access has been disabled.' });
+    }
   }
 
   // oauth_body_hash (the extension forbids it on form-encoded bodies).
@@ -214,5 +222,3 @@ export async function verifySignedRequest<K extends TokenKind | null>(
 
   return { params, method, consumer, token } as Verified<K>;
 }
-
-export const MAX_VERIFIER_FAILURES = 3;
