@@ -253,6 +253,23 @@ export function buildProgram(io: Io = defaultIo): Command {
       );
     });
   consumer
+    .command('regenerate-secret')
+    .description('give the consumer a new shared secret (printed once); the old one stops working at once')
+    .requiredOption('--key <key>')
+    .option('--json')
+    .action(async (o: { key: string; json?: boolean }) => {
+      const r = await withServices(async (s) => {
+        const c = await s.consumers.findByKey(o.key);
+        return c && s.consumers.regenerateSecret(c.id, { event: 'consumer.secret_regenerated', detail: { by: 'cli' } });
+      });
+      if (!r) throw new CliError(`no consumer ${o.key}`);
+      if (o.json) io.out(JSON.stringify({ consumerKey: r.consumer.key, consumerSecret: r.secret }));
+      else
+        io.out(
+          `consumer key:    ${r.consumer.key}\nconsumer secret: ${r.secret}\n(the secret is shown once; store it now${r.replaced ? '. The previous secret no longer works' : ''})`,
+        );
+    });
+  consumer
     .command('delete')
     .requiredOption('--key <key>')
     .option('--json')

@@ -14,6 +14,8 @@ import {
 } from '../services/fields';
 import { ServiceError } from '../services/errors';
 import { DuplicateError, isUniqueViolation } from './users';
+import { recordAudit } from './protocol-store';
+import type { AuditEvent } from '../oauth1/ports';
 
 export interface NewConsumer {
   key: string;
@@ -135,6 +137,32 @@ export class ConsumerRepository {
     if (f.description !== undefined) patch.description = f.description;
     if (f.callbackUrl !== undefined) patch.callback_url = f.callbackUrl || null;
     return (await this.knex('consumers').where({ id }).update(patch)) === 1;
+  }
+
+  /**
+   * Gives the consumer a new shared secret, returned in the clear to be shown once and
+   * stored sealed. The old secret is dead at once: nothing caches a consumer's secret, so
+   * the very next request signed with it is refused (`signature_invalid`) on every node.
+   * The audit entry (`detail.replaced`: whether there was a secret before) is written in
+   * the same transaction. Null when there is no such consumer.
+   */
+  async regenerateSecret(
+    id: number,
+    audit: AuditEvent,
+  ): Promise<{ consumer: ConsumerSummary; secret: string; replaced: boolean } | null> {
+    const secret = newSecretValue();
+    return this.knex.transaction(async (trx) => {
+      const before = (await trx('consumers').where({ id }).first()) as ConsumerRow | undefined;
+      if (!before) return null;
+      const [row] = (await trx('consumers')
+        .where({ id })
+        .update({ secret_enc: this.box.seal(secret) })
+        .returning('*')) as ConsumerRow[];
+      if (!row) return null;
+      const replaced = before.secret_enc !== null;
+      await recordAudit(trx, { ...audit, consumerId: id, detail: { ...audit.detail, replaced } });
+      return { consumer: summary(row), secret, replaced };
+    });
   }
 
   async setDisabled(id: number, disabled: boolean): Promise<boolean> {

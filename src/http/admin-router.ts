@@ -7,6 +7,7 @@ import { Router, type NextFunction, type Request, type Response } from 'express'
 import { currentUser, requireAdmin, requireCsrf, type WebKit } from './web';
 import { formString, newUserFields, when } from './views';
 import { requestOrigin } from './request-parts';
+import { atlassianLink } from './atlassian-link';
 import { InvalidInputError, type ConsumerSummary } from '../db/consumers';
 import { DuplicateError, InvalidUserError, validateNewUser } from '../db/users';
 import type { Services } from '../services';
@@ -54,9 +55,13 @@ export function adminRouter(s: Services, web: WebKit): Router {
       detail: { by: 'admin', ...f.detail },
     });
 
+  /** The public base URL (origin and base path) consumers use. */
+  const publicRoot = (req: Request) =>
+    (s.config.baseUrl ? s.config.baseUrl.origin : requestOrigin(req, s.config)) + s.config.basePath;
+
   /** The public endpoints a consumer is configured with. */
   const endpoints = (req: Request) => {
-    const root = (s.config.baseUrl ? s.config.baseUrl.origin : requestOrigin(req, s.config)) + s.config.basePath;
+    const root = publicRoot(req);
     return {
       requestToken: `${root}/oauth/request-token`,
       authorize: `${root}/oauth/authorize`,
@@ -71,6 +76,7 @@ export function adminRouter(s: Services, web: WebKit): Router {
     name: c.name,
     description: c.description,
     callbackUrl: c.callbackUrl,
+    hasSecret: c.hasSecret,
     methods: [
       ...(c.hasSecret ? ['HMAC-SHA1', 'HMAC-SHA256'] : []),
       ...(c.hasPublicKey ? ['RSA-SHA1', 'RSA-SHA256'] : []),
@@ -192,6 +198,7 @@ export function adminRouter(s: Services, web: WebKit): Router {
           lastAddress: g.lastUsedIp,
         })),
         endpoints: endpoints(req),
+        link: atlassianLink(publicRoot(req), c, !s.config.baseUrl),
         error,
       },
       error ? 400 : 200,
@@ -272,6 +279,38 @@ export function adminRouter(s: Services, web: WebKit): Router {
       req.session.flash = `Revoked the token of ${grant.username}.`;
     }
     res.redirect(302, `${base}/consumers/${c.id}`);
+  });
+
+  // A new shared secret, shown once; the old one is dead at once. Confirmed first: the
+  // linked application is refused until the new secret is pasted into it.
+  router.get('/consumers/:id/regenerate-secret', async (req, res, next) => {
+    const c = await consumerOr404(req);
+    if (!c) return next();
+    web.render(req, res, 'admin/confirm-regenerate-secret', {
+      title: `New secret for ${c.name}?`,
+      section: 'consumers',
+      consumer: consumerRow(c),
+    });
+  });
+
+  router.post('/consumers/:id/regenerate-secret', ...post, async (req, res, next) => {
+    const c = await consumerOr404(req);
+    if (!c) return next();
+    const done = await s.consumers.regenerateSecret(c.id, {
+      event: 'consumer.secret_regenerated',
+      actorUserId: (await admin(req)).id,
+      ip: req.ip ?? null,
+      detail: { by: 'admin' },
+    });
+    if (!done) return next();
+    // The secret is on this one response (no-store) and nowhere else in the clear.
+    web.render(req, res, 'admin/consumer-secret', {
+      title: `New secret for ${done.consumer.name}`,
+      section: 'consumers',
+      consumer: consumerRow(done.consumer),
+      secret: done.secret,
+      replaced: done.replaced,
+    });
   });
 
   router.get('/consumers/:id/delete', async (req, res, next) => {

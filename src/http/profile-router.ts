@@ -1,12 +1,24 @@
 /** The signed-in user's own pages: the applications they authorized, and revoking them. */
 import { Router } from 'express';
-import { currentUser, requireCsrf, requireUser, type WebKit } from './web';
+import { currentUser, loginUrl, requireCsrf, requireUser, type WebKit } from './web';
 import { when } from './views';
 import type { Services } from '../services';
+
+/** Where Atlassian products send their users to manage the tokens they gave out. */
+export const ATLASSIAN_ACCESS_TOKENS_PATH = '/plugins/servlet/oauth/users/access-tokens';
 
 export function profileRouter(s: Services, web: WebKit): Router {
   const router = Router();
   const home = `${s.config.basePath}/profile/authorized-apps`;
+
+  // Atlassian's address for "manage your tokens": after every successful dance Jira and
+  // Confluence link their users to <provider>/plugins/servlet/oauth/users/access-tokens.
+  // It leads to the authorized-apps page, through sign-in when needed (one hop: the
+  // sign-in page comes back to the authorized-apps page itself). Express matches it with
+  // or without a trailing slash; a query string is dropped (nothing there is ours).
+  router.get(ATLASSIAN_ACCESS_TOKENS_PATH, ...web.page, async (req, res) => {
+    res.redirect(302, (await currentUser(req, s)) ? home : loginUrl(s, home, req));
+  });
 
   router.get('/profile/authorized-apps', ...web.page, requireUser(s), async (req, res) => {
     const user = (await currentUser(req, s))!;

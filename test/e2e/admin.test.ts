@@ -164,7 +164,7 @@ describe.runIf(run)('the admin console in Chromium', () => {
     const id = created.consumer.id;
     const admin = await signedIn('root');
     await admin.goto(`${server.url}/admin/consumers/${id}`);
-    await admin.getByLabel('Name').fill('Issue Tracker');
+    await admin.getByLabel('Name', { exact: true }).fill('Issue Tracker');
     await admin.getByLabel('Description').fill('Bugs and tasks');
     await admin.getByLabel('Callback URL').fill(site.callbackUrl);
     await admin.getByRole('button', { name: 'Save changes' }).click();

@@ -1,0 +1,177 @@
+// In real Chromium: what an administrator linking Jira or Confluence meets in the console.
+// The link helper (the values to paste, copyable, on the public base URL), regenerating
+// the shared secret (confirmed, shown once, the old one dead at once), and Atlassian's
+// token-management address. Screenshots for docs/atlassian.md.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createServer } from 'node:net';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { PASSWORD, seedConsumer, seedUser, startTestServer, type TestServer } from '../helpers/server';
+import { checkPage, chromiumAvailable, launchChromium, PHONE, SCREENSHOTS, shot, textOf } from '../helpers/chromium';
+import { join } from 'node:path';
+import { signedFetch } from '../helpers/sign';
+import { ATLASSIAN_CALLBACK_PATH } from '../../src/http/atlassian-link';
+
+const run = chromiumAvailable();
+
+/** A free loopback port, so that APPLINK_BASE_URL can name the server's own address. */
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+  const port = (s.address() as { port: number }).port;
+  await new Promise<void>((resolve) => s.close(() => resolve()));
+  return port;
+}
+
+describe.runIf(run)('linking Jira or Confluence: the console in Chromium', () => {
+  let server: TestServer;
+  let base: string;
+  let browser: Browser;
+  let secret: string;
+  const contexts: BrowserContext[] = [];
+
+  beforeAll(async () => {
+    const port = await freePort();
+    base = `http://127.0.0.1:${port}`;
+    server = await startTestServer({ APPLINK_PORT: String(port), APPLINK_BASE_URL: base });
+    await seedUser(server, 'root', { admin: true });
+    await seedUser(server, 'alice');
+    secret = (
+      await seedConsumer(server, 'jira-prod', { callbackUrl: `https://jira.example.com${ATLASSIAN_CALLBACK_PATH}` })
+    ).secret!;
+    await server.services.consumers.update((await server.services.consumers.findByKey('jira-prod'))!.id, {
+      name: 'Jira',
+    });
+    browser = await launchChromium();
+  });
+  afterAll(async () => {
+    for (const c of contexts) await c.close();
+    await browser?.close();
+    await server?.stop();
+  });
+
+  const signedIn = async (username: string, viewport = { width: 1200, height: 900 }): Promise<Page> => {
+    const ctx = await browser.newContext({ viewport });
+    contexts.push(ctx);
+    const page = await ctx.newPage();
+    await page.goto(`${base}/login`);
+    await page.getByLabel('Username').fill(username);
+    await page.getByLabel('Password').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.waitForURL(`${base}/profile/authorized-apps`);
+    return page;
+  };
+  const consumerPage = async (page: Page, key: string) => {
+    const c = (await server.services.consumers.findByKey(key))!;
+    await page.goto(`${base}/admin/consumers/${c.id}`);
+    return c.id;
+  };
+  /** A request-token step as Jira sends it (form body), with the given secret. */
+  const requestToken = (consumerSecret: string) =>
+    signedFetch(`${base}/plugins/servlet/oauth/request-token`, {
+      method: 'POST',
+      consumerKey: 'jira-prod',
+      consumerSecret,
+      oauth: { oauth_callback: `https://jira.example.com${ATLASSIAN_CALLBACK_PATH}?applicationLinkID=42` },
+      place: 'body',
+    });
+
+  it("shows the values for Jira's Generic Application form, labelled and copyable", async () => {
+    const admin = await signedIn('root');
+    await consumerPage(admin, 'jira-prod');
+    const helper = admin.locator('#atlassian-link');
+    expect(await textOf(helper.locator('h2'))).toBe('Link from Jira or Confluence');
+    const field = (label: string) => helper.getByLabel(label, { exact: true });
+    expect(await field('Consumer key').inputValue()).toBe('jira-prod');
+    expect(await field('Request Token URL').inputValue()).toBe(`${base}/plugins/servlet/oauth/request-token`);
+    expect(await field('Access token URL').inputValue()).toBe(`${base}/plugins/servlet/oauth/access-token`);
+    expect(await field('Authorize URL').inputValue()).toBe(`${base}/plugins/servlet/oauth/authorize`);
+    expect(await field('Signature method').inputValue()).toBe('HMAC-SHA1');
+    expect(await field('Application Type').inputValue()).toBe('Generic Application');
+    expect(await helper.getByLabel('Application URL').inputValue()).toBe(base);
+    // The shared secret is never on the page: the helper says where it comes from.
+    expect(await admin.content()).not.toContain(secret);
+    expect(await textOf(helper.locator('#atl-shared-secret-note'))).toContain('cannot show it again');
+    expect(await textOf(helper.locator('#atl-callback-state'))).toContain('https://jira.example.com');
+    expect(await helper.locator('#atl-derived').count()).toBe(0);
+
+    // Copy-friendly: read-only (typing changes nothing), select-all takes the whole value,
+    // and the copied text is exactly the URL.
+    const url = field('Request Token URL');
+    await url.click();
+    await admin.keyboard.type('xyz');
+    expect(await url.inputValue()).toBe(`${base}/plugins/servlet/oauth/request-token`);
+    await admin.keyboard.press('Control+A');
+    const selected = await url.evaluate((el) => {
+      const i = el as HTMLInputElement;
+      return i.value.slice(i.selectionStart ?? 0, i.selectionEnd ?? 0);
+    });
+    expect(selected).toBe(`${base}/plugins/servlet/oauth/request-token`);
+
+    // The pasted values work: Jira's request-token step at that URL with that key.
+    const rt = await requestToken(secret);
+    expect(rt.status, rt.body).toBe(200);
+
+    await checkPage(admin);
+    await shot(admin, 'admin-consumer-atlassian');
+    await helper.screenshot({ path: join(SCREENSHOTS, 'atlassian-link-helper.png') });
+
+    // On a phone: still labelled, nothing scrolls sideways.
+    const phone = await signedIn('root', PHONE);
+    await consumerPage(phone, 'jira-prod');
+    await checkPage(phone);
+    await shot(phone, 'admin-consumer-atlassian-phone');
+  });
+
+  it('regenerates the secret: confirmed, shown once, the old one refused at once', async () => {
+    const admin = await signedIn('root');
+    const id = await consumerPage(admin, 'jira-prod');
+    expect(await textOf(admin.locator('#secret-state'))).toContain('set (shown once');
+    await admin.locator('#regenerate-secret').click();
+    await admin.waitForURL(`${base}/admin/consumers/${id}/regenerate-secret`);
+    expect(await textOf(admin.locator('main'))).toContain('The current secret stops working at once');
+    await checkPage(admin);
+    await shot(admin, 'admin-regenerate-confirm');
+    // Cancel changes nothing.
+    await admin.getByRole('link', { name: 'Cancel' }).click();
+    await admin.waitForURL(`${base}/admin/consumers/${id}`);
+    expect((await requestToken(secret)).status).toBe(200);
+
+    await admin.locator('#regenerate-secret').click();
+    await admin.locator('#confirm-regenerate').click();
+    const fresh = await admin.getByLabel('Shared secret').inputValue();
+    expect(fresh).toMatch(/^[A-Za-z0-9_-]{20,}$/);
+    expect(fresh).not.toBe(secret);
+    expect(await textOf(admin.locator('#secret-warning'))).toContain('The previous secret no longer works');
+    await checkPage(admin);
+    await shot(admin, 'atlassian-regenerated-secret');
+
+    const old = await requestToken(secret);
+    expect(old.status).toBe(401);
+    expect(old.params.oauth_problem).toBe('signature_invalid');
+    expect(old.headers.get('www-authenticate')).toContain('OAuth realm=');
+    expect((await requestToken(fresh)).status).toBe(200);
+
+    // Shown once: the consumer's page and the audit log do not hold it.
+    await admin.getByRole('link', { name: 'Back to Jira' }).click();
+    expect(await admin.content()).not.toContain(fresh);
+    await admin.goto(`${base}/admin/audit?event=consumer.secret_regenerated`);
+    expect(await textOf(admin.locator('tbody tr').first())).toContain('consumer.secret_regenerated');
+    expect(await admin.content()).not.toContain(fresh);
+    secret = fresh;
+  });
+
+  it("Atlassian's token-management link leads through sign-in to the authorized apps", async () => {
+    const ctx = await browser.newContext();
+    contexts.push(ctx);
+    const page = await ctx.newPage();
+    await page.goto(`${base}/plugins/servlet/oauth/users/access-tokens`);
+    expect(new URL(page.url()).pathname).toBe('/login');
+    await page.getByLabel('Username').fill('alice');
+    await page.getByLabel('Password').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.waitForURL(`${base}/profile/authorized-apps`);
+    expect(await textOf(page.locator('h1'))).toBe('Authorized applications');
+    await page.goto(`${base}/plugins/servlet/oauth/users/access-tokens/`);
+    expect(page.url()).toBe(`${base}/profile/authorized-apps`);
+  });
+});
