@@ -13,6 +13,8 @@ import { DuplicateError, InvalidUserError, validateNewUser } from '../db/users';
 import type { Services } from '../services';
 import type { UserRecord } from '../oauth1/ports';
 import type { AuditEntry } from '../db/audit';
+import { hasControlCharacters } from '../services/fields';
+import { OAuthProblem } from '../oauth1/problems';
 
 export const AUDIT_PAGE_SIZE = 50;
 
@@ -467,6 +469,9 @@ export function adminRouter(s: Services, web: WebKit): Router {
       from: dayOf(q.from) !== undefined ? str(q.from) : '',
       to: dayOf(q.to) !== undefined ? str(q.to) : '',
     };
+    // text typed by a person: control characters (NUL included) never reach the database
+    if (Object.values(filter).some((v) => hasControlCharacters(v)))
+      throw new OAuthProblem('parameter_rejected', { advice: 'A filter must not contain control characters.' });
     const pageNo = Math.min(Math.max(idOf(str(q.page)) ?? 1, 1), 100_000);
     const to = dayOf(filter.to);
     const rows = await s.audits.list({
