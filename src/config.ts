@@ -254,6 +254,45 @@ const SCHEMA = {
   APPLINK_GATEWAY_FORWARD_HEADERS: gatewayForwardHeaders.default([]),
 } as const;
 
+/** Every variable read above. */
+export const CONFIG_VARIABLES: readonly string[] = Object.freeze(Object.keys(SCHEMA));
+
+/**
+ * One line per variable for `applink --help` (the README's table says more). A variable
+ * added to SCHEMA without a line here fails test/config.test.ts.
+ */
+export const VARIABLE_HELP: Readonly<Record<string, string>> = Object.freeze({
+  APPLINK_PORT: 'listen port (3000)',
+  APPLINK_HOST: 'listen address (127.0.0.1)',
+  APPLINK_DATABASE_URL: 'sqlite:PATH or postgres://… (sqlite:./data/applink.sqlite)',
+  APPLINK_BASE_URL: 'public URL the consumers use (default: from each request)',
+  APPLINK_TRUST_PROXY: 'honour X-Forwarded-* from one proxy hop (off)',
+  APPLINK_SECRET_KEY: 'master key, 32 bytes base64; required with PostgreSQL',
+  APPLINK_SECRET_KEY_FILE: 'master key file when APPLINK_SECRET_KEY is unset (./data/secret.key)',
+  APPLINK_PREVIOUS_SECRET_KEYS: 'older master keys still read during a rotation, comma-separated',
+  APPLINK_TIMESTAMP_WINDOW: 'accepted clock skew, seconds (300)',
+  APPLINK_REQUEST_TOKEN_TTL: 'request-token lifetime, seconds (600)',
+  APPLINK_ACCESS_TOKEN_TTL: 'access-token lifetime, seconds, 0 = none (5 years)',
+  APPLINK_AUTHORIZATION_TTL: 'how long a grant may be renewed (OAuth Session), seconds',
+  APPLINK_SWEEP_INTERVAL: 'how often expired rows are deleted, seconds (60)',
+  APPLINK_LOG_LEVEL: 'fatal, error, warn, info, debug, trace or silent (info)',
+  APPLINK_SHUTDOWN_TIMEOUT: 'seconds in-flight requests get on SIGTERM (25)',
+  APPLINK_SSO_JWKS_URL: "single sign-on: the proxy's key set URL (any APPLINK_SSO_* turns SSO on)",
+  APPLINK_SSO_JWKS_FILE: "single sign-on: the proxy's key set as a local file",
+  APPLINK_SSO_ISSUER: 'single sign-on: exact iss of the assertions',
+  APPLINK_SSO_AUDIENCE: 'single sign-on: accepted aud values, comma-separated',
+  APPLINK_SSO_HEADER: 'single sign-on: header carrying the assertion (Cf-Access-Jwt-Assertion)',
+  APPLINK_SSO_COOKIE: 'single sign-on: cookie carrying the assertion (CF_Authorization)',
+  APPLINK_SSO_EMAIL_CLAIM: "single sign-on: claim holding the user's email (email)",
+  APPLINK_SSO_AUTO_PROVISION: 'single sign-on: create unknown users on first sight (off)',
+  APPLINK_SSO_JWKS_COOLDOWN: 'single sign-on: least seconds between key set fetches (30)',
+  APPLINK_LOGIN_FORM: 'off = SSO only, no password form (on)',
+  APPLINK_GATEWAY_ROUTES: 'gateway: /prefix=http://upstream[/path], comma-separated (off)',
+  APPLINK_GATEWAY_TIMEOUT: 'gateway: upstream silence before a call fails, seconds (30)',
+  APPLINK_GATEWAY_BUFFER_LIMIT: 'gateway: largest body read before verification, bytes (1 MiB)',
+  APPLINK_GATEWAY_FORWARD_HEADERS: 'gateway: extra request headers forwarded upstream, comma-separated',
+});
+
 const SSO_VARIABLES = Object.keys(SCHEMA).filter((k) => k.startsWith('APPLINK_SSO_'));
 
 /**

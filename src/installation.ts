@@ -28,6 +28,8 @@ export type OpenMode = 'create' | 'write' | 'read' | 'inspect';
 export interface Installation {
   db: Database;
   box: SecretBox;
+  /** the migrations this opening applied (none when the schema was up to date) */
+  migrated: string[];
 }
 
 export interface InstallationOptions {
@@ -106,9 +108,9 @@ export async function openInstallation(
       );
     box ??= new SecretBox(loadMasterKey(config, { generate: !hasSchema }), config.previousSecretKeys);
     if (mode !== 'inspect') await assertKeyOpensDatabase(box, db.knex, keyVariable(config));
-    await db.migrate();
+    const migrated = await db.migrate();
     if (mode === 'create' || mode === 'write') await recordMasterKeys(box, db.knex);
-    return { db, box };
+    return { db, box, migrated };
   } catch (e) {
     await db.close().catch(() => undefined);
     throw e;

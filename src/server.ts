@@ -55,9 +55,10 @@ export async function startServer(
   options: ServerOptions = {},
 ): Promise<RunningServer> {
   // Creates the database and key on a first start; checks the key before writing anything.
-  const { db, box } = await openInstallation(config, 'create', {
+  const { db, box, migrated } = await openInstallation(config, 'create', {
     warn: (message) => logger.warn({ message }, 'database warning'),
   });
+  if (migrated.length > 0) logger.info({ migrations: migrated }, 'database migrated');
   const services = createServices(config, db, box, logger);
   services.metrics.collectProcessMetrics();
   const app = createApp(services);

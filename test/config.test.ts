@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../src/config';
+import { CONFIG_VARIABLES, ConfigError, loadConfig, VARIABLE_HELP } from '../src/config';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 const fail = (env: Record<string, string>) => {
   try {
@@ -80,5 +82,12 @@ describe('configuration', () => {
     const msg = fail({ [name]: value });
     expect(msg.startsWith(`${name}: `)).toBe(true);
     expect(msg).not.toContain('\n');
+  });
+
+  it('describes every variable for `applink --help`, and the README table names every one', () => {
+    expect(Object.keys(VARIABLE_HELP).sort()).toEqual([...CONFIG_VARIABLES].sort());
+    for (const line of Object.values(VARIABLE_HELP)) expect(line.length).toBeLessThan(100);
+    const readme = readFileSync(join(__dirname, '..', 'README.md'), 'utf8');
+    for (const name of CONFIG_VARIABLES) expect(readme, name).toContain(name);
   });
 });

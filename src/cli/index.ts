@@ -6,7 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { ConfigError, loadConfig, parseDatabaseUrl, type Config } from '../config';
+import { CONFIG_VARIABLES, ConfigError, loadConfig, parseDatabaseUrl, VARIABLE_HELP, type Config } from '../config';
 import { openDatabase } from '../db';
 import { openInstallation, type OpenMode } from '../installation';
 import { recordedKeys } from '../keys';
@@ -88,11 +88,24 @@ function table(rows: Array<Record<string, unknown>>): string {
 const version = (): string =>
   (JSON.parse(readFileSync(join(PROJECT_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
+const environmentHelp = (): string => {
+  const width = Math.max(...CONFIG_VARIABLES.map((v) => v.length));
+  return [
+    '',
+    'Environment (every command reads the same configuration as the server; see the README):',
+    ...CONFIG_VARIABLES.map((v) => `  ${v.padEnd(width)}  ${VARIABLE_HELP[v] ?? ''}`),
+  ].join('\n');
+};
+
 export function buildProgram(io: Io = defaultIo): Command {
   const program = new Command('applink')
     .description('applink: a self-hosted OAuth 1.0a provider for application links')
     .version(version(), '-v, --version', 'print the applink version')
-    .showHelpAfterError()
+    // usage errors like every other error: one line, `applink: …`, exit 1
+    .configureOutput({
+      outputError: (message, write) => write(`applink: ${message.replace(/^error: /, '').trimEnd()}; see --help\n`),
+    })
+    .addHelpText('after', environmentHelp)
     .exitOverride();
   program.hook('preAction', (_program, action) => {
     openMode = OPEN_MODES[commandPath(action)] ?? 'write';

@@ -16,7 +16,8 @@ export interface Database {
   dialect: Dialect;
   /** SQLite: the one connection (knex's pool holds exactly one), for prepared statements */
   sqlite(): BetterSqlite3.Database;
-  migrate(): Promise<void>;
+  /** brings the schema up to date; returns the names of the migrations it applied */
+  migrate(): Promise<string[]>;
   rollbackAll(): Promise<void>;
   ping(): Promise<void>;
   /** true when applink's migrations have run here at least once */
@@ -166,7 +167,11 @@ function wrap(knex: Knex, dialect: Dialect, sqlite: () => BetterSqlite3.Database
     dialect,
     sqlite,
     async migrate() {
-      await exclusively(knex, dialect, () => knex.migrate.latest({ migrationSource }));
+      const [, applied] = (await exclusively(knex, dialect, () => knex.migrate.latest({ migrationSource }))) as [
+        number,
+        string[],
+      ];
+      return applied;
     },
     async rollbackAll() {
       await exclusively(knex, dialect, () => knex.migrate.rollback({ migrationSource }, true));

@@ -135,10 +135,19 @@ export interface Forwarding {
 /** Header values must be visible ASCII; anything else is sent percent-encoded. */
 const headerSafe = (v: string) => (/^[\x21-\x7e]+$/.test(v) ? v : encodeURIComponent(v));
 
-/** True when the Connection header (any of its comma-separated tokens) names `name`. */
-function namedInConnection(connection: string, name: string): boolean {
-  let from = 0;
+/**
+ * The Connection header lower-cased when it may name other headers; null for none or for
+ * the common bare `keep-alive` / `close`, so most calls skip the search entirely.
+ */
+function connectionNames(connection: string | undefined): string | null {
+  if (connection === undefined) return null;
   const lower = connection.toLowerCase();
+  return lower === 'keep-alive' || lower === 'close' ? null : lower;
+}
+
+/** True when a lower-cased Connection value (comma-separated tokens) names `name`. */
+function namedIn(lower: string, name: string): boolean {
+  let from = 0;
   for (;;) {
     const at = lower.indexOf(name, from);
     if (at === -1) return false;
@@ -175,13 +184,13 @@ export function upstreamRequestHeaders(
   fwd: Forwarding,
   bodyLength: number | null,
 ): OutgoingHttpHeaders {
-  const connection = incoming.connection;
+  const named = connectionNames(incoming.connection);
   const out: OutgoingHttpHeaders = {};
   for (const name in incoming) {
     if (!policy.forward.has(name)) continue;
     const value = incoming[name];
     if (value === undefined) continue;
-    if (connection !== undefined && namedInConnection(connection, name)) continue;
+    if (named !== null && namedIn(named, name)) continue;
     if (name === 'cookie') {
       const kept = filterCookieHeader(value as string, policy.owned);
       if (kept !== null) out.cookie = kept;
@@ -235,29 +244,69 @@ function setCookieName(value: string): string {
 }
 
 /**
- * Upstream Set-Cookie values minus the ones that would set a cookie applink owns, and
- * minus nameless ones (a browser sends a nameless cookie's value alone, so `=applink.sid=x`
- * would reach applink as applink.sid).
+ * Upstream Set-Cookie values, each confined to the route, minus the ones that would set a
+ * cookie applink owns and minus nameless ones (a browser sends a nameless cookie's value
+ * alone, so `=applink.sid=x` would reach applink as applink.sid). See scopeSetCookie.
  */
-export function filterSetCookies(values: readonly string[], owned: OwnedCookies): string[] {
+export function filterSetCookies(values: readonly string[], owned: OwnedCookies, routePath: string): string[] {
   const kept: string[] = [];
   for (const v of values) {
     const name = setCookieName(v);
     if (name === '' || owned.names.has(name)) continue;
-    kept.push(v);
+    kept.push(scopeSetCookie(v, routePath));
   }
   return kept;
 }
 
-export function clientResponseHeaders(upstream: IncomingHttpHeaders, owned: OwnedCookies): OutgoingHttpHeaders {
-  const connection = upstream.connection;
+/**
+ * Confines an upstream cookie to the route's public path (base path + prefix), so the
+ * browser never sends it to applink's own pages (and many large ones cannot make every
+ * applink request too big to serve): a Path outside the route is replaced by the route's
+ * path, a missing one added (the default path of `/tracker` would be `/`), and Domain is
+ * removed (host-only). A `__Host-` cookie, which must have `Path=/`, is then refused by the
+ * browser: it would have covered all of applink.
+ */
+export function scopeSetCookie(value: string, routePath: string): string {
+  let out = '';
+  let scoped = false;
+  let start = 0;
+  for (let first = true; start <= value.length; first = false) {
+    let end = value.indexOf(';', start);
+    if (end === -1) end = value.length;
+    const part = value.slice(start, end);
+    start = end + 1;
+    if (first) {
+      out = part;
+      continue;
+    }
+    const t = part.trim();
+    const eq = t.indexOf('=');
+    const attr = (eq === -1 ? t : t.slice(0, eq)).trimEnd().toLowerCase();
+    if (attr === 'domain') continue;
+    if (attr === 'path') {
+      const path = eq === -1 ? '' : t.slice(eq + 1).trim();
+      if (path !== routePath && !path.startsWith(`${routePath}/`)) continue;
+      scoped = true;
+    }
+    if (t !== '') out += `; ${t}`;
+  }
+  return scoped ? out : `${out}; Path=${routePath}`;
+}
+
+/** `routePath`: the route's public path (base path + prefix), where its cookies belong. */
+export function clientResponseHeaders(
+  upstream: IncomingHttpHeaders,
+  owned: OwnedCookies,
+  routePath: string,
+): OutgoingHttpHeaders {
+  const named = connectionNames(upstream.connection);
   const out: OutgoingHttpHeaders = {};
   for (const name in upstream) {
     const value = upstream[name];
     if (value === undefined || HOP_BY_HOP.has(name) || ORIGIN_WIDE.has(name)) continue;
-    if (connection !== undefined && namedInConnection(connection, name)) continue;
+    if (named !== null && namedIn(named, name)) continue;
     if (name === 'set-cookie') {
-      const kept = filterSetCookies(value as string[], owned);
+      const kept = filterSetCookies(value as string[], owned, routePath);
       if (kept.length > 0) out['set-cookie'] = kept;
       continue;
     }

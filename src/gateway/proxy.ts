@@ -23,6 +23,8 @@ export interface UpstreamCall {
   agent: Agent;
   /** cookies the upstream may not set */
   owned: OwnedCookies;
+  /** the route's public path: where the upstream's cookies are confined */
+  cookiePath: string;
 }
 
 export type ProxyOutcome = 'ok' | 'bad_gateway' | 'timeout' | 'aborted';
@@ -92,7 +94,11 @@ export function forward(
     });
 
     upReq.on('response', (upRes) => {
-      res.writeHead(upRes.statusCode ?? 502, upRes.statusMessage, clientResponseHeaders(upRes.headers, call.owned));
+      res.writeHead(
+        upRes.statusCode ?? 502,
+        upRes.statusMessage,
+        clientResponseHeaders(upRes.headers, call.owned, call.cookiePath),
+      );
       pipeline(upRes, res, (err) => {
         if (err) upReq.destroy();
         settle(err ? 'aborted' : 'ok');

@@ -102,6 +102,7 @@ export async function handleGatewayCall(
       timeoutMs: s.config.gatewayTimeout,
       agent: agents.get(match.route.prefix)!,
       owned: policy.owned,
+      cookiePath: prefix,
     },
     s.logger,
     { reqId: res.locals.reqId, route: match.route.prefix },

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { isIP } from 'node:net';
 import { OAuthProblem } from '../oauth1/problems';
 import { PUBLIC_DIR, VIEWS_DIR } from '../paths';
-import { errorHandler, PAGE } from './errors';
+import { errorHandler, PAGE, renderPage } from './errors';
 import { oauthRouter } from './oauth-router';
 import { apiRouter } from './api-router';
 import { createWebKit, webRouter } from './web';
@@ -15,7 +15,7 @@ import { trustProxyHops } from './forwarded';
 import { profileRouter } from './profile-router';
 import { adminRouter } from './admin-router';
 import { setupRouter } from './setup-router';
-import { layoutEngine } from './views';
+import { layoutEngine, viewHelpers } from './views';
 import { gatewayRouter } from '../gateway/router';
 import type { Services } from '../services';
 import { accessLogger } from '../logger';
@@ -31,6 +31,7 @@ export function createApp(s: Services): Express {
   app.engine('ejs', layoutEngine(VIEWS_DIR));
   app.set('view engine', 'ejs');
   app.locals.basePath = s.config.basePath;
+  Object.assign(app.locals, viewHelpers);
 
   const access = accessLogger(s.logger);
   // One structured line and the metrics per request: id, route pattern, status, latency,
@@ -122,15 +123,15 @@ export function createApp(s: Services): Express {
   root.get('/', async (_req, res) =>
     res.redirect(302, `${s.config.basePath}${(await s.firstRun.isOpen()) ? '/setup' : '/profile/authorized-apps'}`),
   );
-  root.use((_req, res) => {
+  root.use(async (req, res) => {
     res.status(404);
-    if ((res.locals as Record<symbol, boolean>)[PAGE])
-      return res.render('error', { title: 'Not found', message: 'There is no page at this address.' });
-    res.type('text/plain').send('Not found');
+    const page = (res.locals as Record<symbol, boolean>)[PAGE] === true;
+    const text = page ? 'There is no page at this address.' : 'Not found';
+    await renderPage(req, res, page, 'error', { title: 'Not found', message: text }, (r) => web.chrome(r));
   });
 
   app.use(s.config.basePath || '/', root);
-  app.use(errorHandler(s));
+  app.use(errorHandler(s, (req) => web.chrome(req)));
   return app;
 }
 

@@ -75,7 +75,14 @@ interface HttpishError {
   expose?: boolean;
 }
 
-export function errorHandler(services: Services): ErrorRequestHandler {
+/** The layout's locals for a page rendered here (who is signed in, for the navigation). */
+export type PageChrome = (req: Request) => Promise<Record<string, unknown>>;
+
+const noChrome: PageChrome = () => Promise.resolve({});
+
+export function errorHandler(services: Services, chrome: PageChrome = noChrome): ErrorRequestHandler {
+  const renderOrSend = (req: Request, res: Response, page: boolean, view: string, locals: PageText) =>
+    renderPage(req, res, page, view, locals, chrome);
   return (err: unknown, req, res, next) => {
     if (res.headersSent) return next(err);
     const page = (res.locals as Record<symbol, boolean>)[PAGE] === true;
@@ -90,12 +97,12 @@ export function errorHandler(services: Services): ErrorRequestHandler {
       if (!page) return sendProblem(req, res, problem, services, status);
       res.locals.oauthProblem = problem.code;
       res.status(status);
-      return renderOrSend(res, true, 'error', pageFor(problem));
+      return renderOrSend(req, res, true, 'error', pageFor(problem));
     }
 
     if (e.code === 'EBADCSRFTOKEN' || (status === 403 && !problem)) {
       res.status(403);
-      return renderOrSend(res, page, 'error', {
+      return renderOrSend(req, res, page, 'error', {
         title: 'Form expired',
         message: 'This form was not sent by this site or has expired. Go back, reload the page and try again.',
       });
@@ -105,12 +112,12 @@ export function errorHandler(services: Services): ErrorRequestHandler {
       if (!page) return sendProblem(req, res, problem, services);
       res.locals.oauthProblem = problem.code;
       res.status(problem.code === 'permission_denied' ? 403 : 400);
-      return renderOrSend(res, true, 'error', pageFor(problem));
+      return renderOrSend(req, res, true, 'error', pageFor(problem));
     }
 
     services.logger.error({ err: describe(err), reqId: res.locals.reqId }, 'unhandled error');
     res.status(500);
-    return renderOrSend(res, page, 'error', {
+    return renderOrSend(req, res, page, 'error', {
       title: 'Something went wrong',
       message: 'The server could not complete this request. Try again later.',
     });
@@ -159,9 +166,23 @@ export function clientErrorResponse(err: NodeJS.ErrnoException, realm: string): 
   return { status, raw };
 }
 
-function renderOrSend(res: Response, page: boolean, view: string, locals: { title: string; message: string }): void {
-  if (page) return res.render(view, locals);
-  res.type('text/plain').send(locals.message);
+type PageText = { title: string; message: string };
+
+/**
+ * A page keeps the signed-in navigation (chrome); anything else gets the message as text.
+ * Should the chrome itself fail, the page is shown without it.
+ */
+export async function renderPage(
+  req: Request,
+  res: Response,
+  page: boolean,
+  view: string,
+  locals: PageText,
+  chrome: PageChrome,
+): Promise<void> {
+  if (!page) return void res.type('text/plain').send(locals.message);
+  const around = await chrome(req).catch(() => ({}));
+  res.render(view, { ...around, ...locals });
 }
 
 /** Words for people, by problem, for the browser pages. */

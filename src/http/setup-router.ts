@@ -38,7 +38,13 @@ export function setupRouter(s: Services, web: WebKit): Router {
       {
         title: 'Set up applink',
         error,
-        form: { username: str(b.username, 200), email: str(b.email, 400), displayName: str(b.displayName, 300) },
+        // everything typed comes back after an error, the setup code too (the passwords do not)
+        form: {
+          setupCode: str(b.setupCode, 100),
+          username: str(b.username, 200),
+          email: str(b.email, 400),
+          displayName: str(b.displayName, 300),
+        },
         csrfToken: web.signedOutCsrfToken(req, res),
       },
       status,

@@ -65,3 +65,17 @@ export function newUserFields(b: Record<string, unknown>, isAdmin: boolean) {
     isAdmin,
   };
 }
+
+/** `1 live authorization`, `2 live authorizations`: the noun for a count (the count itself is printed apart). */
+export function plural(n: number, singular: string, pluralForm = `${singular}s`): string {
+  return n === 1 ? singular : pluralForm;
+}
+
+/** How a person is named on a page: `Alice Liddell (alice)`, or just `alice` when the display name is the username. */
+export function personName(u: { username: string; displayName: string | null | undefined }): string {
+  const name = u.displayName?.trim();
+  return !name || name === u.username ? u.username : `${name} (${u.username})`;
+}
+
+/** Helpers every view may call (presentation only; app.locals). */
+export const viewHelpers = { plural, personName } as const;

@@ -64,7 +64,7 @@ describe.runIf(run)('an upstream page in a signed-in administrator\u2019s browse
       res.writeHead(200, {
         'content-type': 'text/html; charset=utf-8',
         // and an attempt to replace the administrator's session
-        'set-cookie': ['applink.sid=s%3Aevil.evil; Path=/; HttpOnly', 'upstream=1; Path=/app'],
+        'set-cookie': ['applink.sid=s%3Aevil.evil; Path=/; HttpOnly', 'upstream=1; Path=/app', 'wide=1; Path=/'],
       });
       res.end(attackPage(malloryId));
       return true;
@@ -153,7 +153,11 @@ describe.runIf(run)('an upstream page in a signed-in administrator\u2019s browse
     const cookies = await ctx.cookies(base);
     expect(cookies.find((c) => c.name === 'applink.sid')!.value).not.toContain('evil');
     // the upstream's own cookie is kept
-    expect((await ctx.cookies(`${base}/app/x`)).find((c) => c.name === 'upstream')?.value).toBe('1');
+    const routeCookies = await ctx.cookies(`${base}/app/x`);
+    expect(routeCookies.find((c) => c.name === 'upstream')?.value).toBe('1');
+    // ... confined to the route: never sent to applink's own pages
+    expect(routeCookies.find((c) => c.name === 'wide')?.path).toBe('/app');
+    expect(cookies.map((c) => c.name)).not.toContain('wide');
     expect(res!.headers()['content-security-policy']).toContain('sandbox');
     await page.close();
   });

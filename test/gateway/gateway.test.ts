@@ -96,9 +96,9 @@ describe('signed calls reach the upstream as the user', () => {
     expect(r.seen!.url).toBe('/issues/ABC-1?q=a%20b%2Bc%26d%3De%2F%C3%BC%21%2A%27%28%29~&empty=');
     expect(r.seen!.claims!.aud).toBe(`${server.url}/tracker`);
     expect(r.seen!.headers['x-forwarded-prefix']).toBe('/tracker');
-    // the upstream's answer comes back, with both cookies
+    // the upstream's answer comes back, with both cookies, confined to the route
     expect(JSON.parse(r.text).url).toBe(r.seen!.url);
-    expect(r.headers.getSetCookie()).toEqual(['a=1; Path=/', 'b=2; Path=/']);
+    expect(r.headers.getSetCookie()).toEqual(['a=1; Path=/tracker', 'b=2; Path=/tracker']);
     expect(r.headers.get('via')).toBe('1.1 applink');
   });
 
@@ -490,6 +490,7 @@ describe('behind a base URL with a path', () => {
     expect(seen.url).toBe('/jira/browse/X-1?a=b');
     expect(seen.claims).toMatchObject({ iss: base, aud: `${base}/tracker`, sub: 'erin' });
     expect(seen.headers['x-forwarded-prefix']).toBe('/applink/tracker');
+    expect(r.headers.getSetCookie()).toEqual(['a=1; Path=/applink/tracker', 'b=2; Path=/applink/tracker']);
     expect((await fetch(`${base}/.well-known/jwks.json`)).status).toBe(200);
   });
 });

@@ -15,6 +15,7 @@ import {
   filterCookieHeader,
   GATEWAY_CSP,
   headerPolicy,
+  scopeSetCookie,
   upstreamRequestHeaders,
 } from '../../src/gateway/headers';
 
@@ -262,14 +263,33 @@ describe('headers', () => {
           'content-type': 'text/html',
         },
         policy.owned,
+        '/t',
       ),
     ).toEqual({
-      'set-cookie': ['a=1', 'b=2; Path=/; HttpOnly'],
+      'set-cookie': ['a=1; Path=/t', 'b=2; HttpOnly; Path=/t'],
       'content-type': 'text/html',
       'content-security-policy': ["default-src 'self'", GATEWAY_CSP],
       'x-content-type-options': 'nosniff',
       'cross-origin-resource-policy': 'same-origin',
       via: '1.1 applink',
     });
+  });
+
+  it('upstream cookies are confined to the route: Path inside it kept, else replaced; Domain removed', () => {
+    const cases: Array<[string, string]> = [
+      ['a=1', 'a=1; Path=/app/t'],
+      ['a=1; Path=/', 'a=1; Path=/app/t'],
+      ['a=1; path=/app', 'a=1; Path=/app/t'],
+      ['a=1; Path=/app/tx', 'a=1; Path=/app/t'],
+      ['a=1; Path=/app/t', 'a=1; Path=/app/t'],
+      ['a=1; Path=/app/t/x; Secure', 'a=1; Path=/app/t/x; Secure'],
+      ['a=1; Path=/app/t/x; Path=/', 'a=1; Path=/app/t/x'],
+      ['a=1; Domain=example.com; HttpOnly', 'a=1; HttpOnly; Path=/app/t'],
+      [' a=1 ; DOMAIN = .example.com ; PATH = / ; Max-Age=60', ' a=1 ; Max-Age=60; Path=/app/t'],
+      ['a=b=c; Path', 'a=b=c; Path=/app/t'],
+      ['__Host-a=1; Path=/; Secure', '__Host-a=1; Secure; Path=/app/t'],
+      ['a=1;', 'a=1; Path=/app/t'],
+    ];
+    for (const [given, sent] of cases) expect(scopeSetCookie(given, '/app/t'), given).toBe(sent);
   });
 });

@@ -344,6 +344,7 @@ describe('responses: sandboxed, and unable to touch applink state', () => {
           '=applink.sid=evil; Path=/',
           'applink.sid',
           'JSESSIONID=1; Path=/jira',
+          'theme=dark; Path=/; Domain=127.0.0.1',
         ],
         'strict-transport-security': 'max-age=0',
         'clear-site-data': '"cookies", "storage"',
@@ -361,7 +362,7 @@ describe('responses: sandboxed, and unable to touch applink state', () => {
       expect(r.status).toBe(200);
       // raw-http keeps the last of repeated headers: read them from the full list instead
       const all = await fetch(`${base}/jira/page?${signedQuery('/jira/page')}`);
-      expect(all.headers.getSetCookie()).toEqual(['JSESSIONID=1; Path=/jira']);
+      expect(all.headers.getSetCookie()).toEqual(['JSESSIONID=1; Path=/jira', 'theme=dark; Path=/jira']);
       for (const gone of [
         'strict-transport-security',
         'clear-site-data',

@@ -15,6 +15,7 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import helmet from 'helmet';
 import { PAGE } from '../errors';
 import type { Services } from '../../services';
+import type { UserRecord } from '../../oauth1/ports';
 import { formBody } from '../body';
 import { createCsrf } from './csrf';
 import { currentUser, loginUrl, sessionMiddleware } from './session';
@@ -59,6 +60,12 @@ export interface WebKit {
    * covers that redirect, so the consent page allows exactly that one origin as well.
    */
   allowFormActionTo(req: Request, res: Response, origin: string): void;
+  /**
+   * What the layout needs for a page rendered outside a router (the error and not-found
+   * pages): who is signed in, for the navigation, and a CSRF token for its sign-out form.
+   * Never fails: a page about an error must not become another error.
+   */
+  chrome(req: Request): Promise<{ viewer: UserRecord | null; csrfToken: string }>;
   /** res.render with who is signed in (for the navigation) and a CSRF token for its forms. */
   render(req: Request, res: Response, view: string, locals: Record<string, unknown>, status?: number): void;
 }
@@ -101,6 +108,11 @@ export function createWebKit(s: Services): WebKit {
     signedOutCsrfToken: csrf.signedOutToken,
     allowFormActionTo(req, res, origin) {
       headers({ ...CSP, formAction: ["'self'", origin] })(req, res, () => undefined);
+    },
+    async chrome(req) {
+      if (!req.session) return { viewer: null, csrfToken: '' };
+      const viewer = await currentUser(req, s).catch(() => null);
+      return { viewer, csrfToken: viewer ? csrf.sessionToken(req) : '' };
     },
     render(req, res, view, locals, status = 200) {
       const viewer = webLocals(req).viewer ?? null;

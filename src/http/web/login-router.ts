@@ -9,6 +9,7 @@ import type { Services } from '../../services';
 import type { WebKit } from './index';
 import { brakesFor } from './brakes';
 import { safeNext } from './next';
+import { requestingApp } from '../requesting-app';
 import { currentUser, loginUrl, SESSION_COOKIE, startSession } from './session';
 import { webLocals } from './state';
 
@@ -24,6 +25,7 @@ export function webRouter(s: Services, web: WebKit): Router {
 
   const showLogin = async (req: Request, res: Response, error?: string, status = 200) => {
     const body = (req.body ?? {}) as Record<string, unknown>;
+    const next = nextOf(req.method === 'GET' ? req.query.next : body.next);
     web.render(
       req,
       res,
@@ -31,7 +33,8 @@ export function webRouter(s: Services, web: WebKit): Router {
       {
         title: 'Sign in',
         error: error ?? null,
-        next: nextOf(req.method === 'GET' ? req.query.next : body.next),
+        next,
+        requestingApp: await requestingApp(s, next),
         username: typeof body.username === 'string' ? body.username.slice(0, 200) : '',
         setupOpen: await s.firstRun.isOpen(),
         // no form, no token: an SSO-only sign-in page sets no cookie at all
