@@ -151,6 +151,7 @@ export async function startServer(
       await closed;
       clearTimeout(deadline);
       await sweeping;
+      await services.failures.close();
       await db.close();
       logger.info({ inFlightAtStart }, 'stopped');
     })());

@@ -13,6 +13,7 @@ import { GatewayKeys } from './gateway/keys';
 import type { Clock, FlowDeps } from './oauth1/ports';
 import { createSingleSignOn, type SingleSignOn } from './sso';
 import { FirstRun } from './first-run';
+import { FailureLog } from './db/failure-log';
 
 export interface Services extends FlowDeps {
   config: Readonly<Config>;
@@ -35,6 +36,8 @@ export interface Services extends FlowDeps {
   requestTokenTtl: number;
   accessTokenTtl: number;
   authorizationTtl: number;
+  /** recent refused protocol and API requests per consumer (written off the request) */
+  failures: FailureLog;
 }
 
 export const systemClock: Clock = { now: () => Date.now() };
@@ -67,5 +70,8 @@ export function createServices(
     requestTokenTtl: config.requestTokenTtl,
     accessTokenTtl: config.accessTokenTtl,
     authorizationTtl: config.authorizationTtl,
+    failures: new FailureLog(db.knex, {}, (err) =>
+      logger.warn({ err: { message: (err as Error).message } }, 'failure log write failed'),
+    ),
   };
 }

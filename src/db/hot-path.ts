@@ -40,14 +40,10 @@ const ACCESS_COLUMNS = `t.id AS t_id, t.secret_enc AS t_secret, t.expires_at AS 
   u.is_admin AS u_is_admin, u.disabled_at AS u_disabled`;
 const REQUEST_COLUMNS = `t.id AS t_id, t.secret_enc AS t_secret, t.expires_at AS t_expires, t.callback AS t_callback,
   t.user_id AS t_user_id, t.verifier_hash AS t_verifier_hash, t.verifier_failures AS t_verifier_failures,
-  t.authorized_at AS t_authorized_at, t.denied_at AS t_denied_at, t.used_at AS t_used_at,
-  u.disabled_at AS u_disabled`;
+  t.authorized_at AS t_authorized_at, t.denied_at AS t_denied_at, t.used_at AS t_used_at`;
 const ACCESS_JOIN = (hash: string) =>
   `LEFT JOIN access_tokens t ON t.token_hash = ${hash} AND t.consumer_id = c.id LEFT JOIN users u ON u.id = t.user_id`;
-// The approving user's current state rides along: an approval by a since-disabled user
-// must not be exchanged.
-const REQUEST_JOIN = (hash: string) =>
-  `LEFT JOIN request_tokens t ON t.token_hash = ${hash} AND t.consumer_id = c.id LEFT JOIN users u ON u.id = t.user_id`;
+const REQUEST_JOIN = (hash: string) => `LEFT JOIN request_tokens t ON t.token_hash = ${hash} AND t.consumer_id = c.id`;
 
 // SQLite: one (key, hash) pair. Positional '?': the join's token hash comes first.
 const SQLITE_LOOKUP = {

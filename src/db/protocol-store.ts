@@ -42,7 +42,7 @@ export interface RequestTokenRow {
   expires_at: number;
 }
 
-export const toRequestToken = (r: RequestTokenRow, box: SecretBox, userDisabled = false): RequestTokenRecord => ({
+export const toRequestToken = (r: RequestTokenRow, box: SecretBox): RequestTokenRecord => ({
   kind: 'request',
   id: r.id,
   consumerId: r.consumer_id,
@@ -55,7 +55,6 @@ export const toRequestToken = (r: RequestTokenRow, box: SecretBox, userDisabled 
   deniedAt: r.denied_at,
   usedAt: r.used_at,
   expiresAt: r.expires_at,
-  userDisabled,
 });
 
 export class SqlProtocolStore implements ProtocolStore {
@@ -115,7 +114,6 @@ export class SqlProtocolStore implements ProtocolStore {
           expires_at: row.t_expires as number,
         },
         this.box,
-        row.u_disabled !== null && row.u_disabled !== undefined,
       );
     }
     return { consumer, token } as Credentials<K>;
@@ -256,7 +254,17 @@ export class SqlProtocolStore implements ProtocolStore {
         .whereExists(enabledConsumer(trx, 'request_tokens'))
         .whereExists(enabledUser(trx, e.userId))
         .update({ used_at: e.createdAt });
-      if (claimed !== 1) return { refused: await whyRefused(trx, e.userId, e.consumerId) };
+      if (claimed !== 1) {
+        const refused = await whyRefused(trx, e.userId, e.consumerId);
+        // A disabled user's approval is void, not merely paused until re-enabled.
+        if (refused === 'user_disabled') {
+          await trx('request_tokens')
+            .where({ id: e.requestTokenId })
+            .whereNull('used_at')
+            .update({ denied_at: e.createdAt });
+        }
+        return { refused };
+      }
       const [row] = await trx('access_tokens')
         .insert({
           token_hash: e.accessTokenHash,

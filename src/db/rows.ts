@@ -1,5 +1,6 @@
 /** Row shapes and their mapping to the core's records (booleans differ between dialects). */
-import { createPublicKey, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
+import { parseConsumerPublicKey } from '../oauth1/consumer-key';
 import type { SecretBox } from '../secrets';
 import type { ConsumerRecord, UserRecord } from '../oauth1/ports';
 
@@ -36,13 +37,16 @@ export const toUser = (r: UserRow): UserRecord => ({
 });
 
 // Parsed public keys by PEM text: public data, and parsing costs more than a signature check.
-const publicKeys = new Map<string, KeyObject>();
+// A stored key that is no longer acceptable (under 2048 bits, stored before that rule) is
+// remembered as null: the consumer then cannot sign with RSA (signature_method_rejected)
+// until an administrator replaces the key; nothing else about it breaks.
+const publicKeys = new Map<string, KeyObject | null>();
 
-export function publicKeyFromPem(pem: string): KeyObject {
+export function publicKeyFromPem(pem: string): KeyObject | null {
   let key = publicKeys.get(pem);
-  if (!key) {
-    key = createPublicKey(pem);
-    if (key.asymmetricKeyType !== 'rsa') throw new Error('the public key must be an RSA key');
+  if (key === undefined) {
+    const parsed = parseConsumerPublicKey(pem);
+    key = parsed.ok ? parsed.key : null;
     if (publicKeys.size > 10_000) publicKeys.clear();
     publicKeys.set(pem, key);
   }

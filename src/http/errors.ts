@@ -8,6 +8,7 @@ import type { ErrorRequestHandler, Request, Response } from 'express';
 import { OAuthProblem } from '../oauth1/problems';
 import { formatForm, percentEncode } from '../oauth1/encoding';
 import { realmOf } from './request-parts';
+import { failureReport } from './failure-report';
 import type { Services } from '../services';
 
 /** Marks a router's responses as pages (HTML) rather than protocol answers. */
@@ -59,6 +60,9 @@ export function sendProblem(
   status: number = problem.status,
 ): void {
   res.locals.oauthProblem = problem.code;
+  // Diagnostics for the admin console: memory only here, written out a second later.
+  const failure = failureReport(req, problem, services.config, services.clock.now());
+  if (failure) services.failures.record(failure);
   res
     .status(status)
     .set('WWW-Authenticate', problemHeader(problem, realmOf(req, services.config)))

@@ -40,8 +40,6 @@ export interface RequestTokenRecord {
   deniedAt: number | null;
   usedAt: number | null;
   expiresAt: number;
-  /** the user who approved it has been disabled since (false while undecided) */
-  userDisabled: boolean;
 }
 
 export interface AccessTokenRecord {
@@ -166,7 +164,9 @@ export interface ProtocolStore {
   /**
    * Kills the request token and creates the access token in one transaction, if the token
    * is still unused and its user and consumer are still enabled at that moment; returns
-   * the new access token id, or why not.
+   * the new access token id, or why not. An approval whose user has been disabled is
+   * voided (marked denied) in the same transaction: re-enabling the user does not bring
+   * it back.
    */
   exchangeRequestToken(e: Exchange, audit: AuditEvent): Promise<ExchangeOutcome>;
   /**

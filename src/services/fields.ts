@@ -9,7 +9,7 @@
  * and bidirectional overrides; every field has an upper bound that fits its column on
  * SQLite and PostgreSQL alike.
  */
-import { createPublicKey } from 'node:crypto';
+import { parseConsumerPublicKey } from '../oauth1/consumer-key';
 import { z } from 'zod';
 import { ServiceError } from './errors';
 
@@ -188,12 +188,8 @@ export const publicKeyPemField = field('the public key', (v): string | null | Re
   if (v.length > FIELD_LIMITS.publicKeyPem || CONTROL_MULTILINE.test(v)) return wrong;
   const t = v.trim();
   if (t === '') return null;
-  try {
-    if (createPublicKey(t).asymmetricKeyType !== 'rsa') return wrong;
-  } catch {
-    return wrong;
-  }
-  return t;
+  const parsed = parseConsumerPublicKey(t); // RSA, 2048 to 16384 bits, no private key
+  return parsed.ok ? t : refuse(parsed.reason);
 });
 
 // ---- queries --------------------------------------------------------------------------

@@ -26,7 +26,7 @@ import { hashToken, capAt } from '../../src/oauth1/tokens';
 
 interface RequestRow {
   hash: string;
-  record: Omit<RequestTokenRecord, 'userDisabled'>;
+  record: RequestTokenRecord;
 }
 
 interface GrantRow {
@@ -120,8 +120,7 @@ export class MemoryStore implements ProtocolStore {
   }
 
   private requestRecord(row: RequestRow): RequestTokenRecord {
-    const user = row.record.userId === null ? undefined : this.users.get(row.record.userId);
-    return { ...row.record, userDisabled: user?.disabled ?? false };
+    return { ...row.record };
   }
 
   async findCredentials<K extends TokenKind | null>(
@@ -237,7 +236,11 @@ export class MemoryStore implements ProtocolStore {
       r.verifierHash !== null &&
       r.verifierFailures < MAX_VERIFIER_FAILURES &&
       this.enabled(e.consumerId, e.userId);
-    if (!claimable) return { refused: this.why(e.consumerId, e.userId) };
+    if (!claimable) {
+      const refused = this.why(e.consumerId, e.userId);
+      if (refused === 'user_disabled' && r && r.usedAt === null) r.deniedAt = e.createdAt;
+      return { refused };
+    }
     r.usedAt = e.createdAt;
     const id = this.nextId++;
     this.grants.set(id, {

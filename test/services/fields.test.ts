@@ -93,8 +93,10 @@ describe('field shapes', () => {
       refusal(callbackUrlField, bad);
     }
   });
-  it('public keys are RSA in PEM form', () => {
-    const rsa = generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ type: 'spki', format: 'pem' });
+  it('public keys are RSA in PEM form, at least 2048 bits (see test/oauth1/consumer-key.test.ts)', () => {
+    const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ type: 'spki', format: 'pem' });
+    const weak = generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ type: 'spki', format: 'pem' });
+    expect(refusal(publicKeyPemField, weak).message).toBe('the RSA key has 1024 bits; at least 2048 are required');
     const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' });
     expect(ok(publicKeyPemField, `\n${rsa as string}\n`)).toBe((rsa as string).trim());
     expect(ok(publicKeyPemField, '  ')).toBeNull();

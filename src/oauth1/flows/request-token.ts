@@ -42,6 +42,10 @@ export async function issueRequestToken(
 /**
  * `oob`, or an absolute http(s) URL; when the consumer registered a callback, the one
  * sent must have the same scheme, host and port and lie under its path (no open redirect).
+ * Paths are compared as a browser and the consumer's server will resolve them: both are
+ * parsed by the WHATWG URL parser (dot segments, `%2e%2e`, backslashes resolved as a
+ * browser does) and normalised (see normalisedPath); what servers may read differently
+ * (encoded slashes, `..;` segments, encoded controls, double encoding) is refused.
  */
 export function checkCallback(callback: string, registered: string | null): void {
   if (callback === 'oob') return;
@@ -54,15 +58,17 @@ export function checkCallback(callback: string, registered: string | null): void
   if (url.username || url.password) throw rejected('oauth_callback must not carry credentials.');
   if (registered === null) return;
   const reg = parseHttpUrl(registered);
-  if (
-    !reg ||
-    reg.protocol !== url.protocol ||
-    reg.hostname !== url.hostname ||
-    reg.port !== url.port ||
-    !pathUnder(url.pathname, reg.pathname)
-  ) {
+  const regPath = reg && normalisedPath(reg.pathname);
+  if (!reg || regPath === null)
+    throw rejected('The callback registered for this consumer is not usable; ask the administrator.');
+  if (reg.protocol !== url.protocol || reg.hostname !== url.hostname || reg.port !== url.port) {
     throw rejected('oauth_callback is outside the callback registered for this consumer.');
   }
+  const path = normalisedPath(url.pathname);
+  if (path === null) {
+    throw rejected('oauth_callback has an encoded slash, backslash, dot segment or control character in its path.');
+  }
+  if (!pathUnder(path, regPath)) throw rejected('oauth_callback is outside the callback registered for this consumer.');
 }
 
 function parseHttpUrl(s: string): URL | null {
@@ -73,6 +79,31 @@ function parseHttpUrl(s: string): URL | null {
     return null;
   }
   return url.protocol === 'http:' || url.protocol === 'https:' ? url : null;
+}
+
+// %2F / %5C (a slash a server may decode into a separator), an encoded control character,
+// or a double-encoded dot, slash or backslash (%252e …): servers differ on all of them.
+const AMBIGUOUS = /%(?:2f|5c|[01][0-9a-f]|7f|25(?:2e|2f|5c))/i;
+const PERCENT = /%([0-9A-Fa-f]{2})/g;
+const UNRESERVED_BYTE = /^[A-Za-z0-9\-._~]$/;
+
+/**
+ * A WHATWG-parsed path in one spelling: percent-encoded unreserved characters decoded
+ * (RFC 3986 §6.2.2.2), other escapes upper-cased (§6.2.2.1). null when the path is
+ * ambiguous: AMBIGUOUS escapes, or a segment that is `.` or `..` once decoded or once its
+ * `;parameters` are dropped (Tomcat reads `/..;/` as `/../`).
+ */
+export function normalisedPath(pathname: string): string | null {
+  if (AMBIGUOUS.test(pathname)) return null;
+  const path = pathname.replace(PERCENT, (_, hex: string) => {
+    const c = String.fromCharCode(parseInt(hex, 16));
+    return UNRESERVED_BYTE.test(c) ? c : `%${hex.toUpperCase()}`;
+  });
+  for (const segment of path.split('/')) {
+    const bare = segment.split(';', 1)[0]!;
+    if (bare === '.' || bare === '..') return null;
+  }
+  return path;
 }
 
 function pathUnder(path: string, prefix: string): boolean {

@@ -188,10 +188,6 @@ export async function verifySignedRequest<K extends TokenKind | null>(
       throw new OAuthProblem('token_rejected', { advice: 'Too many wrong verifiers; this request token is dead.' });
     }
     if (token.expiresAt <= nowMs) throw new OAuthProblem('token_expired');
-    // Approved, then the user was disabled: nothing may be issued on that approval.
-    if (token.userDisabled) {
-      throw new OAuthProblem('permission_denied', { advice: 'The user who allowed access has been disabled.' });
-    }
   }
 
   // oauth_body_hash (the extension forbids it on form-encoded bodies).
