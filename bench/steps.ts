@@ -1,6 +1,7 @@
 // `node dist/bench/steps.js`: what each step of a signed API call costs, in process and
 // without HTTP, on SQLite (or PostgreSQL with BENCH_DB=pg): parameter collection, base
 // string, token hash, credential lookup, HMAC, nonce claim, and the whole verification.
+import { OPERATOR } from '../src/services/actor';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -44,8 +45,8 @@ async function main(): Promise<void> {
     await db.migrate();
     const box = new SecretBox(config.secretKey!);
     const s = createServices(config, db, box, createLogger(config));
-    const user = await s.users.create({ username: 'steps', email: 'steps@example.com' });
-    const c = await s.consumers.create({ key: 'steps', name: 'Steps' });
+    const user = await s.users.create(OPERATOR, { username: 'steps', email: 'steps@example.com' });
+    const c = await s.consumers.create(OPERATOR, { key: 'steps', name: 'Steps' });
     const now = Date.now();
     const rtId = await s.store.createRequestToken(
       {

@@ -11,7 +11,6 @@
 import { createHash, randomInt } from 'node:crypto';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
-import type { UserRepository } from './db/users';
 
 // No 0/O, 1/I/L: the code is read from a log and typed by a person.
 const ALPHABET = 'ABCDEFGHJKMNPQRSTUVWXYZ23456789';
@@ -27,7 +26,8 @@ export function normalizeSetupCode(code: string): string {
 export class FirstRun {
   constructor(
     private readonly knex: Knex,
-    private readonly users: UserRepository,
+    /** enabled administrators, read fresh each time */
+    private readonly countAdmins: () => Promise<number>,
     private readonly logger: Logger,
     /** where the human-readable line goes (default: standard error, unless the log is silenced) */
     private readonly say: (line: string) => void = (line) => {
@@ -37,7 +37,7 @@ export class FirstRun {
 
   /** Setup is open while no enabled administrator exists (read fresh: another node or the CLI may add one). */
   async isOpen(): Promise<boolean> {
-    return (await this.users.countAdmins()) === 0;
+    return (await this.countAdmins()) === 0;
   }
 
   /** At start: if setup is open, print a fresh code for the operator (it replaces any earlier one). */

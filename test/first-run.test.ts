@@ -6,7 +6,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openDatabase, type Database } from '../src/db';
-import { UserRepository } from '../src/db/users';
+import { servicesOn } from './helpers/services';
+import { OPERATOR } from '../src/services/actor';
+import type { UserService } from '../src/services/users';
 import { createLogger } from '../src/logger';
 import { FirstRun } from '../src/first-run';
 
@@ -15,7 +17,7 @@ const URL_ = 'http://127.0.0.1:3000/setup';
 describe('FirstRun', () => {
   let dir: string;
   let db: Database;
-  let users: UserRepository;
+  let users: UserService;
   let logs: Array<Record<string, unknown>>;
   let firstRun: FirstRun;
   let said: string[];
@@ -25,12 +27,12 @@ describe('FirstRun', () => {
     dir = mkdtempSync(join(tmpdir(), 'applink-firstrun-'));
     db = openDatabase({ client: 'sqlite', filename: join(dir, 'db.sqlite') });
     await db.migrate();
-    users = new UserRepository(db.knex);
+    users = servicesOn(db).users;
     logs = [];
     said = [];
     firstRun = new FirstRun(
       db.knex,
-      users,
+      () => users.countAdmins(),
       createLogger({ logLevel: 'info' }, { write: (l: string) => void logs.push(JSON.parse(l)) }),
       (line) => said.push(line),
     );
@@ -45,17 +47,22 @@ describe('FirstRun', () => {
     expect(codes()).toHaveLength(1);
     expect(logs[0]).toMatchObject({ level: 40, setupUrl: URL_ });
 
-    const admin = await users.create({ username: 'a', email: 'a@example.com', password: 'password1', isAdmin: true });
+    const admin = await users.create(OPERATOR, {
+      username: 'a',
+      email: 'a@example.com',
+      password: 'password1',
+      isAdmin: true,
+    });
     const other = new FirstRun(
       db.knex,
-      users,
+      () => users.countAdmins(),
       createLogger({ logLevel: 'info' }, { write: (l: string) => void logs.push(JSON.parse(l)) }),
     );
     await other.announce(URL_);
     expect(codes()).toHaveLength(1);
     expect(await other.isOpen()).toBe(false);
 
-    await users.setDisabled(admin.username, true); // no enabled admin: setup opens again
+    await users.setDisabled(OPERATOR, { username: admin.username }, true); // no enabled admin: setup opens again
     expect(await other.isOpen()).toBe(true);
   });
 
@@ -89,7 +96,7 @@ describe('FirstRun', () => {
   it('two nodes share one code: taken on one, gone on the other; ensureCode prints only a new one', async () => {
     await firstRun.announce(URL_);
     const code = codes()[0]!;
-    const other = new FirstRun(db.knex, users, createLogger({ logLevel: 'silent' }));
+    const other = new FirstRun(db.knex, () => users.countAdmins(), createLogger({ logLevel: 'silent' }));
     await other.ensureCode(URL_); // a code exists: nothing new
     expect(codes()).toHaveLength(1);
     expect(await other.take(code)).toBeTypeOf('function');

@@ -1,26 +1,26 @@
 /**
- * The `applink` command: thin wrappers over the same repositories the server uses.
- * Every command reads the same environment configuration and accepts --json.
+ * The `applink` command: thin wrappers over the same services the server uses. Each
+ * command parses its options with a schema, calls one service action as the operator,
+ * and prints (a table, a line, or `--json`). Errors print one line, exit code 1.
  */
 import { Command, CommanderError } from 'commander';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { z } from 'zod';
 import { CONFIG_VARIABLES, ConfigError, loadConfig, parseDatabaseUrl, VARIABLE_HELP, type Config } from '../config';
 import { openDatabase } from '../db';
 import { openInstallation, type OpenMode } from '../installation';
-import { recordedKeys } from '../keys';
 import { PROJECT_ROOT } from '../paths';
 import { createLogger } from '../logger';
-import type { Services } from '../services';
-import { DuplicateError, InvalidUserError, validateNewUser } from '../db/users';
-import { InvalidInputError } from '../db/consumers';
-import { forgetKey, RepairRefused, rotateSecrets, sealedKeyUsage, UnknownKeyError } from '../db/rotate';
+import type { Wiring } from '../wiring';
 import { keyId } from '../secrets';
 import { CopyRefused, copySqliteToPg } from '../db/copy';
 import { DEFAULT_ACTIVATION_DELAY_MS } from '../gateway/keys';
-
-class CliError extends Error {}
+import { OPERATOR } from '../services/actor';
+import { invalidInput, notFound, ServiceError } from '../services/errors';
+import { consumerKeyField, idField, parseInput, usernameField } from '../services/fields';
+import { grantFilterInput } from '../services/grants';
 
 interface Io {
   out: (s: string) => void;
@@ -61,13 +61,13 @@ const commandPath = (c: Command): string => {
   return names.join(' ');
 };
 
-async function withServices<T>(fn: (s: Services) => Promise<T>): Promise<T> {
+async function withServices<T>(fn: (s: Wiring) => Promise<T>): Promise<T> {
   const config: Config = loadConfig();
   const { db, box } = await openInstallation(config, openMode);
   try {
     // loaded here, not at the top: `--help`, `--version` and `keys generate` stay fast
-    const { createServices } = await import('../services');
-    return await fn(createServices(config, db, box, createLogger({ logLevel: 'silent' })));
+    const { createWiring } = await import('../wiring');
+    return await fn(createWiring(config, db, box, createLogger({ logLevel: 'silent' })));
   } finally {
     await db.close();
   }
@@ -84,6 +84,45 @@ function table(rows: Array<Record<string, unknown>>): string {
       .trimEnd();
   return [line(cols), ...rows.map((r) => line(cols.map((c) => String(r[c] ?? ''))))].join('\n');
 }
+
+// ---- option schemas: what commander hands over, checked once ----------------------------
+
+const json = { json: z.boolean().optional() };
+const userCreateOptions = z.object({
+  username: z.string(),
+  email: z.string(),
+  displayName: z.string().optional(),
+  admin: z.boolean().optional(),
+  passwordStdin: z.boolean().optional(),
+  ...json,
+});
+const usernameOption = z.object({ username: usernameField, ...json });
+const consumerCreateOptions = z.object({
+  key: z.string(),
+  name: z.string(),
+  description: z.string().optional(),
+  callback: z.string().optional(),
+  publicKeyFile: z.string().optional(),
+  secret: z.boolean(),
+  ...json,
+});
+const consumerKeyOption = z.object({ key: consumerKeyField, ...json });
+const tokenListOptions = z.object({ user: z.string().optional(), consumer: z.string().optional(), ...json });
+const tokenRevokeOptions = z.object({ id: idField, ...json });
+const wholeNumber = (name: string, min: number, max: number) =>
+  z.string().transform((v, ctx) => {
+    const n = /^\d{1,9}$/.test(v) ? Number(v) : NaN;
+    if (!(n >= min && n <= max)) {
+      ctx.issues.push({ code: 'custom', message: `${name} must be a whole number from ${min} to ${max}`, input: v });
+      return z.NEVER;
+    }
+    return n;
+  });
+const rotateOptions = z.object({ batchSize: wholeNumber('--batch-size', 1, 1_000_000), ...json });
+const gatewayRotateOptions = z.object({ activateIn: wholeNumber('--activate-in', 0, 86_400), ...json });
+
+/** The CLI's options, parsed; a refusal is ServiceError('invalid_input') (one line, exit 1). */
+const options = <S extends z.ZodType>(schema: S, o: unknown): z.output<S> => parseInput(schema, o);
 
 const version = (): string =>
   (JSON.parse(readFileSync(join(PROJECT_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
@@ -120,7 +159,8 @@ export function buildProgram(io: Io = defaultIo): Command {
     .command('migrate')
     .description('bring the database schema up to date')
     .option('--json', 'machine-readable output')
-    .action(async (o: { json?: boolean }) => {
+    .action(async (raw: unknown) => {
+      const o = options(z.object(json), raw);
       await withServices(async () => undefined);
       io.out(o.json ? JSON.stringify({ migrated: true }) : 'database is up to date');
     });
@@ -134,53 +174,35 @@ export function buildProgram(io: Io = defaultIo): Command {
     .option('--admin', 'make the user an administrator')
     .option('--password-stdin', 'read the password from standard input')
     .option('--json')
-    .action(
-      async (o: {
-        username: string;
-        email: string;
-        displayName?: string;
-        admin?: boolean;
-        passwordStdin?: boolean;
-        json?: boolean;
-      }) => {
-        const password = o.passwordStdin ? (await io.readStdin()).replace(/\r?\n$/, '') : undefined;
-        if (o.passwordStdin && !password) throw new CliError('the password read from standard input is empty');
-        try {
-          validateNewUser({ username: o.username, email: o.email, displayName: o.displayName, password });
-        } catch (e) {
-          throw e instanceof InvalidUserError ? new CliError(e.message) : e;
-        }
-        const u = await withServices(async (s) => {
-          const created = await s.users.create({
-            username: o.username,
-            email: o.email,
-            displayName: o.displayName,
-            password,
-            isAdmin: o.admin,
-          });
-          await s.store.audit({ event: 'user.created', detail: { username: created.username, by: 'cli' } });
-          return created;
-        });
-        io.out(o.json ? JSON.stringify(u) : `created user ${u.username}${u.isAdmin ? ' (admin)' : ''}`);
-      },
-    );
+    .action(async (raw: unknown) => {
+      const o = options(userCreateOptions, raw);
+      const password = o.passwordStdin ? (await io.readStdin()).replace(/\r?\n$/, '') : undefined;
+      if (o.passwordStdin && !password) throw invalidInput('the password read from standard input is empty');
+      const u = await withServices((s) =>
+        s.users.create(OPERATOR, {
+          username: o.username,
+          email: o.email,
+          displayName: o.displayName,
+          password,
+          isAdmin: !!o.admin,
+        }),
+      );
+      io.out(o.json ? JSON.stringify(u) : `created user ${u.username}${u.isAdmin ? ' (admin)' : ''}`);
+    });
   user
     .command('disable')
     .requiredOption('--username <username>')
     .option('--json')
-    .action(async (o: { username: string; json?: boolean }) => {
-      const u = await withServices(async (s) => {
-        const r = await s.users.setDisabled(o.username, true);
-        if (r) await s.store.audit({ event: 'user.disabled', detail: { username: o.username, by: 'cli' } });
-        return r;
-      });
-      if (!u) throw new CliError(`no user ${o.username}`);
+    .action(async (raw: unknown) => {
+      const o = options(usernameOption, raw);
+      const u = await withServices((s) => s.users.setDisabled(OPERATOR, { username: o.username }, true));
       io.out(o.json ? JSON.stringify(u) : `disabled user ${u.username}`);
     });
   user
     .command('list')
     .option('--json')
-    .action(async (o: { json?: boolean }) => {
+    .action(async (raw: unknown) => {
+      const o = options(z.object(json), raw);
       const users = await withServices((s) => s.users.list());
       io.out(
         o.json
@@ -208,47 +230,37 @@ export function buildProgram(io: Io = defaultIo): Command {
     .option('--public-key-file <pem>', 'RSA public key (or certificate) for RSA-SHA1/RSA-SHA256')
     .option('--no-secret', 'do not generate a shared secret (RSA only)')
     .option('--json')
-    .action(
-      async (o: {
-        key: string;
-        name: string;
-        description?: string;
-        callback?: string;
-        publicKeyFile?: string;
-        secret: boolean;
-        json?: boolean;
-      }) => {
-        let pem: string | undefined;
-        if (o.publicKeyFile) {
-          try {
-            pem = readFileSync(o.publicKeyFile, 'utf8');
-          } catch {
-            throw new CliError(`cannot read ${o.publicKeyFile}`);
-          }
+    .action(async (raw: unknown) => {
+      const o = options(consumerCreateOptions, raw);
+      let pem: string | undefined;
+      if (o.publicKeyFile) {
+        try {
+          pem = readFileSync(o.publicKeyFile, 'utf8');
+        } catch {
+          throw invalidInput(`cannot read ${o.publicKeyFile}`);
         }
-        const r = await withServices(async (s) => {
-          const created = await s.consumers.create({
-            key: o.key,
-            name: o.name,
-            description: o.description,
-            callbackUrl: o.callback,
-            publicKeyPem: pem,
-            withSecret: o.secret,
-          });
-          await s.store.audit({ event: 'consumer.created', consumerId: created.consumer.id, detail: { by: 'cli' } });
-          return created;
-        });
-        if (o.json) io.out(JSON.stringify({ consumerKey: r.consumer.key, consumerSecret: r.secret }));
-        else
-          io.out(
-            `consumer key:    ${r.consumer.key}\nconsumer secret: ${r.secret ?? '(none: RSA only)'}${r.secret ? '\n(the secret is shown once; store it now)' : ''}`,
-          );
-      },
-    );
+      }
+      const r = await withServices((s) =>
+        s.consumers.create(OPERATOR, {
+          key: o.key,
+          name: o.name,
+          description: o.description,
+          callbackUrl: o.callback,
+          publicKeyPem: pem,
+          withSecret: o.secret,
+        }),
+      );
+      if (o.json) io.out(JSON.stringify({ consumerKey: r.consumer.key, consumerSecret: r.secret }));
+      else
+        io.out(
+          `consumer key:    ${r.consumer.key}\nconsumer secret: ${r.secret ?? '(none: RSA only)'}${r.secret ? '\n(the secret is shown once; store it now)' : ''}`,
+        );
+    });
   consumer
     .command('list')
     .option('--json')
-    .action(async (o: { json?: boolean }) => {
+    .action(async (raw: unknown) => {
+      const o = options(z.object(json), raw);
       const list = await withServices((s) => s.consumers.list());
       io.out(
         o.json
@@ -270,12 +282,9 @@ export function buildProgram(io: Io = defaultIo): Command {
     .description('give the consumer a new shared secret (printed once); the old one stops working at once')
     .requiredOption('--key <key>')
     .option('--json')
-    .action(async (o: { key: string; json?: boolean }) => {
-      const r = await withServices(async (s) => {
-        const c = await s.consumers.findByKey(o.key);
-        return c && s.consumers.regenerateSecret(c.id, { event: 'consumer.secret_regenerated', detail: { by: 'cli' } });
-      });
-      if (!r) throw new CliError(`no consumer ${o.key}`);
+    .action(async (raw: unknown) => {
+      const o = options(consumerKeyOption, raw);
+      const r = await withServices((s) => s.consumers.regenerateSecret(OPERATOR, { key: o.key }));
       if (o.json) io.out(JSON.stringify({ consumerKey: r.consumer.key, consumerSecret: r.secret }));
       else
         io.out(
@@ -286,13 +295,9 @@ export function buildProgram(io: Io = defaultIo): Command {
     .command('delete')
     .requiredOption('--key <key>')
     .option('--json')
-    .action(async (o: { key: string; json?: boolean }) => {
-      const c = await withServices(async (s) => {
-        const deleted = await s.consumers.deleteByKey(o.key);
-        if (deleted) await s.store.audit({ event: 'consumer.deleted', detail: { consumerKey: o.key, by: 'cli' } });
-        return deleted;
-      });
-      if (!c) throw new CliError(`no consumer ${o.key}`);
+    .action(async (raw: unknown) => {
+      const o = options(consumerKeyOption, raw);
+      const c = await withServices((s) => s.consumers.delete(OPERATOR, { key: o.key }));
       io.out(o.json ? JSON.stringify({ deleted: c.key }) : `deleted consumer ${c.key} and its tokens`);
     });
 
@@ -302,8 +307,10 @@ export function buildProgram(io: Io = defaultIo): Command {
     .option('--user <username>')
     .option('--consumer <key>')
     .option('--json')
-    .action(async (o: { user?: string; consumer?: string; json?: boolean }) => {
-      const grants = await withServices((s) => s.tokens.list({ username: o.user, consumerKey: o.consumer }));
+    .action(async (raw: unknown) => {
+      const o = options(tokenListOptions, raw);
+      const filter = options(grantFilterInput, { username: o.user, consumerKey: o.consumer });
+      const grants = await withServices((s) => s.grants.list(filter));
       io.out(
         o.json
           ? JSON.stringify(grants)
@@ -323,14 +330,11 @@ export function buildProgram(io: Io = defaultIo): Command {
     .command('revoke')
     .requiredOption('--id <id>')
     .option('--json')
-    .action(async (o: { id: string; json?: boolean }) => {
-      const id = Number(o.id);
-      if (!Number.isSafeInteger(id) || id <= 0) throw new CliError('--id must be a token id from `applink token list`');
-      const done = await withServices(async (s) => {
-        return s.tokens.revoke(id, undefined, { event: 'access_token.revoked', detail: { by: 'cli' } });
-      });
-      if (!done) throw new CliError(`no live token with id ${id}`);
-      io.out(o.json ? JSON.stringify({ revoked: id }) : `revoked token ${id}`);
+    .action(async (raw: unknown) => {
+      const o = options(tokenRevokeOptions, raw);
+      const done = await withServices((s) => s.grants.revoke(OPERATOR, { id: o.id }));
+      if (!done) throw notFound(`no live token with id ${o.id}`);
+      io.out(o.json ? JSON.stringify({ revoked: o.id }) : `revoked token ${o.id}`);
     });
 
   const keys = program.command('keys').description('the master key that encrypts secrets at rest');
@@ -338,7 +342,8 @@ export function buildProgram(io: Io = defaultIo): Command {
     .command('generate')
     .description('print a new random master key (base64); nothing is stored')
     .option('--json')
-    .action((o: { json?: boolean }) => {
+    .action((raw: unknown) => {
+      const o = options(z.object(json), raw);
       const key = randomBytes(32);
       io.out(o.json ? JSON.stringify({ key: key.toString('base64'), keyId: keyId(key) }) : key.toString('base64'));
     });
@@ -346,13 +351,9 @@ export function buildProgram(io: Io = defaultIo): Command {
     .command('status')
     .description('which keys seal the stored secrets, and what to do when one is missing (works with a wrong key)')
     .option('--json', 'machine-readable output')
-    .action(async (o: { json?: boolean }) => {
-      const r = await withServices(async (s) => ({
-        currentKeyId: s.box.currentKeyId,
-        loadedKeyIds: s.box.keyIds,
-        recordedKeyIds: (await recordedKeys(s.db.knex)).map((k) => k.key_id),
-        columns: await sealedKeyUsage(s.db.knex),
-      }));
+    .action(async (raw: unknown) => {
+      const o = options(z.object(json), raw);
+      const r = await withServices((s) => s.keys.masterKeyStatus());
       const stale = r.columns.reduce(
         (n, c) => n + Object.entries(c.byKey).reduce((m, [id, k]) => m + (id === r.currentKeyId ? 0 : k), 0),
         0,
@@ -392,22 +393,9 @@ export function buildProgram(io: Io = defaultIo): Command {
     .description('forget a lost master key: what it sealed gets new secrets or is revoked (run with the right key)')
     .requiredOption('--forget-key <id>', 'the lost key id, as `applink keys status` shows it')
     .option('--json', 'machine-readable output')
-    .action(async (o: { forgetKey: string; json?: boolean }) => {
-      const r = await withServices(async (s) => {
-        const result = await forgetKey(s.db.knex, s.box, o.forgetKey.trim().toLowerCase());
-        await s.store.audit({
-          event: 'keys.forgotten',
-          detail: {
-            keyId: result.keyId,
-            consumers: result.consumers.map((c) => c.key),
-            accessTokensRevoked: result.accessTokensRevoked,
-            requestTokensDeleted: result.requestTokensDeleted,
-            gatewayKeysDeleted: result.gatewayKeysDeleted,
-            by: 'cli',
-          },
-        });
-        return result;
-      });
+    .action(async (raw: unknown) => {
+      const o = options(z.object({ forgetKey: z.string(), ...json }), raw);
+      const r = await withServices((s) => s.keys.forgetMasterKey(OPERATOR, { keyId: o.forgetKey }));
       if (o.json) return io.out(JSON.stringify(r));
       io.out(
         [
@@ -422,16 +410,9 @@ export function buildProgram(io: Io = defaultIo): Command {
     .description('re-encrypt every stored secret under the current key (servers may keep running)')
     .option('--batch-size <n>', 'rows per transaction', '200')
     .option('--json')
-    .action(async (o: { batchSize: string; json?: boolean }) => {
-      const batchSize = Number(o.batchSize);
-      if (!Number.isSafeInteger(batchSize) || batchSize < 1)
-        throw new CliError('--batch-size must be a positive number');
-      const r = await withServices(async (s) => {
-        const results = await rotateSecrets(s.db.knex, s.box, { batchSize });
-        const rotated = results.reduce((n, x) => n + x.rotated, 0);
-        await s.store.audit({ event: 'keys.rotated', detail: { keyId: s.box.currentKeyId, rotated, by: 'cli' } });
-        return { currentKeyId: s.box.currentKeyId, rotated, results };
-      });
+    .action(async (raw: unknown) => {
+      const o = options(rotateOptions, raw);
+      const r = await withServices((s) => s.keys.rotateMasterKey(OPERATOR, { batchSize: o.batchSize }));
       io.out(
         o.json
           ? JSON.stringify(r)
@@ -447,12 +428,13 @@ export function buildProgram(io: Io = defaultIo): Command {
     .requiredOption('--from <url>', 'the SQLite database, sqlite:PATH')
     .requiredOption('--to <url>', 'the empty PostgreSQL database, postgres://…')
     .option('--json')
-    .action(async (o: { from: string; to: string; json?: boolean }) => {
+    .action(async (raw: unknown) => {
+      const o = options(z.object({ from: z.string(), to: z.string(), ...json }), raw);
       const from = parseDatabaseUrl(o.from, '--from');
       const to = parseDatabaseUrl(o.to, '--to');
-      if (from.client !== 'sqlite') throw new CliError('--from must be an SQLite database (sqlite:PATH)');
-      if (to.client !== 'pg') throw new CliError('--to must be a PostgreSQL database (postgres://…)');
-      if (!existsSync(from.filename)) throw new CliError(`no SQLite database at ${from.filename}`);
+      if (from.client !== 'sqlite') throw invalidInput('--from must be an SQLite database (sqlite:PATH)');
+      if (to.client !== 'pg') throw invalidInput('--to must be a PostgreSQL database (postgres://…)');
+      if (!existsSync(from.filename)) throw invalidInput(`no SQLite database at ${from.filename}`);
       const source = openDatabase(from, { create: false });
       const target = openDatabase(to);
       let copied;
@@ -473,8 +455,9 @@ export function buildProgram(io: Io = defaultIo): Command {
     .command('keys')
     .description('list the signing keys: next, signing, retired')
     .option('--json')
-    .action(async (o: { json?: boolean }) => {
-      const keys = await withServices((s) => s.gatewayKeys.list());
+    .action(async (raw: unknown) => {
+      const o = options(z.object(json), raw);
+      const keys = await withServices((s) => s.keys.listGatewayKeys());
       io.out(
         o.json
           ? JSON.stringify(keys)
@@ -498,18 +481,9 @@ export function buildProgram(io: Io = defaultIo): Command {
       String(DEFAULT_ACTIVATION_DELAY_MS / 1000),
     )
     .option('--json')
-    .action(async (o: { activateIn: string; json?: boolean }) => {
-      const seconds = Number(o.activateIn);
-      if (!/^\d+$/.test(o.activateIn) || seconds > 86_400)
-        throw new CliError('--activate-in must be a whole number of seconds, at most 86400');
-      const k = await withServices(async (s) => {
-        const key = await s.gatewayKeys.rotate(seconds * 1000);
-        await s.store.audit({
-          event: 'gateway.key_rotated',
-          detail: { kid: key.kid, activatesAt: key.activatesAt, by: 'cli' },
-        });
-        return key;
-      });
+    .action(async (raw: unknown) => {
+      const o = options(gatewayRotateOptions, raw);
+      const k = await withServices((s) => s.keys.rotateGatewayKey(OPERATOR, { activateInMs: o.activateIn * 1000 }));
       io.out(
         o.json
           ? JSON.stringify(k)
@@ -528,14 +502,10 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
     return 0;
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode;
+    // The CLI's one place for errors: a ServiceError (any code), bad configuration and a
+    // refused copy print their message; anything else is unexpected.
     const msg =
-      e instanceof CliError ||
-      e instanceof ConfigError ||
-      e instanceof DuplicateError ||
-      e instanceof InvalidInputError ||
-      e instanceof UnknownKeyError ||
-      e instanceof CopyRefused ||
-      e instanceof RepairRefused
+      e instanceof ServiceError || e instanceof ConfigError || e instanceof CopyRefused
         ? e.message
         : `unexpected error: ${(e as Error).message?.split('\n')[0] ?? String(e)}`;
     process.stderr.write(`applink: ${msg}\n`);

@@ -1,5 +1,6 @@
-/** Reading the audit log (writing happens through ProtocolStore.audit / recordAudit). */
-import type { Knex } from 'knex';
+/** The audit log: writing one entry (inside the caller's transaction) and reading the log. */
+import type { AuditEvent, Clock } from '../oauth1/ports';
+import type { Queryable } from './queryable';
 
 export interface AuditEntry {
   id: number;
@@ -12,23 +13,36 @@ export interface AuditEntry {
   detail: string | null;
 }
 
-export class AuditRepository {
-  constructor(private readonly knex: Knex) {}
+export interface AuditFilter {
+  event?: string | undefined;
+  username?: string | undefined;
+  consumerKey?: string | undefined;
+  /** ms since the epoch, inclusive */
+  since?: number | undefined;
+  /** ms since the epoch, exclusive */
+  until?: number | undefined;
+  limit?: number | undefined;
+  offset?: number | undefined;
+}
 
-  async list(
-    f: {
-      event?: string | undefined;
-      username?: string | undefined;
-      consumerKey?: string | undefined;
-      /** ms since the epoch, inclusive */
-      since?: number | undefined;
-      /** ms since the epoch, exclusive */
-      until?: number | undefined;
-      limit?: number;
-      offset?: number;
-    } = {},
-  ): Promise<AuditEntry[]> {
-    const q = this.knex('audit_events as a')
+export class AuditRepository {
+  constructor(private readonly clock: Clock) {}
+
+  /** Writes one entry, stamped with the clock's time; pass the transaction of the change it records. */
+  async insert(db: Queryable, e: AuditEvent): Promise<void> {
+    await db('audit_events').insert({
+      at: this.clock.now(),
+      event: e.event,
+      actor_user_id: e.actorUserId ?? null,
+      consumer_id: e.consumerId ?? null,
+      token_id: e.tokenId ?? null,
+      ip: e.ip ?? null,
+      detail: e.detail ? JSON.stringify(e.detail) : null,
+    });
+  }
+
+  async list(db: Queryable, f: AuditFilter = {}): Promise<AuditEntry[]> {
+    const q = db('audit_events as a')
       .leftJoin('users as u', 'u.id', 'a.actor_user_id')
       .leftJoin('consumers as c', 'c.id', 'a.consumer_id')
       .select('a.id', 'a.at', 'a.event', 'u.username', 'c.consumer_key', 'a.token_id', 'a.ip', 'a.detail')
@@ -43,7 +57,7 @@ export class AuditRepository {
     const rows = (await q) as Array<Record<string, unknown>>;
     return rows.map((r) => ({
       id: r.id as number,
-      at: r.at as number,
+      at: Number(r.at),
       event: r.event as string,
       actor: (r.username as string | null) ?? null,
       consumerKey: (r.consumer_key as string | null) ?? null,
@@ -53,9 +67,9 @@ export class AuditRepository {
     }));
   }
 
-  /** The event names that occur in the log, for the console's filter. */
-  async events(): Promise<string[]> {
-    const rows = (await this.knex('audit_events').distinct('event').orderBy('event')) as Array<{ event: string }>;
+  /** The event names that occur in the log. */
+  async events(db: Queryable): Promise<string[]> {
+    const rows = (await db('audit_events').distinct('event').orderBy('event')) as Array<{ event: string }>;
     return rows.map((r) => r.event);
   }
 }

@@ -1,69 +1,60 @@
 /**
  * The admin console under /admin: consumers (create, edit, disable, delete, their tokens),
  * users (create, disable, make admin) and the audit log. Administrators only; everyone
- * else signed in gets 403. Every change is audited with the admin as actor.
+ * else signed in gets 403. Each route converts the form, calls one service action (which
+ * checks the actor, and writes the change with its audit entry) and answers; a
+ * ServiceError is answered by the error handler, or by the route's onServiceError.
  */
-import { Router, type NextFunction, type Request, type Response } from 'express';
-import { currentUser, requireAdmin, requireCsrf, type WebKit } from './web';
-import { formString, newUserFields, when } from './views';
-import { requestOrigin } from './request-parts';
+import { Router, type Request, type RequestHandler, type Response } from 'express';
+import { requireCsrf, type WebKit } from './web';
+import { when } from './views';
+import { consumerForm, formBody, formText, newConsumerForm, newUserForm, parseForm, pathId } from './forms';
+import { onServiceError } from './service-errors';
 import { atlassianLink } from './atlassian-link';
-import { InvalidInputError, type ConsumerSummary } from '../db/consumers';
-import { DuplicateError, InvalidUserError, validateNewUser } from '../db/users';
-import type { Services } from '../services';
+import type { ManagementServices } from '../wiring';
 import type { UserRecord } from '../oauth1/ports';
-import type { AuditEntry } from '../db/audit';
+import { adminActor, type Actor } from '../services/actor';
+import type { ConsumerSummary } from '../services/consumers';
+import { auditQueryInput, type AuditEntry } from '../services/audit';
 import { hasControlCharacters } from '../services/fields';
 import { OAuthProblem } from '../oauth1/problems';
 
-export const AUDIT_PAGE_SIZE = 50;
+export { AUDIT_PAGE_SIZE } from '../services/audit';
+import { parseInput } from '../services/fields';
+import { notFound, type ServiceError } from '../services/errors';
 
-const str = formString;
-const checked = (v: unknown): boolean => v === 'on' || v === 'yes' || v === 'true';
-
-/** A positive integer id from the path, or null (the route then answers 404). */
-function idOf(v: unknown): number | null {
-  const n = typeof v === 'string' && /^\d{1,15}$/.test(v) ? Number(v) : NaN;
-  return Number.isSafeInteger(n) && n > 0 ? n : null;
+export interface AdminRouterDeps {
+  basePath: string;
+  /** the service's public root URL for this request (src/http/request-parts.ts publicRoot) */
+  publicRoot: (req: Request) => string;
+  /** true when APPLINK_BASE_URL is not set (the root is derived from each request) */
+  derivedBaseUrl: boolean;
+  services: Pick<ManagementServices, 'consumers' | 'users' | 'grants' | 'audits'>;
+  /** the signed-in user of the request */
+  currentUser: (req: Request) => Promise<UserRecord | null>;
+  /** lets administrators through (403 for others, the sign-in page for strangers) */
+  requireAdmin: RequestHandler;
 }
 
-/** `YYYY-MM-DD` (UTC day start) to ms, or undefined. */
-function dayOf(v: unknown): number | undefined {
-  if (typeof v !== 'string' || !/^\d{4}-\d{2}-\d{2}$/.test(v)) return undefined;
-  const t = Date.parse(`${v}T00:00:00Z`);
-  return Number.isNaN(t) ? undefined : t;
-}
+const text = (v: unknown): string => formText.parse(v);
 
-const DAY = 86_400_000;
-
-export function adminRouter(s: Services, web: WebKit): Router {
+export function adminRouter(d: AdminRouterDeps, web: WebKit): Router {
+  const { consumers, users, grants, audits } = d.services;
   const router = Router();
-  const base = `${s.config.basePath}/admin`;
-  router.use(...web.page, requireAdmin(s, web));
+  const base = `${d.basePath}/admin`;
+  router.use(...web.page, d.requireAdmin);
   const post = [web.form, requireCsrf(web)];
 
-  const admin = async (req: Request): Promise<UserRecord> => (await currentUser(req, s))!;
-  const audit = async (
-    req: Request,
-    event: string,
-    f: { consumerId?: number; tokenId?: number; detail?: Record<string, unknown> } = {},
-  ) =>
-    s.store.audit({
-      event,
-      actorUserId: (await admin(req)).id,
-      consumerId: f.consumerId ?? null,
-      tokenId: f.tokenId ?? null,
-      ip: req.ip ?? null,
-      detail: { by: 'admin', ...f.detail },
-    });
-
-  /** The public base URL (origin and base path) consumers use. */
-  const publicRoot = (req: Request) =>
-    (s.config.baseUrl ? s.config.baseUrl.origin : requestOrigin(req, s.config)) + s.config.basePath;
+  const me = async (req: Request): Promise<UserRecord> => {
+    const user = await d.currentUser(req);
+    if (!user) throw notFound('signed out');
+    return user;
+  };
+  const actor = async (req: Request): Promise<Actor> => adminActor(await me(req), req.ip ?? null);
 
   /** The public endpoints a consumer is configured with. */
   const endpoints = (req: Request) => {
-    const root = publicRoot(req);
+    const root = d.publicRoot(req);
     return {
       requestToken: `${root}/oauth/request-token`,
       authorize: `${root}/oauth/authorize`,
@@ -90,31 +81,27 @@ export function adminRouter(s: Services, web: WebKit): Router {
   // ---- overview -------------------------------------------------------------------------
 
   router.get('/', async (req, res) => {
-    const [consumers, users, live, recent] = await Promise.all([
-      s.consumers.list(),
-      s.users.list(),
-      s.tokens.countLiveByConsumer(),
-      s.audits.list({ limit: 10 }),
+    const [consumerList, userList, live, recent] = await Promise.all([
+      consumers.list(),
+      users.list(),
+      grants.countLiveByConsumer(),
+      audits.list({ limit: 10 }),
     ]);
-    let grants = 0;
-    for (const n of live.values()) grants += n;
+    let grantCount = 0;
+    for (const n of live.values()) grantCount += n;
     web.render(req, res, 'admin/index', {
       title: 'Admin',
       section: 'overview',
-      counts: { consumers: consumers.length, users: users.length, grants },
+      counts: { consumers: consumerList.length, users: userList.length, grants: grantCount },
       recent: recent.map(auditRow),
     });
   });
 
   // ---- consumers ------------------------------------------------------------------------
 
-  const showConsumers = async (
-    req: Request,
-    res: Response,
-    form: Record<string, unknown> = {},
-    error: string | null = null,
-  ) => {
-    const [list, live] = await Promise.all([s.consumers.list(), s.tokens.countLiveByConsumer()]);
+  const showConsumers = async (req: Request, res: Response, error: ServiceError | null = null) => {
+    const form = error ? formBody(req.body) : {};
+    const [list, live] = await Promise.all([consumers.list(), grants.countLiveByConsumer()]);
     web.render(
       req,
       res,
@@ -124,15 +111,15 @@ export function adminRouter(s: Services, web: WebKit): Router {
         section: 'consumers',
         consumers: list.map((c) => ({ ...consumerRow(c), grants: live.get(c.id) ?? 0 })),
         form: {
-          key: str(form.key),
-          name: str(form.name),
-          description: str(form.description),
-          callbackUrl: str(form.callbackUrl),
-          publicKeyPem: str(form.publicKeyPem),
+          key: text(form.key),
+          name: text(form.name),
+          description: text(form.description),
+          callbackUrl: text(form.callbackUrl),
+          publicKeyPem: text(form.publicKeyPem),
           // a new form offers a secret; a re-shown one keeps what was chosen
-          withSecret: Object.keys(form).length === 0 ? true : checked(form.withSecret),
+          withSecret: error ? newConsumerForm.parse(form).withSecret : true,
         },
-        error,
+        error: error?.message ?? null,
       },
       error ? 400 : 200,
     );
@@ -140,47 +127,27 @@ export function adminRouter(s: Services, web: WebKit): Router {
 
   router.get('/consumers', (req, res) => showConsumers(req, res));
 
-  router.post('/consumers', ...post, async (req, res) => {
-    const b = req.body as Record<string, unknown>;
-    const pem = str(b.publicKeyPem).trim();
-    let created;
-    try {
-      created = await s.consumers.create({
-        key: str(b.key).trim(),
-        name: str(b.name),
-        description: str(b.description, 2000).trim(),
-        callbackUrl: str(b.callbackUrl).trim() || undefined,
-        publicKeyPem: pem || undefined,
-        withSecret: checked(b.withSecret),
+  router.post(
+    '/consumers',
+    ...post,
+    onServiceError((e, req, res) => showConsumers(req, res, e)),
+    async (req, res) => {
+      const created = await consumers.create(await actor(req), parseForm(newConsumerForm, req.body));
+      // The secret is on this one response (no-store) and nowhere else in the clear.
+      web.render(req, res, 'admin/consumer-created', {
+        title: `Consumer ${created.consumer.name} created`,
+        section: 'consumers',
+        consumer: consumerRow(created.consumer),
+        secret: created.secret,
+        endpoints: endpoints(req),
       });
-    } catch (e) {
-      if (e instanceof InvalidInputError || e instanceof DuplicateError) return showConsumers(req, res, b, e.message);
-      throw e;
-    }
-    await audit(req, 'consumer.created', { consumerId: created.consumer.id });
-    // The secret is on this one response (no-store) and nowhere else in the clear.
-    web.render(req, res, 'admin/consumer-created', {
-      title: `Consumer ${created.consumer.name} created`,
-      section: 'consumers',
-      consumer: consumerRow(created.consumer),
-      secret: created.secret,
-      endpoints: endpoints(req),
-    });
-  });
+    },
+  );
 
-  const consumerOr404 = async (req: Request): Promise<ConsumerSummary | null> => {
-    const id = idOf(req.params.id);
-    return id === null ? null : s.consumers.findById(id);
-  };
-
-  const showConsumer = async (
-    req: Request,
-    res: Response,
-    c: ConsumerSummary,
-    form: Record<string, unknown> | null = null,
-    error: string | null = null,
-  ) => {
-    const grants = await s.tokens.list({ consumerId: c.id });
+  const showConsumer = async (req: Request, res: Response, error: ServiceError | null = null) => {
+    const c = await consumers.get({ id: pathId(req.params.id) });
+    const form = error ? formBody(req.body) : null;
+    const grantList = await grants.list({ consumerId: c.id });
     web.render(
       req,
       res,
@@ -190,9 +157,9 @@ export function adminRouter(s: Services, web: WebKit): Router {
         section: 'consumers',
         consumer: consumerRow(c),
         form: form
-          ? { name: str(form.name), description: str(form.description), callbackUrl: str(form.callbackUrl) }
+          ? { name: text(form.name), description: text(form.description), callbackUrl: text(form.callbackUrl) }
           : { name: c.name, description: c.description, callbackUrl: c.callbackUrl ?? '' },
-        grants: grants.map((g) => ({
+        grants: grantList.map((g) => ({
           id: g.id,
           username: g.username,
           authorizedAt: when(g.createdAt),
@@ -200,46 +167,36 @@ export function adminRouter(s: Services, web: WebKit): Router {
           lastAddress: g.lastUsedIp,
         })),
         endpoints: endpoints(req),
-        link: atlassianLink(publicRoot(req), c, !s.config.baseUrl),
-        error,
+        link: atlassianLink(d.publicRoot(req), c, d.derivedBaseUrl),
+        error: error?.message ?? null,
       },
       error ? 400 : 200,
     );
   };
 
-  router.get('/consumers/:id', async (req, res, next) => {
-    const c = await consumerOr404(req);
-    if (!c) return next();
-    await showConsumer(req, res, c);
-  });
+  router.get('/consumers/:id', (req, res) => showConsumer(req, res));
 
-  router.post('/consumers/:id', ...post, async (req, res, next) => {
-    const c = await consumerOr404(req);
-    if (!c) return next();
-    const b = req.body as Record<string, unknown>;
-    try {
-      await s.consumers.update(c.id, {
-        name: str(b.name),
-        description: str(b.description, 2000).trim(),
-        callbackUrl: str(b.callbackUrl).trim() || null,
-      });
-    } catch (e) {
-      if (e instanceof InvalidInputError) return showConsumer(req, res, c, b, e.message);
-      throw e;
-    }
-    await audit(req, 'consumer.updated', { consumerId: c.id });
-    req.session.flash = 'Changes saved.';
-    res.redirect(302, `${base}/consumers/${c.id}`);
-  });
+  router.post(
+    '/consumers/:id',
+    ...post,
+    onServiceError((e, req, res) => showConsumer(req, res, e)),
+    async (req, res) => {
+      const c = await consumers.update(
+        await actor(req),
+        { id: pathId(req.params.id) },
+        parseForm(consumerForm, req.body),
+      );
+      req.session.flash = 'Changes saved.';
+      res.redirect(302, `${base}/consumers/${c.id}`);
+    },
+  );
 
   for (const [action, disabled] of [
     ['disable', true],
     ['enable', false],
   ] as const) {
-    router.post(`/consumers/:id/${action}`, ...post, async (req, res, next) => {
-      const c = await consumerOr404(req);
-      if (!c) return next();
-      if (await s.consumers.setDisabled(c.id, disabled)) await audit(req, `consumer.${action}d`, { consumerId: c.id });
+    router.post(`/consumers/:id/${action}`, ...post, async (req, res) => {
+      const { consumer: c } = await consumers.setDisabled(await actor(req), { id: pathId(req.params.id) }, disabled);
       req.session.flash = disabled
         ? `${c.name} is disabled: its tokens stop working until it is enabled again.`
         : `${c.name} is enabled.`;
@@ -247,47 +204,23 @@ export function adminRouter(s: Services, web: WebKit): Router {
     });
   }
 
-  router.post('/consumers/:id/revoke-all', ...post, async (req, res, next) => {
-    const c = await consumerOr404(req);
-    if (!c) return next();
-    const count = await s.tokens.revokeAll(
-      { consumerId: c.id },
-      {
-        event: 'access_token.revoked_all',
-        actorUserId: (await admin(req)).id,
-        consumerId: c.id,
-        ip: req.ip ?? null,
-        detail: { by: 'admin' },
-      },
-    );
+  router.post('/consumers/:id/revoke-all', ...post, async (req, res) => {
+    const { consumer: c, count } = await consumers.revokeAllGrants(await actor(req), { id: pathId(req.params.id) });
     req.session.flash = `Revoked ${count} token${count === 1 ? '' : 's'} of ${c.name}.`;
     res.redirect(302, `${base}/consumers/${c.id}`);
   });
 
-  router.post('/consumers/:id/tokens/:tokenId/revoke', ...post, async (req, res, next) => {
-    const c = await consumerOr404(req);
-    const tokenId = idOf(req.params.tokenId);
-    if (!c || tokenId === null) return next();
-    const grant = (await s.tokens.list({ consumerId: c.id })).find((g) => g.id === tokenId);
-    const revoked =
-      grant &&
-      (await s.tokens.revoke(tokenId, undefined, {
-        event: 'access_token.revoked',
-        actorUserId: (await admin(req)).id,
-        ip: req.ip ?? null,
-        detail: { by: 'admin' },
-      }));
-    if (grant && revoked) {
-      req.session.flash = `Revoked the token of ${grant.username}.`;
-    }
+  router.post('/consumers/:id/tokens/:tokenId/revoke', ...post, async (req, res) => {
+    const c = await consumers.get({ id: pathId(req.params.id) });
+    const revoked = await grants.revoke(await actor(req), { id: pathId(req.params.tokenId), consumerId: c.id });
+    if (revoked) req.session.flash = `Revoked the token of ${revoked.username}.`;
     res.redirect(302, `${base}/consumers/${c.id}`);
   });
 
   // A new shared secret, shown once; the old one is dead at once. Confirmed first: the
   // linked application is refused until the new secret is pasted into it.
-  router.get('/consumers/:id/regenerate-secret', async (req, res, next) => {
-    const c = await consumerOr404(req);
-    if (!c) return next();
+  router.get('/consumers/:id/regenerate-secret', async (req, res) => {
+    const c = await consumers.get({ id: pathId(req.params.id) });
     web.render(req, res, 'admin/confirm-regenerate-secret', {
       title: `New secret for ${c.name}?`,
       section: 'consumers',
@@ -295,16 +228,8 @@ export function adminRouter(s: Services, web: WebKit): Router {
     });
   });
 
-  router.post('/consumers/:id/regenerate-secret', ...post, async (req, res, next) => {
-    const c = await consumerOr404(req);
-    if (!c) return next();
-    const done = await s.consumers.regenerateSecret(c.id, {
-      event: 'consumer.secret_regenerated',
-      actorUserId: (await admin(req)).id,
-      ip: req.ip ?? null,
-      detail: { by: 'admin' },
-    });
-    if (!done) return next();
+  router.post('/consumers/:id/regenerate-secret', ...post, async (req, res) => {
+    const done = await consumers.regenerateSecret(await actor(req), { id: pathId(req.params.id) });
     // The secret is on this one response (no-store) and nowhere else in the clear.
     web.render(req, res, 'admin/consumer-secret', {
       title: `New secret for ${done.consumer.name}`,
@@ -315,37 +240,30 @@ export function adminRouter(s: Services, web: WebKit): Router {
     });
   });
 
-  router.get('/consumers/:id/delete', async (req, res, next) => {
-    const c = await consumerOr404(req);
-    if (!c) return next();
-    const grants = await s.tokens.list({ consumerId: c.id });
+  router.get('/consumers/:id/delete', async (req, res) => {
+    const c = await consumers.get({ id: pathId(req.params.id) });
+    const grantList = await grants.list({ consumerId: c.id });
     web.render(req, res, 'admin/confirm-delete', {
       title: `Delete ${c.name}?`,
       section: 'consumers',
       consumer: consumerRow(c),
-      grantCount: grants.length,
+      grantCount: grantList.length,
     });
   });
 
-  router.post('/consumers/:id/delete', ...post, async (req, res, next) => {
-    const c = await consumerOr404(req);
-    if (!c) return next();
+  router.post('/consumers/:id/delete', ...post, async (req, res) => {
     // Deleting the consumer deletes its tokens in the same transaction.
-    if (await s.consumers.deleteByKey(c.key)) await audit(req, 'consumer.deleted', { detail: { consumerKey: c.key } });
+    const c = await consumers.delete(await actor(req), { id: pathId(req.params.id) });
     req.session.flash = `Deleted ${c.name} and all its tokens.`;
     res.redirect(302, `${base}/consumers`);
   });
 
   // ---- users ----------------------------------------------------------------------------
 
-  const showUsers = async (
-    req: Request,
-    res: Response,
-    form: Record<string, unknown> = {},
-    error: string | null = null,
-  ) => {
-    const me = await admin(req);
-    const users = await s.users.list();
+  const showUsers = async (req: Request, res: Response, error: ServiceError | null = null) => {
+    const form = error ? formBody(req.body) : {};
+    const self = await me(req);
+    const list = await users.list();
     web.render(
       req,
       res,
@@ -353,23 +271,23 @@ export function adminRouter(s: Services, web: WebKit): Router {
       {
         title: 'Users',
         section: 'users',
-        users: users.map((u) => ({
+        users: list.map((u) => ({
           id: u.id,
           username: u.username,
           email: u.email,
           displayName: u.displayName,
           isAdmin: u.isAdmin,
           disabled: u.disabled,
-          isMe: u.id === me.id,
+          isMe: u.id === self.id,
           createdAt: when(u.createdAt),
         })),
         form: {
-          username: str(form.username),
-          email: str(form.email),
-          displayName: str(form.displayName),
-          isAdmin: checked(form.isAdmin),
+          username: text(form.username),
+          email: text(form.email),
+          displayName: text(form.displayName),
+          isAdmin: error ? newUserForm.parse(form).isAdmin : false,
         },
-        error,
+        error: error?.message ?? null,
       },
       error ? 400 : 200,
     );
@@ -377,112 +295,67 @@ export function adminRouter(s: Services, web: WebKit): Router {
 
   router.get('/users', (req, res) => showUsers(req, res));
 
-  router.post('/users', ...post, async (req, res) => {
-    const b = req.body as Record<string, unknown>;
-    const fields = newUserFields(b, checked(b.isAdmin));
-    let created;
-    try {
-      validateNewUser(fields);
-      created = await s.users.create(fields);
-    } catch (e) {
-      if (e instanceof InvalidUserError || e instanceof DuplicateError) return showUsers(req, res, b, e.message);
-      throw e;
-    }
-    await audit(req, 'user.created', { detail: { username: created.username, admin: created.isAdmin } });
-    req.session.flash = `Created ${created.username}${created.isAdmin ? ' (administrator)' : ''}.`;
-    res.redirect(302, `${base}/users`);
-  });
-
-  const userAction =
-    (
-      change: (username: string) => Promise<UserRecord | null>,
-      event: string,
-      done: (u: UserRecord) => string,
-      refuseSelf: string,
-    ) =>
-    async (req: Request, res: Response, next: NextFunction) => {
-      const id = idOf(req.params.id);
-      const target = id === null ? null : await s.users.findById(id);
-      if (!target) return next();
-      // An admin cannot lock themselves out (and so never removes the last admin this way).
-      if (target.id === (await admin(req)).id) {
-        req.session.flash = refuseSelf;
-        return res.redirect(302, `${base}/users`);
-      }
-      const changed = await change(target.username);
-      if (changed) {
-        await audit(req, event, { detail: { username: changed.username } });
-        req.session.flash = done(changed);
-      }
+  router.post(
+    '/users',
+    ...post,
+    onServiceError((e, req, res) => showUsers(req, res, e)),
+    async (req, res) => {
+      const created = await users.create(await actor(req), parseForm(newUserForm, req.body));
+      req.session.flash = `Created ${created.username}${created.isAdmin ? ' (administrator)' : ''}.`;
       res.redirect(302, `${base}/users`);
-    };
+    },
+  );
 
-  router.post(
+  // An admin cannot lock themselves out (the service refuses; the console says why).
+  const refusedOnSelf = onServiceError(
+    (e, req, res) => {
+      req.session.flash = e.message;
+      res.redirect(302, `${base}/users`);
+    },
+    ['forbidden'],
+  );
+  const userAction = (
+    path: string,
+    change: (a: Actor, id: number) => Promise<UserRecord>,
+    done: (u: UserRecord) => string,
+  ) =>
+    router.post(path, ...post, refusedOnSelf, async (req, res) => {
+      const changed = await change(await actor(req), pathId(req.params.id));
+      req.session.flash = done(changed);
+      res.redirect(302, `${base}/users`);
+    });
+
+  userAction(
     '/users/:id/disable',
-    ...post,
-    userAction(
-      (u) => s.users.setDisabled(u, true),
-      'user.disabled',
-      (u) => `${u.username} is disabled: signed out everywhere, and every app acting for them stops.`,
-      'You cannot disable your own account.',
-    ),
+    (a, id) => users.setDisabled(a, { id }, true),
+    (u) => `${u.username} is disabled: signed out everywhere, and every app acting for them stops.`,
   );
-  router.post(
+  userAction(
     '/users/:id/enable',
-    ...post,
-    userAction(
-      (u) => s.users.setDisabled(u, false),
-      'user.enabled',
-      (u) => `${u.username} is enabled.`,
-      'You cannot enable your own account.',
-    ),
+    (a, id) => users.setDisabled(a, { id }, false),
+    (u) => `${u.username} is enabled.`,
   );
-  router.post(
+  userAction(
     '/users/:id/make-admin',
-    ...post,
-    userAction(
-      (u) => s.users.setAdmin(u, true),
-      'user.admin_granted',
-      (u) => `${u.username} is now an administrator.`,
-      'You are an administrator already.',
-    ),
+    (a, id) => users.setAdmin(a, { id }, true),
+    (u) => `${u.username} is now an administrator.`,
   );
-  router.post(
+  userAction(
     '/users/:id/remove-admin',
-    ...post,
-    userAction(
-      (u) => s.users.setAdmin(u, false),
-      'user.admin_revoked',
-      (u) => `${u.username} is no longer an administrator.`,
-      'You cannot remove your own administrator rights.',
-    ),
+    (a, id) => users.setAdmin(a, { id }, false),
+    (u) => `${u.username} is no longer an administrator.`,
   );
 
   // ---- audit log ------------------------------------------------------------------------
 
   router.get('/audit', async (req, res) => {
-    const q = req.query;
-    const filter = {
-      event: str(q.event, 64),
-      user: str(q.user, 200).trim(),
-      consumer: str(q.consumer, 255).trim(),
-      from: dayOf(q.from) !== undefined ? str(q.from) : '',
-      to: dayOf(q.to) !== undefined ? str(q.to) : '',
-    };
-    // text typed by a person: control characters (NUL included) never reach the database
-    if (Object.values(filter).some((v) => hasControlCharacters(v)))
+    // text typed by a person: control characters (NUL included) are refused (400), never searched for
+    const typed = ['event', 'user', 'consumer', 'from', 'to', 'page'].map((k) => req.query[k]);
+    if (typed.some((v) => typeof v === 'string' && hasControlCharacters(v)))
       throw new OAuthProblem('parameter_rejected', { advice: 'A filter must not contain control characters.' });
-    const pageNo = Math.min(Math.max(idOf(str(q.page)) ?? 1, 1), 100_000);
-    const to = dayOf(filter.to);
-    const rows = await s.audits.list({
-      event: filter.event || undefined,
-      username: filter.user || undefined,
-      consumerKey: filter.consumer || undefined,
-      since: dayOf(filter.from),
-      until: to === undefined ? undefined : to + DAY,
-      limit: AUDIT_PAGE_SIZE + 1,
-      offset: (pageNo - 1) * AUDIT_PAGE_SIZE,
-    });
+    const q = parseInput(auditQueryInput, req.query);
+    const filter = { event: q.event, user: q.user, consumer: q.consumer, from: q.from, to: q.to };
+    const [found, events] = await Promise.all([audits.search(q), audits.events()]);
     const link = (page: number) => {
       const params = new URLSearchParams();
       for (const [k, v] of Object.entries(filter)) if (v) params.set(k, v);
@@ -494,17 +367,18 @@ export function adminRouter(s: Services, web: WebKit): Router {
       title: 'Audit log',
       section: 'audit',
       filter,
-      events: await s.audits.events(),
-      entries: rows.slice(0, AUDIT_PAGE_SIZE).map(auditRow),
-      page: pageNo,
-      newer: pageNo > 1 ? link(pageNo - 1) : null,
-      older: rows.length > AUDIT_PAGE_SIZE ? link(pageNo + 1) : null,
+      events,
+      entries: found.entries.map(auditRow),
+      page: q.page,
+      newer: q.page > 1 ? link(q.page - 1) : null,
+      older: found.hasOlder ? link(q.page + 1) : null,
     });
   });
 
   return router;
 }
 
+/** An audit entry for the page: its detail as `key: value` pairs. */
 function auditRow(e: AuditEntry) {
   let detail = '';
   if (e.detail) {

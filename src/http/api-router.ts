@@ -6,7 +6,7 @@ import { requestParts } from './request-parts';
 import { signedBody } from './body';
 import type { Services } from '../services';
 import type { UserRecord } from '../oauth1/ports';
-import { hasControlCharacter } from '../oauth1/encoding';
+import { displayNameField } from '../services/fields';
 
 const myself = (u: UserRecord) => ({ username: u.username, email: u.email, displayName: u.displayName });
 
@@ -23,23 +23,19 @@ export function apiRouter(s: Services): Router {
     const { token, params } = await authenticateApiCall(requestParts(req, s.config), req.ip ?? '', s);
     const names = params.form.filter(([k]) => k === 'displayName');
     if (names.length === 0) throw new OAuthProblem('parameter_absent', { parametersAbsent: ['displayName'] });
-    const displayName = names[0]![1].trim();
-    if (names.length > 1 || displayName === '' || displayName.length > 200 || hasControlCharacter(displayName)) {
+    const parsed = displayNameField.safeParse(names[0]![1]);
+    if (names.length > 1 || !parsed.success) {
       throw new OAuthProblem('parameter_rejected', {
         advice: 'displayName must be given once, 1 to 200 characters, without control characters.',
         parametersRejected: ['displayName'],
       });
     }
     // The change and its audit entry in one transaction: both or neither.
-    const updated = await s.users.updateDisplayName(token.user.id, displayName, {
-      event: 'user.updated',
-      actorUserId: token.user.id,
-      consumerId: token.consumerId,
-      tokenId: token.id,
-      ip: req.ip ?? null,
-      detail: { field: 'displayName' },
-    });
-    res.set('Cache-Control', 'no-store').json(myself(updated ?? token.user));
+    const updated = await s.users.updateOwnDisplayName(
+      { user: token.user, consumerId: token.consumerId, tokenId: token.id, ip: req.ip ?? null },
+      parsed.data,
+    );
+    res.set('Cache-Control', 'no-store').json(myself(updated));
   });
 
   return router;

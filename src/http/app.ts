@@ -10,8 +10,10 @@ import { PUBLIC_DIR, VIEWS_DIR } from '../paths';
 import { errorHandler, PAGE, renderPage } from './errors';
 import { oauthRouter } from './oauth-router';
 import { apiRouter } from './api-router';
-import { createWebKit, webRouter } from './web';
+import { createWebKit, currentUser, loginUrl, requireAdmin, requireUser, webRouter } from './web';
 import { trustProxyHops } from './forwarded';
+import { brakesFor } from './web/brakes';
+import { publicRoot } from './request-parts';
 import { profileRouter } from './profile-router';
 import { adminRouter } from './admin-router';
 import { setupRouter } from './setup-router';
@@ -116,9 +118,36 @@ export function createApp(s: Services): Express {
   root.use(gatewayRouter(s));
   const web = createWebKit(s);
   root.use(oauthRouter(s, web));
-  root.use(setupRouter(s, web));
-  root.use('/admin', adminRouter(s, web));
-  root.use(profileRouter(s, web));
+  // The management pages get the services and the session helpers they use, nothing more.
+  const pages = {
+    basePath: s.config.basePath,
+    publicRoot: (req: express.Request) => publicRoot(s.config, req),
+    currentUser: (req: express.Request) => currentUser(req, s),
+  };
+  root.use(setupRouter({ ...pages, services: { firstRun: s.firstRun }, brakes: brakesFor(s) }, web));
+  root.use(
+    '/admin',
+    adminRouter(
+      {
+        ...pages,
+        derivedBaseUrl: !s.config.baseUrl,
+        services: { consumers: s.consumers, users: s.users, grants: s.grants, audits: s.audits },
+        requireAdmin: requireAdmin(s, web),
+      },
+      web,
+    ),
+  );
+  root.use(
+    profileRouter(
+      {
+        ...pages,
+        services: { grants: s.grants },
+        requireUser: requireUser(s),
+        loginUrl: (next, req) => loginUrl(s, next, req),
+      },
+      web,
+    ),
+  );
   root.use(webRouter(s, web));
   root.get('/', async (_req, res) =>
     res.redirect(302, `${s.config.basePath}${(await s.firstRun.isOpen()) ? '/setup' : '/profile/authorized-apps'}`),

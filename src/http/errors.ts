@@ -10,6 +10,8 @@ import { formatForm, percentEncode } from '../oauth1/encoding';
 import { realmOf } from './request-parts';
 import { failureReport } from './failure-report';
 import type { Services } from '../services';
+import { ServiceError } from '../services/errors';
+import { sendServiceError } from './service-errors';
 
 /** Marks a router's responses as pages (HTML) rather than protocol answers. */
 export const PAGE = Symbol('page');
@@ -90,6 +92,10 @@ export function errorHandler(services: Services, chrome: PageChrome = noChrome):
   return (err: unknown, req, res, next) => {
     if (res.headersSent) return next(err);
     const page = (res.locals as Record<symbol, boolean>)[PAGE] === true;
+    if (err instanceof ServiceError)
+      return void sendServiceError(err, req, res, page, (locals) =>
+        renderOrSend(req, res, true, 'error', locals),
+      ).catch(next);
     let problem: OAuthProblem | null = err instanceof OAuthProblem ? err : null;
     const e = (err ?? {}) as HttpishError;
     const status = e.status ?? e.statusCode ?? 500;

@@ -1,15 +1,35 @@
 /** The signed-in user's own pages: the applications they authorized, and revoking them. */
-import { Router } from 'express';
-import { currentUser, loginUrl, requireCsrf, requireUser, type WebKit } from './web';
+import { Router, type Request, type RequestHandler } from 'express';
+import { requireCsrf, type WebKit } from './web';
 import { when } from './views';
-import type { Services } from '../services';
+import { pathId } from './forms';
+import type { ManagementServices } from '../wiring';
+import type { UserRecord } from '../oauth1/ports';
+import { userActor } from '../services/actor';
+import { notFound } from '../services/errors';
 
 /** Where Atlassian products send their users to manage the tokens they gave out. */
 export const ATLASSIAN_ACCESS_TOKENS_PATH = '/plugins/servlet/oauth/users/access-tokens';
 
-export function profileRouter(s: Services, web: WebKit): Router {
+export interface ProfileRouterDeps {
+  basePath: string;
+  /** the sign-in page that comes back to `next` */
+  loginUrl: (next: string, req: Request) => string;
+  services: Pick<ManagementServices, 'grants'>;
+  currentUser: (req: Request) => Promise<UserRecord | null>;
+  /** lets signed-in users through (others go to the sign-in page) */
+  requireUser: RequestHandler;
+}
+
+export function profileRouter(d: ProfileRouterDeps, web: WebKit): Router {
+  const { grants } = d.services;
   const router = Router();
-  const home = `${s.config.basePath}/profile/authorized-apps`;
+  const home = `${d.basePath}/profile/authorized-apps`;
+  const me = async (req: Request): Promise<UserRecord> => {
+    const user = await d.currentUser(req);
+    if (!user) throw notFound('signed out');
+    return user;
+  };
 
   // Atlassian's address for "manage your tokens": after every successful dance Jira and
   // Confluence link their users to <provider>/plugins/servlet/oauth/users/access-tokens.
@@ -17,16 +37,16 @@ export function profileRouter(s: Services, web: WebKit): Router {
   // sign-in page comes back to the authorized-apps page itself). Express matches it with
   // or without a trailing slash; a query string is dropped (nothing there is ours).
   router.get(ATLASSIAN_ACCESS_TOKENS_PATH, ...web.page, async (req, res) => {
-    res.redirect(302, (await currentUser(req, s)) ? home : loginUrl(s, home, req));
+    res.redirect(302, (await d.currentUser(req)) ? home : d.loginUrl(home, req));
   });
 
-  router.get('/profile/authorized-apps', ...web.page, requireUser(s), async (req, res) => {
-    const user = (await currentUser(req, s))!;
-    const grants = await s.tokens.list({ userId: user.id });
+  router.get('/profile/authorized-apps', ...web.page, d.requireUser, async (req, res) => {
+    const user = await me(req);
+    const list = await grants.list({ userId: user.id });
     web.render(req, res, 'authorized-apps', {
       title: 'Authorized applications',
       user,
-      grants: grants.map((g) => ({
+      grants: list.map((g) => ({
         id: g.id,
         app: g.consumerName,
         consumerKey: g.consumerKey,
@@ -43,13 +63,10 @@ export function profileRouter(s: Services, web: WebKit): Router {
     ...web.page,
     web.form,
     requireCsrf(web),
-    requireUser(s),
+    d.requireUser,
     async (req, res) => {
-      const user = (await currentUser(req, s))!;
-      const count = await s.tokens.revokeAll(
-        { userId: user.id },
-        { event: 'access_token.revoked_all', actorUserId: user.id, ip: req.ip ?? null, detail: { by: 'user' } },
-      );
+      const user = await me(req);
+      const count = await grants.revokeAll(userActor(user, req.ip ?? null), { userId: user.id });
       req.session.flash =
         count === 0
           ? 'There was nothing to revoke.'
@@ -63,31 +80,27 @@ export function profileRouter(s: Services, web: WebKit): Router {
     ...web.page,
     web.form,
     requireCsrf(web),
-    requireUser(s),
+    d.requireUser,
     async (req, res) => {
-      const user = (await currentUser(req, s))!;
-      const id = Number(req.params.id);
-      const grant = Number.isSafeInteger(id)
-        ? (await s.tokens.list({ userId: user.id })).find((g) => g.id === id)
-        : null;
-      // Only the user's own live grant; anything else changes nothing.
-      // The audit entry is written in the revoking transaction.
-      const revoked =
-        grant &&
-        (await s.tokens.revoke(id, user.id, {
-          event: 'access_token.revoked',
-          actorUserId: user.id,
-          ip: req.ip ?? null,
-          detail: { by: 'user' },
-        }));
-      if (grant && revoked) {
-        req.session.flash = `Access revoked for ${grant.consumerName}.`;
-      } else {
-        req.session.flash = 'That authorization was already revoked.';
-      }
+      const user = await me(req);
+      // Only the user's own live grant; anything else changes nothing. The audit entry is
+      // written in the revoking transaction.
+      const revoked = await grants.revoke(userActor(user, req.ip ?? null), { id: pathIdOrZero(req.params.id) });
+      req.session.flash = revoked
+        ? `Access revoked for ${revoked.consumerName}.`
+        : 'That authorization was already revoked.';
       res.redirect(302, home);
     },
   );
 
   return router;
+}
+
+/** A grant id from the path; a malformed one matches no grant (the page then says so). */
+function pathIdOrZero(v: unknown): number {
+  try {
+    return pathId(v);
+  } catch {
+    return Number.MAX_SAFE_INTEGER;
+  }
 }

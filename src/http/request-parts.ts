@@ -67,11 +67,22 @@ export function requestParts(req: Request, config: Config): RequestParts {
   };
 }
 
-/** The realm of WWW-Authenticate: the service's base URL. */
+/**
+ * The public root URL of the service, `https://host/base-path` (no trailing slash): every
+ * absolute link the service prints (consumer endpoints, the setup URL, the realm, the
+ * gateway's issuer) starts with it.
+ */
+export function publicRoot(
+  config: Pick<Config, 'baseUrl' | 'basePath' | 'trustProxy' | 'trustProxyHops' | 'host' | 'port'>,
+  req: Request,
+): string {
+  return requestOrigin(req, config) + config.basePath;
+}
+
+/** The realm of WWW-Authenticate: the service's public root. */
 export function realmOf(req: Request, config: Config): string {
-  if (config.baseUrl) return config.baseUrl.origin + config.basePath;
   try {
-    return requestOrigin(req, config) + config.basePath;
+    return publicRoot(config, req);
   } catch {
     return `http://${config.host}:${config.port}${config.basePath}`;
   }

@@ -52,20 +52,6 @@ export function callbackOrigin(callback: string): string | null {
   }
 }
 
-/** A form field as a string, cut to `max` characters (missing or repeated fields: ''). */
-export const formString = (v: unknown, max = 10_000): string => (typeof v === 'string' ? v.slice(0, max) : '');
-
-/** The fields of a "new user" form (admin console and first-run setup). */
-export function newUserFields(b: Record<string, unknown>, isAdmin: boolean) {
-  return {
-    username: formString(b.username, 200).trim(),
-    email: formString(b.email, 400).trim(),
-    displayName: formString(b.displayName, 300).trim() || undefined,
-    password: formString(b.password, 2000),
-    isAdmin,
-  };
-}
-
 /** `1 live authorization`, `2 live authorizations`: the noun for a count (the count itself is printed apart). */
 export function plural(n: number, singular: string, pluralForm = `${singular}s`): string {
   return n === 1 ? singular : pluralForm;

@@ -5,8 +5,8 @@ import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Database } from '../../src/db';
 import { SqlProtocolStore } from '../../src/db/protocol-store';
-import { TokenRepository } from '../../src/db/tokens';
-import { UserRepository } from '../../src/db/users';
+import { servicesOn } from '../helpers/services';
+import { OPERATOR } from '../../src/services/actor';
 import { SecretBox } from '../../src/secrets';
 import { MAX_VERIFIER_FAILURES } from '../../src/oauth1/ports';
 import { freshDatabase, type FreshDatabase } from '../helpers/db';
@@ -34,7 +34,7 @@ describe.each(await testDatabases())('atomic single-use steps on %s', (kind) => 
       .insert({ consumer_key: 'k', name: 'k', secret_enc: box.seal('s'), created_at: now })
       .returning('id');
     consumerId = (c as { id: number }).id;
-    userId = (await new UserRepository(first.knex).create({ username: 'alice', email: 'a@example.com' })).id;
+    userId = (await servicesOn(first).users.create(OPERATOR, { username: 'alice', email: 'a@example.com' })).id;
   });
   afterEach(() => fresh.cleanup());
 
@@ -159,11 +159,13 @@ describe.each(await testDatabases())('atomic single-use steps on %s', (kind) => 
       },
       issued(),
     );
-    const repos = nodes.map((n) => new TokenRepository(n.knex));
+    const atId = (at as { id: number }).id;
+    const grants = nodes.map((n) => servicesOn(n).grants);
     const results = await Promise.all(
-      Array.from({ length: 8 }, (_, i) => repos[i % repos.length]!.revoke((at as { id: number }).id)),
+      Array.from({ length: 8 }, (_, i) => grants[i % grants.length]!.revoke(OPERATOR, { id: atId })),
     );
     expect(results.filter(Boolean)).toHaveLength(1);
+    expect(await audits(['access_token.revoked'], atId)).toBe(1);
     for (const s of stores) {
       const found = await s.findCredentials('k', hash, 'access');
       expect(found.token?.revokedAt).not.toBeNull();

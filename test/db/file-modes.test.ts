@@ -8,6 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../src/db';
 import { startTestServer } from '../helpers/server';
 import { PASSWORD } from '../helpers/server';
+import { OPERATOR } from '../../src/services/actor';
 
 const mode = (p: string) => statSync(p).mode & 0o777;
 const root = mkdtempSync(join(tmpdir(), 'applink-modes-'));
@@ -18,7 +19,7 @@ describe('SQLite file modes', () => {
     const file = join(root, 'fresh', 'data', 'applink.sqlite');
     const s = await startTestServer({ APPLINK_DATABASE_URL: `sqlite:${file}` });
     try {
-      await s.services.users.create({ username: 'alice', email: 'alice@example.com', password: PASSWORD });
+      await s.services.users.create(OPERATOR, { username: 'alice', email: 'alice@example.com', password: PASSWORD });
       expect(mode(join(root, 'fresh', 'data'))).toBe(0o700);
       expect(mode(join(root, 'fresh'))).toBe(0o700);
       for (const f of [file, `${file}-wal`, `${file}-shm`]) {

@@ -6,6 +6,7 @@
 // the sign-in page naming the application, names not repeated, navigation kept on
 // error pages, the setup code kept after an error, plurals).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { OPERATOR } from '../../src/services/actor';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { PASSWORD, seedConsumer, seedUser, startTestServer, type TestServer } from '../helpers/server';
 import {
@@ -108,7 +109,7 @@ describe.runIf(run)('every page in Chromium: axe-core, focus ring, polish', { ti
     // The rest of the suite: an admin, users with and without a display name, consumers.
     await seedUser(server, 'root', { admin: true });
     await seedUser(server, 'alice');
-    await server.services.users.create({ username: 'plain', email: 'plain@example.com', password: PASSWORD });
+    await server.services.users.create(OPERATOR, { username: 'plain', email: 'plain@example.com', password: PASSWORD });
     const w = await seedConsumer(server, 'wiki', { callbackUrl: 'https://wiki.example.com/cb' });
     wiki = oauth1aClient({ base: server.url, key: 'wiki', secret: w.secret, privateKey: '', method: 'HMAC-SHA1' });
     const t = await seedConsumer(server, 'desktop-tool');
@@ -224,7 +225,7 @@ describe.runIf(run)('every page in Chromium: axe-core, focus ring, polish', { ti
       method: 'HMAC-SHA1',
     });
     const offRt = await offClient.requestToken('oob');
-    await server.services.consumers.setDisabled((await server.services.consumers.findByKey(off.key))!.id, true);
+    await server.services.consumers.setDisabled(OPERATOR, { key: off.key }, true);
     await page.goto(`${server.url}/oauth/authorize?oauth_token=${offRt.token}`);
     expect(await textOf(page.locator('h1'))).toBe('This application has been disabled');
     expect(await page.locator('nav[aria-label="Main"]').count()).toBe(1);
@@ -298,7 +299,7 @@ describe.runIf(run)('every page in Chromium: axe-core, focus ring, polish', { ti
   it('audit tables break no word at 1280 px (nor on a phone)', async () => {
     // Events like the ones that broke: an actor named admin, IPv4 and IPv6 addresses,
     // long event names, consumer keys and details.
-    const admin = await server.services.users.create({
+    const admin = await server.services.users.create(OPERATOR, {
       username: 'admin',
       email: 'admin@example.com',
       password: PASSWORD,

@@ -2,6 +2,7 @@
 // consumer uses the key and secret shown once to complete a dance; tokens, disabling,
 // deleting, users and the audit log; everyone else gets 403.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { OPERATOR } from '../../src/services/actor';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { PASSWORD, rsaKeys, seedUser, startTestServer, type TestServer } from '../helpers/server';
 import { reserveConsumerSite } from '../helpers/example-consumer';
@@ -156,7 +157,7 @@ describe.runIf(run)('the admin console in Chromium', () => {
   it('edits, disables, enables and deletes a consumer (deleting kills its tokens)', async () => {
     const site = await reserveConsumerSite();
     closers.push(site.close);
-    const created = await server.services.consumers.create({
+    const created = await server.services.consumers.create(OPERATOR, {
       key: 'tracker',
       name: 'Tracker',
       callbackUrl: 'http://elsewhere.example/cb',
@@ -206,7 +207,11 @@ describe.runIf(run)('the admin console in Chromium', () => {
 
   it('shows a consumer named <script>alert(1)</script> as text in the console', async () => {
     const name = '<script>alert(1)</script>';
-    await server.services.consumers.create({ key: 'xss', name, description: '"><img src=x onerror=alert(2)>' });
+    await server.services.consumers.create(OPERATOR, {
+      key: 'xss',
+      name,
+      description: '"><img src=x onerror=alert(2)>',
+    });
     const admin = await signedIn('root');
     const dialogs: string[] = [];
     admin.on('dialog', (d) => {

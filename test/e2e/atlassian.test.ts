@@ -3,6 +3,7 @@
 // the shared secret (confirmed, shown once, the old one dead at once), and Atlassian's
 // token-management address. Screenshots for docs/atlassian.md.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { OPERATOR } from '../../src/services/actor';
 import { createServer } from 'node:net';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { PASSWORD, seedConsumer, seedUser, startTestServer, type TestServer } from '../helpers/server';
@@ -38,9 +39,7 @@ describe.runIf(run)('linking Jira or Confluence: the console in Chromium', () =>
     secret = (
       await seedConsumer(server, 'jira-prod', { callbackUrl: `https://jira.example.com${ATLASSIAN_CALLBACK_PATH}` })
     ).secret!;
-    await server.services.consumers.update((await server.services.consumers.findByKey('jira-prod'))!.id, {
-      name: 'Jira',
-    });
+    await server.services.consumers.update(OPERATOR, { key: 'jira-prod' }, { name: 'Jira' });
     browser = await launchChromium();
   });
   afterAll(async () => {

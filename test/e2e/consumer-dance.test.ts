@@ -1,6 +1,7 @@
 // In real Chromium: a person links the example consumer (examples/consumer) to their
 // applink account, denies, revokes; the consent page's safety (escaping, framing, CSRF).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { OPERATOR } from '../../src/services/actor';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { PASSWORD, seedConsumer, seedUser, startTestServer, type TestServer } from '../helpers/server';
 import { attackerSite, reserveConsumerSite, type Site } from '../helpers/example-consumer';
@@ -104,7 +105,7 @@ describe.runIf(run)('the example consumer in Chromium', () => {
     const url = new URL(page.url());
     expect(url.searchParams.get('oauth_verifier')).toBe('denied');
     expect(url.searchParams.get('oauth_problem')).toBe('permission_denied');
-    expect(await server.services.tokens.list({ username: 'bob' })).toEqual([]);
+    expect(await server.services.grants.list({ username: 'bob' })).toEqual([]);
     const denied = await server.services.audits.list({ event: 'authorization.denied', username: 'bob' });
     expect(denied).toHaveLength(1);
   });
@@ -126,11 +127,11 @@ describe.runIf(run)('the example consumer in Chromium', () => {
   it('"revoke all" revokes every grant of the user', async () => {
     const page = await newPage();
     await link(page, 'alice');
-    expect((await server.services.tokens.list({ username: 'alice' })).length).toBeGreaterThanOrEqual(1);
+    expect((await server.services.grants.list({ username: 'alice' })).length).toBeGreaterThanOrEqual(1);
     await page.goto(`${server.url}/profile/authorized-apps`);
     await page.locator('#revoke-all').click();
     expect(await textOf(page.locator('#flash'))).toMatch(/Access revoked for \d+ application/);
-    expect(await server.services.tokens.list({ username: 'alice' })).toEqual([]);
+    expect(await server.services.grants.list({ username: 'alice' })).toEqual([]);
     await page.goto(consumer.url);
     expect(await textOf(page.locator('#problem'))).toBe('token_revoked');
   });
@@ -214,7 +215,7 @@ describe.runIf(run)('the example consumer in Chromium', () => {
 
     const rt = await client.requestToken('oob');
     const c = (await server.services.consumers.findByKey('flaky'))!;
-    await server.services.consumers.setDisabled(c.id, true);
+    await server.services.consumers.setDisabled(OPERATOR, { id: c.id }, true);
     res = await page.goto(`${server.url}/oauth/authorize?oauth_token=${rt.token}`);
     expect(res!.status()).toBe(400);
     expect(await textOf(page.locator('h1'))).toBe('This application has been disabled');
@@ -224,7 +225,7 @@ describe.runIf(run)('the example consumer in Chromium', () => {
   it('renders a consumer-supplied name as text, never as markup', async () => {
     const name = '<script>alert(1)</script>';
     const description = '<img src=x onerror="alert(2)"> & "quotes"';
-    const created = await server.services.consumers.create({ key: 'evil', name, description });
+    const created = await server.services.consumers.create(OPERATOR, { key: 'evil', name, description });
     const client = oauth1aClient({
       base: server.url,
       key: 'evil',
@@ -292,7 +293,7 @@ describe.runIf(run)('the example consumer in Chromium', () => {
   it('refuses a state-changing POST without a CSRF token (403), from another site or forged', async () => {
     const page = await newPage();
     await link(page, 'alice');
-    const [grant] = await server.services.tokens.list({ username: 'alice' });
+    const [grant] = await server.services.grants.list({ username: 'alice' });
     // A page on another origin that auto-submits a revoke form at applink.
     const evil = await attackerSite(
       () => `<!doctype html><title>Cute cats</title>
@@ -305,7 +306,7 @@ describe.runIf(run)('the example consumer in Chromium', () => {
     expect((await answer).status()).toBe(403);
     expect(await textOf(page.locator('h1'))).toBe('Form expired');
     await shot(page, 'error-csrf');
-    expect((await server.services.tokens.list({ username: 'alice' })).map((g) => g.id)).toContain(grant!.id);
+    expect((await server.services.grants.list({ username: 'alice' })).map((g) => g.id)).toContain(grant!.id);
 
     // Same browser, same session cookie, a wrong token: still 403, still nothing changed.
     const forged = await page.request.post(`${server.url}/profile/authorized-apps/revoke-all`, {
@@ -313,7 +314,7 @@ describe.runIf(run)('the example consumer in Chromium', () => {
       maxRedirects: 0,
     });
     expect(forged.status()).toBe(403);
-    expect((await server.services.tokens.list({ username: 'alice' })).map((g) => g.id)).toContain(grant!.id);
+    expect((await server.services.grants.list({ username: 'alice' })).map((g) => g.id)).toContain(grant!.id);
     // And the consumer still works.
     await page.goto(consumer.url);
     expect(await textOf(page.locator('#myself'))).toContain('"username": "alice"');

@@ -4,6 +4,7 @@
 // that reads the admin console, takes the CSRF token and makes mallory an administrator.
 // As a control, the same script served from applink's origin without the sandbox succeeds.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { OPERATOR } from '../../src/services/actor';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { PASSWORD, seedUser, startTestServer, type TestServer } from '../helpers/server';
 import { chromiumAvailable, launchChromium } from '../helpers/chromium';
@@ -115,7 +116,7 @@ describe.runIf(run)('an upstream page in a signed-in administrator\u2019s browse
     const r = await report(page);
     expect(r.read).toBe('token');
     await expect.poll(() => isAdmin('mallory')).toBe(true);
-    await server.services.users.setAdmin('mallory', false);
+    await server.services.users.setAdmin(OPERATOR, { username: 'mallory' }, false);
     await page.close();
   });
 

@@ -1,6 +1,7 @@
 // The gateway end to end: a real applink server in front of a real upstream on loopback
 // that verifies every assertion with jose against /.well-known/jwks.json.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { OPERATOR, userActor } from '../../src/services/actor';
 import { createServer } from 'node:net';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -116,11 +117,11 @@ describe('signed calls reach the upstream as the user', () => {
 
   it('updates last_used like any API call', async () => {
     const bob = await linkApp(server.url, server.services, 'bob', 'ci');
-    const [before] = await server.services.tokens.list({ consumerKey: 'ci' });
+    const [before] = await server.services.grants.list({ consumerKey: 'ci' });
     expect(before!.lastUsedAt).toBeNull();
     const r = await through('GET', '/tracker/me', {}, {}, bob);
     expectActsFor(r.seen, 'bob', 'ci', bob);
-    const [after] = await server.services.tokens.list({ consumerKey: 'ci' });
+    const [after] = await server.services.grants.list({ consumerKey: 'ci' });
     expect(after!.lastUsedAt).not.toBeNull();
     expect(after!.lastUsedIp).toBe('127.0.0.1');
   });
@@ -245,7 +246,7 @@ describe('refused calls never reach the upstream', () => {
     const carol = await seedUser(server, 'carol');
     const l = await linkApp(server.url, server.services, 'carol', 'revoked-app');
     expect((await through('GET', '/tracker/x', {}, {}, l)).status).toBe(200);
-    await server.services.tokens.revoke(l.grantId, carol.id);
+    await server.services.grants.revoke(userActor(carol, null), { id: l.grantId });
     await refused(401, 'token_revoked', sign(l, 'GET', `${server.url}/tracker/x`));
   });
 
@@ -253,7 +254,7 @@ describe('refused calls never reach the upstream', () => {
     await seedUser(server, 'dave');
     const l = await linkApp(server.url, server.services, 'dave', 'dave-app');
     expect((await through('GET', '/tracker/x', {}, {}, l)).status).toBe(200);
-    await server.services.users.setDisabled('dave', true);
+    await server.services.users.setDisabled(OPERATOR, { username: 'dave' }, true);
     await refused(401, 'permission_denied', sign(l, 'POST', `${server.url}/tracker/x`, { form: { a: '1' } }), 'POST');
   });
 

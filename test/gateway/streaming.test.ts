@@ -3,6 +3,7 @@
 // end (a buffering proxy would swallow the whole body), and in a spawned applink process
 // whose resident memory is measured while 100 MiB go up and 100 MiB come down.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { OPERATOR } from '../../src/services/actor';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
@@ -318,7 +319,7 @@ describe('spawned server: resident memory while 100 MiB go each way', () => {
     const db = openDatabase(config.database);
     const services = createServices(config, db, secretBoxFor(config), createLogger({ logLevel: 'silent' }));
     closeDb = () => db.close();
-    await services.users.create({
+    await services.users.create(OPERATOR, {
       username: 'alice',
       email: 'alice@example.com',
       displayName: 'Alice',

@@ -2,6 +2,7 @@
 // loopback that verifies every Applink-Jwt-Assertion with jose against applink's published
 // key set, a linked app (the whole dance), and requests signed with oauth-1.0a.
 import { createHash, createHmac, randomBytes } from 'node:crypto';
+import { OPERATOR } from '../../src/services/actor';
 import http, { type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer, type AddressInfo } from 'node:net';
 import { createRemoteJWKSet, jwtVerify, type JWTPayload } from 'jose';
@@ -146,13 +147,17 @@ export interface Linked {
 
 /** A consumer linked by `username` through the real dance (oob), with HMAC-SHA1. */
 export async function linkApp(base: string, s: Services, username: string, consumerKey: string): Promise<Linked> {
-  const created = await s.consumers.create({ key: consumerKey, name: `${consumerKey} app`, withSecret: true });
+  const created = await s.consumers.create(OPERATOR, {
+    key: consumerKey,
+    name: `${consumerKey} app`,
+    withSecret: true,
+  });
   const consumer = { key: consumerKey, secret: created.secret! };
   const client = oauth1aClient({ base, ...consumer, privateKey: '', method: 'HMAC-SHA1' });
   const rt = await client.requestToken('oob');
   const verifier = await verifierFrom(await approve(base, rt.token, username));
   const at = await client.accessToken(rt.token, rt.secret, verifier);
-  const grants = await s.tokens.list({ consumerKey });
+  const grants = await s.grants.list({ consumerKey });
   return { consumer, token: { key: at.token, secret: at.secret }, grantId: grants[grants.length - 1]!.id };
 }
 

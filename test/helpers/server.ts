@@ -8,6 +8,7 @@
 //
 // Suites that run on both databases: `describe.each(await testDatabases())(...)`.
 import { mkdtempSync, rmSync } from 'node:fs';
+import { OPERATOR } from '../../src/services/actor';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes, generateKeyPairSync } from 'node:crypto';
@@ -109,7 +110,7 @@ export async function startTestServer(
 export const PASSWORD = 'correct horse battery';
 
 export async function seedUser(s: TestServer, username: string, opts: { admin?: boolean } = {}) {
-  return s.services.users.create({
+  return s.services.users.create(OPERATOR, {
     username,
     email: `${username}@example.com`,
     displayName: `${username} Example`,
@@ -129,7 +130,7 @@ export async function seedConsumer(
   key: string,
   opts: { callbackUrl?: string; rsa?: boolean; secret?: boolean } = {},
 ): Promise<{ key: string; secret: string | null }> {
-  const r = await s.services.consumers.create({
+  const r = await s.services.consumers.create(OPERATOR, {
     key,
     name: `${key} app`,
     description: `The ${key} application`,

@@ -148,7 +148,7 @@ describe.each(await testDatabases())('parameter edge cases over the wire on %s',
     const base = signatureBaseString(method, baseStringUri(s.url, path), [...oauth, ...decoded]);
     const sig = hmacSignature('HMAC-SHA1', base, secret, at.secret);
     const header =
-      'OAuth ' + [...oauth, ['oauth_signature', sig]].map(([k, v]) => `${k}="${percentEncode(v)}"`).join(',');
+      'OAuth ' + [...oauth, ['oauth_signature', sig] as const].map(([k, v]) => `${k}="${percentEncode(v)}"`).join(',');
     const res = await fetch(`${s.url}${path}${rawQuery}`, {
       method,
       headers: {

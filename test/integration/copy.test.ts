@@ -3,6 +3,7 @@
 // authorization, a signed-in browser) is copied, a server is started on the copy with the
 // same master key, and every grant, session and pending request token still works.
 import { afterAll, describe, expect, it } from 'vitest';
+import { OPERATOR } from '../../src/services/actor';
 import { join } from 'node:path';
 import { createTempPgDatabase } from '../helpers/pg';
 import { rsaKeys, seedConsumer, seedUser, startTestServer, testDatabases, type TestServer } from '../helpers/server';
@@ -58,8 +59,8 @@ describe.each(onPg)('applink db copy: SQLite to %s', () => {
       await dance(sqlite, { user: 'bob', consumer: 'wiki', method: 'HMAC-SHA1', secret: hmac.secret }),
     ];
     const revoked = await dance(sqlite, { user: 'bob', consumer: 'tracker', method: 'RSA-SHA1', secret: null });
-    const revokedId = (await sqlite.services.tokens.list({ username: 'bob', consumerKey: 'tracker' }))[0]!.id;
-    expect(await sqlite.services.tokens.revoke(revokedId)).toBe(true);
+    const revokedId = (await sqlite.services.grants.list({ username: 'bob', consumerKey: 'tracker' }))[0]!.id;
+    expect(await sqlite.services.grants.revoke(OPERATOR, { id: revokedId })).not.toBeNull();
     for (const g of grants) expect((await myself(sqlite.url, g)).status).toBe(200);
     // an authorization still pending (request token issued, not yet approved)
     const pendingClient = clientFor(sqlite.url, { consumer: 'wiki', method: 'HMAC-SHA1', secret: hmac.secret });
@@ -67,7 +68,7 @@ describe.each(onPg)('applink db copy: SQLite to %s', () => {
     // a signed-in browser
     const jar = new CookieJar();
     expect((await signIn(sqlite.url, jar, 'alice')).status).toBe(302);
-    const before = await sqlite.services.tokens.list({ includeRevoked: true });
+    const before = await sqlite.services.grants.list({ includeRevoked: true });
     const counts: Record<string, number> = {};
     for (const t of ['users', 'consumers', 'access_tokens', 'request_tokens', 'sessions', 'audit_events', 'nonces'])
       counts[t] = Number(((await sqlite.services.db.knex(t).count({ n: '*' }).first()) as { n: number }).n);
@@ -101,7 +102,7 @@ describe.each(onPg)('applink db copy: SQLite to %s', () => {
       env: { APPLINK_DATABASE_URL: pg.url, APPLINK_SECRET_KEY: sqlite.env.APPLINK_SECRET_KEY! },
     });
     cleanups.push(() => onPgServer.stop());
-    expect(await onPgServer.services.tokens.list({ includeRevoked: true })).toEqual(before);
+    expect(await onPgServer.services.grants.list({ includeRevoked: true })).toEqual(before);
     for (const g of grants) {
       const r = await myself(onPgServer.url, g);
       expect(r.status, r.body).toBe(200);
@@ -131,7 +132,7 @@ describe.each(onPg)('applink db copy: SQLite to %s', () => {
     expect(fresh.status).toBe(200);
 
     // sequences continue after the copied ids: new rows get new ids
-    const after = await onPgServer.services.tokens.list({ includeRevoked: true });
+    const after = await onPgServer.services.grants.list({ includeRevoked: true });
     expect(after.at(-1)!.id).toBe(Math.max(...before.map((g) => g.id)) + 1);
     const carol = await seedUser(onPgServer, 'carol');
     expect(carol.id).toBe(3);

@@ -3,6 +3,7 @@
 // succeed is there and works, every approval a client saw can still be exchanged (or was
 // exchanged just before the crash), nothing is half-written, and SQLite's own checks pass.
 import { mkdtempSync, rmSync } from 'node:fs';
+import { OPERATOR } from '../../src/services/actor';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -45,8 +46,8 @@ interface Seen {
 describe('crash safety (kill -9)', { timeout: 180_000 }, () => {
   it('keeps every grant a client saw, and nothing half-written', async () => {
     const consumer = await withDatabase(env, async (s) => {
-      await s.users.create({ username: 'alice', email: 'alice@example.com', password: PASSWORD });
-      const c = await s.consumers.create({ key: 'crash', name: 'Crash test' });
+      await s.users.create(OPERATOR, { username: 'alice', email: 'alice@example.com', password: PASSWORD });
+      const c = await s.consumers.create(OPERATOR, { key: 'crash', name: 'Crash test' });
       return { key: 'crash', secret: c.secret! };
     });
     const asConsumer = { consumerKey: consumer.key, consumerSecret: consumer.secret, method: 'POST' };
@@ -59,10 +60,17 @@ describe('crash safety (kill -9)', { timeout: 180_000 }, () => {
       const base = server.url;
       let killed = false;
 
-      const worker = async () => {
+      // One after the other: parallel sign-ins of one account from one address count as
+      // parallel guesses for the brakes (docs/operations.md, Brute force).
+      const jars: CookieJar[] = [];
+      for (let i = 0; i < WORKERS; i++) {
         const jar = new CookieJar();
         const login = await signIn(base, jar, 'alice');
         if (login.status !== 302) seen.unexpected.push(`sign-in ${login.status}`);
+        jars.push(jar);
+      }
+
+      const worker = async (jar: CookieJar) => {
         while (!killed) {
           try {
             const rt = await signedFetch(`${base}/oauth/request-token`, {
@@ -108,7 +116,7 @@ describe('crash safety (kill -9)', { timeout: 180_000 }, () => {
       };
 
       const target = seen.grants.length + GRANTS_PER_LIFE;
-      const workers = Array.from({ length: WORKERS }, worker);
+      const workers = jars.map(worker);
       while (seen.grants.length < target && seen.unexpected.length === 0) {
         await new Promise((r) => setTimeout(r, 5));
       }

@@ -57,7 +57,7 @@ describe.each(await testDatabases())('three-legged dance on %s', (database) => {
     const again = await client.get(url, {}, at.token, at.secret);
     expect(JSON.parse(again.body).displayName).toBe(name);
 
-    const grants = await server.services.tokens.list({ username: 'alice', consumerKey: key });
+    const grants = await server.services.grants.list({ username: 'alice', consumerKey: key });
     expect(grants).toHaveLength(1);
     expect(grants[0]!.lastUsedAt).not.toBeNull();
   });

@@ -3,6 +3,7 @@
 // -> servers with K2 only. Old tokens, pending approvals, consumer secrets and sessions
 // keep working where the procedure says they do, and not one call fails meanwhile.
 import { mkdtempSync, rmSync } from 'node:fs';
+import { OPERATOR } from '../../src/services/actor';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -97,10 +98,10 @@ describe('applink keys rotate', () => {
     pinnedEnv = await pinned;
     running = await start(withKeys(K1));
     let s = running;
-    await s.services.users.create({ username: 'alice', email: 'alice@example.com', password: PASSWORD });
+    await s.services.users.create(OPERATOR, { username: 'alice', email: 'alice@example.com', password: PASSWORD });
     const consumer = {
       key: 'rot',
-      secret: (await s.services.consumers.create({ key: 'rot', name: 'Rotated' })).secret!,
+      secret: (await s.services.consumers.create(OPERATOR, { key: 'rot', name: 'Rotated' })).secret!,
     };
     const asConsumer = { consumerKey: consumer.key, consumerSecret: consumer.secret, method: 'POST' };
     const requestToken = async (url: string) => {

@@ -2,6 +2,7 @@
 // PostgreSQL database, one master key, one public base URL (as behind a load balancer):
 // nonces, sessions, single-use verifiers, revocations and disabled users hold across nodes.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { OPERATOR } from '../../src/services/actor';
 import { createHmac, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { existsSync } from 'node:fs';
@@ -81,9 +82,9 @@ describe.each(onPg)('two nodes on one %s database', () => {
     try {
       const s = createServices(config, db, new SecretBox(config.secretKey!), createLogger({ logLevel: 'silent' }));
       for (const u of ['alice', 'bob', 'carol'])
-        await s.users.create({ username: u, email: `${u}@example.com`, password: PASSWORD });
+        await s.users.create(OPERATOR, { username: u, email: `${u}@example.com`, password: PASSWORD });
       for (const c of ['wiki', 'tracker'])
-        consumers[c] = (await s.consumers.create({ key: c, name: `${c} app` })).secret!;
+        consumers[c] = (await s.consumers.create(OPERATOR, { key: c, name: `${c} app` })).secret!;
     } finally {
       await db.close();
     }

@@ -3,6 +3,7 @@
 // verifier, password or session id; Prometheus metrics at /metrics; and an audit log
 // entry, with actor, consumer, time and address, for every event SPEC names.
 import { Writable } from 'node:stream';
+import { OPERATOR } from '../../src/services/actor';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -40,8 +41,8 @@ beforeAll(async () => {
     },
   });
   s = await startServer(config, createLogger(config, sink));
-  await s.services.users.create({ username: 'alice', email: 'alice@example.com', password: PASSWORD });
-  const c = await s.services.consumers.create({ key: 'obs', name: 'Observed app' });
+  await s.services.users.create(OPERATOR, { username: 'alice', email: 'alice@example.com', password: PASSWORD });
+  const c = await s.services.consumers.create(OPERATOR, { key: 'obs', name: 'Observed app' });
   await runDance(s.url, c.secret!);
 });
 afterAll(async () => {
@@ -122,7 +123,7 @@ async function runDance(base: string, consumerSecret: string) {
   expect(denied.status).toBe(200);
 
   // revoke from the profile page, then the token is dead
-  grantId = (await s.services.tokens.list({ username: 'alice' }))[0]!.id;
+  grantId = (await s.services.grants.list({ username: 'alice' }))[0]!.id;
   const apps = await browse(jar, `${base}/profile/authorized-apps`);
   const revoked = await browse(
     jar,
@@ -272,7 +273,7 @@ describe('audit log', () => {
     cli('user', 'disable', '--username', 'bob');
     cli('consumer', 'create', '--key', 'temp', '--name', 'Temporary');
     cli('consumer', 'delete', '--key', 'temp');
-    const live = await s.services.tokens.list({ includeRevoked: false });
+    const live = await s.services.grants.list({ includeRevoked: false });
     expect(live).toEqual([]);
     const list = await s.services.audits.list({ limit: 1000 });
     const events = list.map((e) => e.event);

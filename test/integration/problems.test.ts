@@ -1,6 +1,7 @@
 // Every problem code of SPEC "Errors": status, WWW-Authenticate and the form body with its
 // extra parameters; plus replays, token kinds, wrong consumers, verifiers and denial.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { OPERATOR } from '../../src/services/actor';
 import { rsaKeys, seedConsumer, seedUser, startTestServer, testDatabases, type TestServer } from '../helpers/server';
 import { approve, browse, CookieJar, form, signIn, verifierFrom } from '../helpers/browser';
 import { hashToken } from '../../src/oauth1/tokens';
@@ -211,7 +212,7 @@ describe.each(await testDatabases())('problems on %s', (database) => {
       const c = await seedConsumer(s, 'to-disable');
       const at = await accessToken(c);
       const id = (await s.services.consumers.findByKey('to-disable'))!.id;
-      await s.services.consumers.setDisabled(id, true);
+      await s.services.consumers.setDisabled(OPERATOR, { id: id }, true);
       expectProblem(
         await signedFetch(url('/oauth/request-token'), { ...consumerOpts(c), oauth: { oauth_callback: 'oob' } }),
         401,
@@ -319,8 +320,8 @@ describe.each(await testDatabases())('problems on %s', (database) => {
     it('token_revoked for a revoked access token', async () => {
       const at = await accessToken();
       expect((await myself(at)).status).toBe(200);
-      const grant = (await s.services.tokens.list({ username: 'alice' })).at(-1)!;
-      expect(await s.services.tokens.revoke(grant.id)).toBe(true);
+      const grant = (await s.services.grants.list({ username: 'alice' })).at(-1)!;
+      expect(await s.services.grants.revoke(OPERATOR, { id: grant.id })).not.toBeNull();
       expectProblem(await myself(at), 401, 'token_revoked');
     });
 
@@ -355,7 +356,7 @@ describe.each(await testDatabases())('problems on %s', (database) => {
       expect((await myself(at)).status).toBe(200);
       const jar = new CookieJar();
       await signIn(s.url, jar, 'carol');
-      await s.services.users.setDisabled('carol', true);
+      await s.services.users.setDisabled(OPERATOR, { username: 'carol' }, true);
       expectProblem(await myself(at), 401, 'permission_denied');
       const rt = await requestToken();
       const page = await browse(jar, url(`/oauth/authorize?oauth_token=${rt.token}`));

@@ -2,6 +2,7 @@
 // from the README verbatim (only BASE pointed at this test server), the user approves in
 // between, and the verifier is typed at its prompt.
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { OPERATOR } from '../../src/services/actor';
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -22,7 +23,7 @@ it('walks the dance and prints /rest/api/1/myself', async () => {
   expect(code).toContain("const BASE = 'http://127.0.0.1:3000';");
   const script = join(resolve(__dirname, '../..'), `readme-consumer-${process.pid}.tmp.js`);
   writeFileSync(script, code.replace("const BASE = 'http://127.0.0.1:3000';", `const BASE = '${s.url}';`));
-  const { secret } = await s.services.consumers.create({ key: 'my-wiki', name: 'My Wiki' });
+  const { secret } = await s.services.consumers.create(OPERATOR, { key: 'my-wiki', name: 'My Wiki' });
 
   const child = spawn(process.execPath, [script], {
     env: { ...process.env, SECRET: secret! },

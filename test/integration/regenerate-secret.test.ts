@@ -3,6 +3,7 @@
 // running server's database. The old secret is dead on the very next request, the users'
 // grants stay, and the change and its audit entry commit together or not at all.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { OPERATOR } from '../../src/services/actor';
 import { seedUser, startTestServer, type TestServer } from '../helpers/server';
 import { testDatabases } from '../helpers/server';
 import { browse, CookieJar, csrfOf, form, signIn } from '../helpers/browser';
@@ -81,7 +82,7 @@ describe.each(await testDatabases())('regenerating a consumer secret on %s', (da
     expect(ok.status).toBe(200);
     expect(JSON.parse(ok.body)).toMatchObject({ username: 'alice' });
     expect((await requestTokenWith(fresh)).status).toBe(200);
-    expect(await server.services.tokens.list({ consumerKey: 'jira' })).toHaveLength(1);
+    expect(await server.services.grants.list({ consumerKey: 'jira' })).toHaveLength(1);
 
     // Never shown again: not on the consumer's page.
     const page = await (await browse(admin, `${server.url}/admin/consumers/${consumerId}`)).text();
@@ -176,9 +177,9 @@ describe.each(await testDatabases())('regenerating a consumer secret on %s', (da
         WHEN NEW.event = 'consumer.secret_regenerated' BEGIN SELECT RAISE(ABORT, 'audit refused'); END`);
     }
     try {
-      await expect(
-        server.services.consumers.regenerateSecret(consumerId, { event: 'consumer.secret_regenerated' }),
-      ).rejects.toThrow(/audit refused/);
+      await expect(server.services.consumers.regenerateSecret(OPERATOR, { id: consumerId })).rejects.toThrow(
+        /audit refused/,
+      );
     } finally {
       await knex.raw('DROP TRIGGER refuse_audit' + (database === 'pg' ? ' ON audit_events' : ''));
       if (database === 'pg') await knex.raw('DROP FUNCTION refuse_audit()');
@@ -191,7 +192,7 @@ describe.each(await testDatabases())('regenerating a consumer secret on %s', (da
 
   it('gives an RSA-only consumer its first shared secret (audited as not replacing one)', async () => {
     const { rsaKeys } = await import('../helpers/server');
-    const rsa = await server.services.consumers.create({
+    const rsa = await server.services.consumers.create(OPERATOR, {
       key: 'rsa-only',
       name: 'RSA only',
       publicKeyPem: rsaKeys.publicKey,

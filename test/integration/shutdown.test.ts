@@ -2,6 +2,7 @@
 // in flight (a body still arriving), closes the database and exits 0; idle keep-alive
 // connections do not hold it up; past APPLINK_SHUTDOWN_TIMEOUT it cuts what is left.
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { OPERATOR } from '../../src/services/actor';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -31,7 +32,7 @@ let server: ServerProcess | undefined;
 
 beforeAll(async () => {
   consumer = await withDatabase(env(), async (s) => {
-    const c = await s.consumers.create({ key: 'slow', name: 'Slow client' });
+    const c = await s.consumers.create(OPERATOR, { key: 'slow', name: 'Slow client' });
     return { key: 'slow', secret: c.secret! };
   });
 });

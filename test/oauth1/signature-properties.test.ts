@@ -286,7 +286,7 @@ function mutate(b: Built, kind: Mutation, pos: number, pick: number): Built | nu
     case 'signature':
       setOauth('oauth_signature', (v) => {
         const raw = Buffer.from(v, 'base64');
-        raw[pos % raw.length] ^= 1 << (pick % 8);
+        raw[pos % raw.length] = raw[pos % raw.length]! ^ (1 << (pick % 8));
         return raw.toString('base64');
       });
       return m;

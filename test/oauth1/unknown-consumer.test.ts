@@ -44,7 +44,7 @@ function request(consumerKey: string, method: string, token?: string): RequestPa
   const sig = method.startsWith('RSA')
     ? sign('sha1', Buffer.from(base), rsaKeys.privateKey).toString('base64')
     : createHmac('sha1', 'not-the-secret&').update(base).digest('base64');
-  const header = [...oauth, ['oauth_signature', sig]].map(([k, v]) => `${k}="${percentEncode(v)}"`).join(', ');
+  const header = [...oauth, ['oauth_signature', sig] as const].map(([k, v]) => `${k}="${percentEncode(v)}"`).join(', ');
   return { method: 'GET', origin: 'https://api.example', target: '/r', authorization: `OAuth ${header}` };
 }
 

@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { resolveUser, usernameFromEmail } from '../../src/sso/sign-in';
 import { openDatabase, type Database } from '../../src/db';
-import { UserRepository } from '../../src/db/users';
+import { servicesOn } from '../helpers/services';
+import { OPERATOR } from '../../src/services/actor';
 import { createTempPgDatabase, pgAvailable } from '../helpers/pg';
 
 // Both databases; without a PostgreSQL server pgAvailable() says so loudly (and fails with CI=true).
@@ -27,9 +28,19 @@ describe('usernameFromEmail', () => {
   });
 });
 
+/** What sign-in takes (SsoUsers), plus the list and disable the tests use. */
+function usersOn(db: Database) {
+  const s = servicesOn(db);
+  return {
+    ...s.sso,
+    list: () => s.users.list(),
+    setDisabled: (username: string) => s.users.setDisabled(OPERATOR, { username }, true),
+  };
+}
+
 describe.each(dialects)('resolveUser against a real user table (%s)', (dialect) => {
   let db: Database;
-  let users: UserRepository;
+  let users: ReturnType<typeof usersOn>;
   let cleanup: () => Promise<void>;
   beforeAll(async () => {
     if (dialect === 'pg') {
@@ -42,7 +53,7 @@ describe.each(dialects)('resolveUser against a real user table (%s)', (dialect) 
       cleanup = async () => rmSync(dir, { recursive: true, force: true });
     }
     await db.migrate();
-    users = new UserRepository(db.knex);
+    users = usersOn(db);
   });
   afterAll(async () => {
     await db.close();
@@ -90,7 +101,7 @@ describe.each(dialects)('resolveUser against a real user table (%s)', (dialect) 
       reason: 'unknown_user',
     });
     const u = await users.create({ username: 'gone', email: 'gone@example.com' });
-    await users.setDisabled('gone', true);
+    await users.setDisabled('gone');
     for (const auto of [false, true])
       expect(await resolveUser({ email: 'gone@example.com', name: null }, users, auto)).toEqual({
         ok: false,

@@ -1,6 +1,7 @@
 // Single sign-on against the real server: assertions signed with keys generated here,
 // the key set served from loopback, the browser part over plain HTTP with a cookie jar.
 import { writeFileSync } from 'node:fs';
+import { OPERATOR } from '../../src/services/actor';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -52,7 +53,7 @@ async function startWithClient(env: Record<string, string>): Promise<TestServer>
   await seedUser(s, 'alice');
   await seedUser(s, 'bob');
   await seedUser(s, 'carol');
-  await s.services.users.setDisabled('carol', true);
+  await s.services.users.setDisabled(OPERATOR, { username: 'carol' }, true);
   const { secret } = await seedConsumer(s, 'wiki');
   clients.set(s, oauth1aClient({ base: s.url, key: 'wiki', secret, privateKey: '', method: 'HMAC-SHA1' }));
   return s;
@@ -387,7 +388,7 @@ describe('auto-provisioning', () => {
     expect(await s.services.users.authenticate('dora.o-neil-wiki', '')).toBeNull();
 
     // Disabled later: refused, not re-created.
-    await s.services.users.setDisabled('dora.o-neil-wiki', true);
+    await s.services.users.setDisabled(OPERATOR, { username: 'dora.o-neil-wiki' }, true);
     const disabled = await visit({ email: "dora.o'neil+wiki@corp.example" });
     expect(disabled.res.status).toBe(302);
     expect(await lastAudit(s, 'sso.refused')).toMatchObject({ detail: { reason: 'user_disabled' } });

@@ -1,0 +1,96 @@
+/**
+ * Grants (access tokens as people see them): listing, and revoking one or all. A user
+ * revokes their own; administrators and the operator revoke any. Each revocation and its
+ * audit entry commit in one transaction, and only a revocation that happened is audited
+ * (two tabs revoking the same grant write one entry).
+ */
+import { z } from 'zod';
+import type { Grant, GrantFilter, GrantRepository } from '../db/grants';
+import { mayAdminister, requireAdministrator, type Actor } from './actor';
+import { forbidden } from './errors';
+import { consumerKeyField, idField, parseInput, usernameField } from './fields';
+import type { Transactor } from './transaction';
+
+export type { Grant } from '../db/grants';
+
+/** The filters of `applink token list` (and the console's lists). */
+export const grantFilterInput = z.object({
+  username: usernameField.optional(),
+  consumerKey: consumerKeyField.optional(),
+});
+
+export const grantRefInput = z.object({
+  id: idField,
+  /** only if it belongs to this consumer (the console's consumer page) */
+  consumerId: idField.optional(),
+});
+export type GrantRef = z.input<typeof grantRefInput>;
+
+export class GrantService {
+  constructor(
+    private readonly tx: Transactor,
+    private readonly grants: GrantRepository,
+  ) {}
+
+  // ---- reads ----------------------------------------------------------------------------
+
+  /** Live grants (or all, with includeRevoked) matching the filter. */
+  list(filter: GrantFilter = {}): Promise<Grant[]> {
+    return this.grants.list(this.tx.db, filter);
+  }
+
+  /** Live grants per consumer id. */
+  countLiveByConsumer(): Promise<Map<number, number>> {
+    return this.grants.countLiveByConsumer(this.tx.db);
+  }
+
+  // ---- actions --------------------------------------------------------------------------
+
+  /**
+   * Revokes one live grant: a user only their own, an administrator or the operator any.
+   * The grant as it was, or null when there was no such live grant for this actor (already
+   * revoked, someone else's, or never there). Audit: `access_token.revoked`.
+   */
+  async revoke(actor: Actor, ref: GrantRef): Promise<Grant | null> {
+    const r = parseInput(grantRefInput, ref);
+    const owner = ownerOnly(actor);
+    return this.tx.run(async (t) => {
+      const [grant] = await this.grants.list(t.db, { id: r.id, userId: owner, consumerId: r.consumerId });
+      if (!grant) return null;
+      const only = {
+        ...(owner !== undefined && { userId: owner }),
+        ...(r.consumerId !== undefined && { consumerId: r.consumerId }),
+      };
+      if (!(await this.grants.revoke(t.db, grant.id, only))) return null;
+      await t.audit(actor, { event: 'access_token.revoked', consumerId: grant.consumerId, tokenId: grant.id });
+      return grant;
+    });
+  }
+
+  /**
+   * Revokes every live grant of the user (a user: their own) and/or of the consumer
+   * (administrators); how many. Audit `access_token.revoked_all` with the count, when any.
+   */
+  async revokeAll(actor: Actor, filter: { userId?: number; consumerId?: number }): Promise<number> {
+    const owner = ownerOnly(actor);
+    if (owner !== undefined && filter.userId !== owner) throw forbidden('you may revoke only your own grants');
+    if (filter.userId === undefined && filter.consumerId === undefined) requireAdministrator(actor);
+    return this.tx.run(async (t) => {
+      const count = await this.grants.revokeAll(t.db, filter);
+      if (count > 0)
+        await t.audit(actor, {
+          event: 'access_token.revoked_all',
+          ...(filter.consumerId !== undefined && { consumerId: filter.consumerId }),
+          detail: { count },
+        });
+      return count;
+    });
+  }
+}
+
+/** A user acts on their own grants only; administrators and the operator on any (undefined). */
+function ownerOnly(actor: Actor): number | undefined {
+  if (mayAdminister(actor)) return undefined;
+  if (actor.kind === 'user' || actor.kind === 'admin') return actor.user.id;
+  throw forbidden('only the user or an administrator may revoke grants');
+}

@@ -1,0 +1,71 @@
+/**
+ * First run: while no enabled administrator exists, the person holding the one-time setup
+ * code (src/first-run.ts, printed in the server log) creates the first administrator.
+ * The new administrator and the `setup.completed` entry commit in one transaction; a
+ * wrong code is audited (`setup.failed`) and refused, and never replaces or invalidates
+ * the code (the HTTP layer brakes wrong codes per address: src/http/web/brakes.ts).
+ */
+import type { UserRecord } from '../oauth1/ports';
+import type { FirstRun } from '../first-run';
+import { forbidden, notFound } from './errors';
+import { FIELD_LIMITS, parseInput } from './fields';
+import type { Transactor } from './transaction';
+import { newUserInput, type NewUserInput, type UserService } from './users';
+import { hashPassword } from '../secrets';
+
+export class SetupService {
+  constructor(
+    private readonly tx: Transactor,
+    private readonly users: UserService,
+    private readonly code: FirstRun,
+  ) {}
+
+  /** Setup is open while no enabled administrator exists (read fresh: another node or the CLI may add one). */
+  isOpen(): Promise<boolean> {
+    return this.code.isOpen();
+  }
+
+  /** At start: if setup is open, print a code for the operator. */
+  announce(setupUrl: string): Promise<void> {
+    return this.code.announce(setupUrl);
+  }
+
+  /** A code for the operator when setup is open and this process holds none. */
+  ensureCode(setupUrl: string): Promise<void> {
+    return this.code.ensureCode(setupUrl);
+  }
+
+  /**
+   * Creates the first administrator. `not_found` once setup is closed; `forbidden` for a
+   * wrong code (audited; the code stays as it was); `conflict` when the
+   * username or email is taken (the code stays valid).
+   */
+  async createFirstAdmin(
+    attempt: { setupCode: string; setupUrl: string; ip: string | null },
+    input: Omit<NewUserInput, 'isAdmin'>,
+  ): Promise<UserRecord> {
+    if (!(await this.isOpen())) throw notFound('setup is finished');
+    const u = parseInput(newUserInput, { ...input, isAdmin: true });
+    const giveBack = await this.code.take(attempt.setupCode.slice(0, FIELD_LIMITS.setupCode));
+    if (!giveBack) {
+      await this.tx.audit(null, { event: 'setup.failed', ip: attempt.ip, detail: { reason: 'wrong setup code' } });
+      throw forbidden('That setup code is not right. Copy it from the server log.');
+    }
+    try {
+      const passwordHash = u.password === undefined ? null : await hashPassword(u.password);
+      return await this.tx.run(async (t) => {
+        const admin = await this.users.insert(t.db, { ...u, passwordHash });
+        await t.audit(null, {
+          event: 'setup.completed',
+          actorUserId: admin.id,
+          ip: attempt.ip,
+          detail: { username: admin.username },
+        });
+        return admin;
+      });
+    } catch (e) {
+      await giveBack();
+      throw e;
+    }
+  }
+}

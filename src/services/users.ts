@@ -1,0 +1,210 @@
+/**
+ * Users: the management actions of the admin console, first-run setup, single sign-on and
+ * the CLI (create, disable/enable, grant/revoke administrator), the display-name change
+ * through the API, and signing in with a password. Each action takes the actor and its
+ * input, checks the actor may, and writes the change with its audit entry in one
+ * transaction.
+ */
+import { z } from 'zod';
+import type { UserRecord } from '../oauth1/ports';
+import type { UserListing, UserRepository } from '../db/users';
+import type { Queryable } from '../db/queryable';
+import { hashPassword, verifyPassword } from '../secrets';
+import { requireAdministrator, type Actor } from './actor';
+import { conflict, forbidden, notFound } from './errors';
+import {
+  displayNameField,
+  emailField,
+  FIELD_LIMITS,
+  hasControlCharacters,
+  idField,
+  normaliseEmail,
+  parseInput,
+  passwordField,
+  usernameField,
+} from './fields';
+import type { Transactor } from './transaction';
+
+export type { UserListing } from '../db/users';
+
+/** A new user, as the console and setup forms, the CLI and single sign-on give it. */
+export const newUserInput = z.object({
+  username: usernameField,
+  email: emailField,
+  /** defaults to the username */
+  displayName: displayNameField.optional(),
+  /** none: the user can only sign in through single sign-on */
+  password: passwordField.optional(),
+  isAdmin: z.boolean().default(false),
+});
+export type NewUserInput = z.input<typeof newUserInput>;
+
+/** Which user: by id (console) or by username (CLI). */
+export const userRefInput = z.union([z.object({ id: idField }), z.object({ username: usernameField })]);
+export type UserRef = { id: number } | { username: string };
+
+/** What the self-protection refusals say, per action (an admin cannot lock themselves out). */
+const SELF_REFUSAL = {
+  disable: 'You cannot disable your own account.',
+  enable: 'You cannot enable your own account.',
+  grantAdmin: 'You are an administrator already.',
+  revokeAdmin: 'You cannot remove your own administrator rights.',
+} as const;
+
+export class UserService {
+  constructor(
+    private readonly tx: Transactor,
+    private readonly users: UserRepository,
+  ) {}
+
+  // ---- reads ----------------------------------------------------------------------------
+
+  list(): Promise<UserListing[]> {
+    return this.users.list(this.tx.db);
+  }
+
+  findById(id: number): Promise<UserRecord | null> {
+    return this.users.findById(this.tx.db, id);
+  }
+
+  findByUsername(username: string): Promise<UserRecord | null> {
+    return this.users.findByUsername(this.tx.db, username);
+  }
+
+  /** By email in any spelling of its normal form; null for an address that has none. */
+  async findByEmail(email: string): Promise<UserRecord | null> {
+    const normal = normaliseEmail(email);
+    return normal === null ? null : this.users.findByEmail(this.tx.db, normal);
+  }
+
+  /** Enabled administrators (first-run setup is open while there are none). */
+  countAdmins(): Promise<number> {
+    return this.users.countAdmins(this.tx.db);
+  }
+
+  /** The user if the password is right; the same work is done for unknown usernames. */
+  async authenticate(username: string, password: string): Promise<UserRecord | null> {
+    // A name no account can have (controls, NUL, absurd length) is not sent to the database.
+    if (username.length > FIELD_LIMITS.email || hasControlCharacters(username)) {
+      await verifyPassword(password, null);
+      return null;
+    }
+    const found = await this.users.findWithPasswordHash(this.tx.db, username);
+    const ok = await verifyPassword(password, found?.passwordHash ?? null);
+    return ok && found ? found.user : null;
+  }
+
+  // ---- actions --------------------------------------------------------------------------
+
+  /**
+   * Creates the user: administrators and the operator; single sign-on for a person the
+   * proxy vouched for (never an administrator, never a password). The first administrator
+   * is created by SetupService. Audit: `user.created`.
+   */
+  async create(actor: Actor, input: NewUserInput): Promise<UserRecord> {
+    if (actor.kind !== 'sso') requireAdministrator(actor);
+    const u = parseInput(newUserInput, input);
+    if (actor.kind === 'sso' && (u.isAdmin || u.password !== undefined))
+      throw forbidden('single sign-on creates ordinary users without a password');
+    const passwordHash = u.password === undefined ? null : await hashPassword(u.password);
+    return this.tx.run(async (t) => {
+      const user = await this.insert(t.db, { ...u, passwordHash });
+      await t.audit(actor, { event: 'user.created', detail: { username: user.username, admin: user.isAdmin } });
+      return user;
+    });
+  }
+
+  /**
+   * Disables (signed out everywhere, every app acting for them stops) or enables the user.
+   * Refused on oneself. Audit `user.disabled` / `user.enabled`.
+   */
+  setDisabled(actor: Actor, ref: UserRef, disabled: boolean): Promise<UserRecord> {
+    return this.change(
+      actor,
+      ref,
+      disabled ? 'disable' : 'enable',
+      disabled ? 'user.disabled' : 'user.enabled',
+      (db, id) => this.users.setDisabled(db, id, disabled),
+    );
+  }
+
+  /** Grants or revokes administrator rights. Refused on oneself. Audit `user.admin_granted` / `user.admin_revoked`. */
+  setAdmin(actor: Actor, ref: UserRef, isAdmin: boolean): Promise<UserRecord> {
+    return this.change(
+      actor,
+      ref,
+      isAdmin ? 'grantAdmin' : 'revokeAdmin',
+      isAdmin ? 'user.admin_granted' : 'user.admin_revoked',
+      (db, id) => this.users.setAdmin(db, id, isAdmin),
+    );
+  }
+
+  /**
+   * The user's own display name, changed through the API with an access token. Audit
+   * `user.updated` with the consumer and token it came through.
+   */
+  async updateOwnDisplayName(
+    via: { user: UserRecord; consumerId: number; tokenId: number; ip: string | null },
+    displayName: string,
+  ): Promise<UserRecord> {
+    const name = parseInput(displayNameField, displayName);
+    return this.tx.run(async (t) => {
+      const user = await this.users.setDisplayName(t.db, via.user.id, name);
+      if (!user) throw notFound('the user no longer exists');
+      await t.audit(null, {
+        event: 'user.updated',
+        actorUserId: via.user.id,
+        consumerId: via.consumerId,
+        tokenId: via.tokenId,
+        ip: via.ip,
+        detail: { field: 'displayName' },
+      });
+      return user;
+    });
+  }
+
+  /** Inserts inside the caller's transaction; ServiceError('conflict') when the username or email is taken. */
+  async insert(
+    db: Queryable,
+    u: {
+      username: string;
+      email: string;
+      displayName?: string | undefined;
+      isAdmin: boolean;
+      passwordHash: string | null;
+    },
+  ): Promise<UserRecord> {
+    const user = await this.users.insert(db, {
+      username: u.username,
+      email: u.email,
+      displayName: u.displayName ?? u.username,
+      passwordHash: u.passwordHash,
+      isAdmin: u.isAdmin,
+    });
+    if (!user) throw conflict('a user with this username or email already exists');
+    return user;
+  }
+
+  private async change(
+    actor: Actor,
+    ref: UserRef,
+    action: keyof typeof SELF_REFUSAL,
+    event: string,
+    write: (db: Queryable, id: number) => Promise<UserRecord | null>,
+  ): Promise<UserRecord> {
+    requireAdministrator(actor);
+    const target = parseInput(userRefInput, ref);
+    return this.tx.run(async (t) => {
+      const found =
+        'id' in target
+          ? await this.users.findById(t.db, target.id)
+          : await this.users.findByUsername(t.db, target.username);
+      if (!found) throw notFound('id' in target ? `no user with id ${target.id}` : `no user ${target.username}`);
+      if (actor.kind === 'admin' && actor.user.id === found.id) throw forbidden(SELF_REFUSAL[action]);
+      const changed = await write(t.db, found.id);
+      if (!changed) throw notFound(`no user ${found.username}`);
+      await t.audit(actor, { event, detail: { username: changed.username } });
+      return changed;
+    });
+  }
+}
