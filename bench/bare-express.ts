@@ -29,7 +29,7 @@ export function bareApp(): express.Express {
       .type('html')
       .send(
         `<!doctype html><form method="post"><input type="hidden" name="_csrf" value="${token}">` +
-          `<input type="hidden" name="oauth_token" value="${String(req.query.oauth_token)}"></form>`,
+          `<input type="hidden" name="oauth_token" value="${typeof req.query.oauth_token === 'string' ? req.query.oauth_token : ''}"></form>`,
       );
   });
   app.post('/oauth/authorize', express.urlencoded({ extended: false }), (req, res) => {

@@ -148,7 +148,7 @@ function prepare(job: Job): Prepared {
   };
 
   if (job.kind === 'signed') {
-    const reqs: Req[] = new Array(job.count);
+    const reqs = new Array<Req>(job.count);
     for (let i = 0; i < job.count; i++) {
       reqs[i] = signer.request(job.method, origin(job.target), job.path, { token: job.token, form: job.form });
     }
@@ -165,7 +165,7 @@ function prepare(job: Job): Prepared {
   if (job.kind === 'dance') {
     const o = origin(job.target);
     // The first leg is pre-signed; the others depend on what the server answered.
-    const first: Req[] = new Array(job.count);
+    const first = new Array<Req>(job.count);
     for (let i = 0; i < job.count; i++) {
       first[i] = signer.request('POST', o, '/oauth/request-token', { oauth: { oauth_callback: job.callback } });
     }
@@ -238,7 +238,8 @@ if (require.main === module) {
     if (m.type === 'prepare') {
       prepared.set(m.id, prepare(m.job));
       reply({ type: 'prepared', id: m.id });
-    } else if (m.type === 'go') {
+    } else {
+      // 'go'
       const p = prepared.get(m.id)!;
       prepared.delete(m.id);
       void p.run().then((result) => reply({ type: 'result', id: m.id, result }));

@@ -22,8 +22,8 @@ function where(url: string): string {
   if (url === '') return '(native / VM)';
   const nm = url.lastIndexOf('node_modules/');
   if (nm !== -1) {
-    const rest = url.slice(nm + 'node_modules/'.length).split('/');
-    return rest[0]!.startsWith('@') ? `${rest[0]}/${rest[1]}` : rest[0]!;
+    const [pkg = '', sub = ''] = url.slice(nm + 'node_modules/'.length).split('/');
+    return pkg.startsWith('@') ? `${pkg}/${sub}` : pkg;
   }
   if (url.startsWith('node:')) return url;
   const d = url.indexOf('/dist/');

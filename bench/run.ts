@@ -198,7 +198,7 @@ export async function alternate(
       out[side].push(m);
       process.stderr.write(
         `  ${label} round ${r + 1} ${side === 'a' ? 'A' : 'B'}: ${fmt.int(m.rate)}/s p99 ${fmt.ms(m.p99)} ms cpu ${fmt.us(m.cpuPerRequest)} µs` +
-          (m.failures ? `  FAILURES ${m.failures}: ${m.firstFailure}` : '') +
+          (m.failures ? `  FAILURES ${m.failures}: ${String(m.firstFailure)}` : '') +
           '\n',
       );
     }

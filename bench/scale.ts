@@ -99,7 +99,7 @@ async function scaleFor(kind: 'sqlite' | 'pg', dir: string, gen: Generator, secr
         dir,
         profArgs(`scale-${kind}-${label}`),
       );
-      stops.push(app.stop);
+      stops.push(() => app.stop());
       const token: TokenCreds = await dance(app.origin, seeded[label].hmac, await signIn(app.origin));
       const make = (count: number): Job => ({
         kind: 'signed',
@@ -148,7 +148,7 @@ async function scaleFor(kind: 'sqlite' | 'pg', dir: string, gen: Generator, secr
       SERVER_CORE,
       dir,
     );
-    stops.push(app.stop);
+    stops.push(() => app.stop());
     const cookie = await signIn(app.origin);
     const tokens: TokenCreds[] = [];
     for (let i = 0; i < 4; i++) tokens.push(await dance(app.origin, seeded.full.hmac, cookie));
@@ -213,7 +213,7 @@ async function scaleFor(kind: 'sqlite' | 'pg', dir: string, gen: Generator, secr
     const rv = trend('rss');
     out.push(
       `${name} sustained: ${fmt.int(m.count)} calls in ${(m.durationMs / 1000).toFixed(0)} s (${fmt.int(m.rate)}/s, p99 ${fmt.ms(m.p99)} ms, ` +
-        `${m.failures} failed${m.failures ? `: ${m.firstFailure}` : ''}), window ${SCALE.window} s, sweep every ${SCALE.sweep} s`,
+        `${m.failures} failed${m.failures ? `: ${String(m.firstFailure)}` : ''}), window ${SCALE.window} s, sweep every ${SCALE.sweep} s`,
       markdownTable(
         ['t (s)', 'nonce rows', `of them older than ${staleAge} s`, 'nonce table MiB', 'server RSS MiB'],
         samples.map((s) => [s.t.toFixed(0), fmt.int(s.rows), fmt.int(s.stale), mib(s.bytes), mib(s.rss)]),

@@ -26,7 +26,8 @@ async function rebuild(knex: Knex, pkey: string, key: string, tail: string, time
   if (timestampIndex) await knex.schema.alterTable('nonces', (t) => t.index(['timestamp']));
 }
 
-const sqlite = (knex: Knex) => knex.client.config.client === 'better-sqlite3';
+// knex types its client as `any`; its config is the Knex.Config the connection was opened with
+const sqlite = (knex: Knex) => (knex.client as { config: Knex.Config }).config.client === 'better-sqlite3';
 
 export async function up(knex: Knex): Promise<void> {
   await rebuild(

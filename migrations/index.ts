@@ -24,11 +24,10 @@ const MIGRATIONS: ReadonlyArray<[string, Knex.Migration]> = [
 ];
 
 export const migrationSource: Knex.MigrationSource<string> = {
-  getMigrations: async () => MIGRATIONS.map(([name]) => name),
+  getMigrations: () => Promise.resolve(MIGRATIONS.map(([name]) => name)),
   getMigrationName: (name) => name,
-  getMigration: async (name) => {
+  getMigration: (name) => {
     const found = MIGRATIONS.find(([n]) => n === name);
-    if (!found) throw new Error(`unknown migration ${name}`);
-    return found[1];
+    return found ? Promise.resolve(found[1]) : Promise.reject(new Error(`unknown migration ${name}`));
   },
 };

@@ -13,6 +13,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { ConfigError, type Config, type DatabaseConfig } from './config';
+import { errorMessage } from './error-message';
 import { openDatabase, type Database } from './db';
 import { assertKeyOpensDatabase, keyVariable, loadMasterKey, recordMasterKeys } from './keys';
 import { SecretBox } from './secrets';
@@ -37,7 +38,7 @@ export interface InstallationOptions {
   warn?: (message: string) => void;
 }
 
-const firstLine = (e: unknown) => String((e as Error)?.message ?? e).split('\n')[0]!;
+const firstLine = (e: unknown) => errorMessage(e).split('\n')[0] ?? '';
 
 /** host:port/database of a PostgreSQL URL, never its password. */
 export function describeDatabase(config: DatabaseConfig): string {

@@ -54,14 +54,18 @@ export function loadMasterKey(config: KeyConfig, options: LoadKeyOptions = {}): 
       chmodSync(file, 0o600);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      if (code !== 'EEXIST') throw new ConfigError('APPLINK_SECRET_KEY_FILE', `cannot create ${file} (${code})`);
+      if (code !== 'EEXIST')
+        throw new ConfigError('APPLINK_SECRET_KEY_FILE', `cannot create ${file} (${String(code)})`);
     }
   }
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (e) {
-    throw new ConfigError('APPLINK_SECRET_KEY_FILE', `cannot read ${file} (${(e as NodeJS.ErrnoException).code})`);
+    throw new ConfigError(
+      'APPLINK_SECRET_KEY_FILE',
+      `cannot read ${file} (${String((e as NodeJS.ErrnoException).code)})`,
+    );
   }
   const key = Buffer.from(text.trim(), 'base64');
   if (key.length !== 32) throw new ConfigError('APPLINK_SECRET_KEY_FILE', `${file} does not hold a 32-byte base64 key`);

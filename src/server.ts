@@ -4,6 +4,7 @@ import type { Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { ConfigError, type Config } from './config';
+import { errorMessage } from './error-message';
 import { openInstallation } from './installation';
 import { createLogger } from './logger';
 import { createServices, type Services } from './services';
@@ -64,9 +65,10 @@ export async function startServer(
   const app = createApp(services);
   // Fetch the proxy's keys now so the first sign-in is fast; failing here is not fatal
   // (sign-ins fail closed until the key set answers), but it is worth a warning.
-  services.sso?.warm().catch((err: Error) => {
+  services.sso?.warm().catch((err: unknown) => {
+    const cause = err instanceof Error ? err.cause : undefined;
     logger.warn(
-      { err: { message: err.message, cause: (err.cause as Error | undefined)?.message } },
+      { err: { message: errorMessage(err), cause: cause === undefined ? undefined : errorMessage(cause) } },
       'sso key set unavailable',
     );
   });
@@ -124,7 +126,7 @@ export async function startServer(
       sweeping ??= sweep(db, Date.now(), config.timestampWindow)
         .then(
           (r) => logger.debug({ swept: r }, 'sweep'),
-          (err: Error) => logger.warn({ err: { message: err.message } }, 'sweep failed'),
+          (err: unknown) => logger.warn({ err: { message: errorMessage(err) } }, 'sweep failed'),
         )
         .finally(() => (sweeping = undefined));
     },

@@ -26,7 +26,7 @@ export interface Db {
 }
 
 export function sqliteDb(dir: string, name = 'applink'): Db {
-  return { kind: 'sqlite', url: `sqlite:${join(dir, `${name}.sqlite`)}`, drop: async () => undefined };
+  return { kind: 'sqlite', url: `sqlite:${join(dir, `${name}.sqlite`)}`, drop: () => Promise.resolve() };
 }
 
 async function pgAdmin<T>(fn: (c: Client) => Promise<T>): Promise<T> {
@@ -73,7 +73,7 @@ export async function seedThroughCli(
   rsa: { publicKey: string; privateKey: string },
 ): Promise<Seeded> {
   const cli = async (args: string[], input?: string) =>
-    JSON.parse(await run(process.execPath, [BIN, ...args, '--json'], env, input));
+    JSON.parse(await run(process.execPath, [BIN, ...args, '--json'], env, input)) as unknown;
   await cli(
     [
       'user',
@@ -217,7 +217,7 @@ export async function dance(origin: string, consumer: ConsumerCreds, cookie: str
   const t = Object.fromEntries(new URLSearchParams(rt.body));
   const page = await send(origin, {
     method: 'GET',
-    path: `/oauth/authorize?oauth_token=${t.oauth_token}`,
+    path: `/oauth/authorize?oauth_token=${String(t.oauth_token)}`,
     headers: { cookie },
   });
   if (page.status !== 200) throw new Error(`consent: ${page.status} ${page.body}`);

@@ -114,12 +114,13 @@ export async function nonceTable(db: Db, staleBefore: number): Promise<{ rows: n
   const c = new Client({ connectionString: db.url });
   await c.connect();
   try {
-    const r = await c.query(
+    const r = await c.query<{ n: number; stale: number; b: string }>(
       `SELECT count(*)::int AS n, count(*) FILTER (WHERE timestamp < $1)::int AS stale,
               pg_total_relation_size('nonces')::bigint AS b FROM nonces`,
       [staleBefore],
     );
-    return { rows: r.rows[0].n as number, stale: r.rows[0].stale as number, bytes: Number(r.rows[0].b) };
+    const [row] = r.rows; // an aggregate: always one row
+    return { rows: row?.n ?? 0, stale: row?.stale ?? 0, bytes: Number(row?.b ?? 0) };
   } finally {
     await c.end();
   }

@@ -66,13 +66,13 @@ export function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, input?:
     const child = spawn(cmd, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
-    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     child.on('error', reject);
     child.on('close', (code) =>
-      code === 0 ? resolve(out) : reject(new Error(`${cmd} ${args.join(' ')}: exit ${code}: ${err.trim()}`)),
+      code === 0 ? resolve(out) : reject(new Error(`${cmd} ${args.join(' ')}: exit ${String(code)}: ${err.trim()}`)),
     );
-    child.stdin!.end(input ?? '');
+    child.stdin.end(input ?? '');
   });
 }
 

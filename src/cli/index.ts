@@ -13,6 +13,7 @@ import { openDatabase } from '../db';
 import { openInstallation, type OpenMode } from '../installation';
 import { PROJECT_ROOT } from '../paths';
 import { createLogger } from '../logger';
+import { errorMessage } from '../error-message';
 import type { Wiring } from '../wiring';
 import { keyId } from '../secrets';
 import { CopyRefused, copySqliteToPg } from '../db/copy';
@@ -57,7 +58,7 @@ let openMode: OpenMode = 'write';
 
 const commandPath = (c: Command): string => {
   const names: string[] = [];
-  for (let at: Command | null = c; at?.parent; at = at.parent) names.unshift(at.name());
+  for (let at = c; at.parent; at = at.parent) names.unshift(at.name());
   return names.join(' ');
 };
 
@@ -73,16 +74,20 @@ async function withServices<T>(fn: (s: Wiring) => Promise<T>): Promise<T> {
   }
 }
 
+/** A table cell: nothing for null, JSON for a structure, else the value's own text. */
+const cell = (v: unknown): string =>
+  v === null || v === undefined ? '' : typeof v === 'object' && !(v instanceof Date) ? JSON.stringify(v) : String(v);
+
 function table(rows: Array<Record<string, unknown>>): string {
   if (rows.length === 0) return '(none)';
   const cols = Object.keys(rows[0]!);
-  const widths = cols.map((c) => Math.max(c.length, ...rows.map((r) => String(r[c] ?? '').length)));
+  const widths = cols.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
   const line = (vals: string[]) =>
     vals
       .map((v, i) => v.padEnd(widths[i]!))
       .join('  ')
       .trimEnd();
-  return [line(cols), ...rows.map((r) => line(cols.map((c) => String(r[c] ?? ''))))].join('\n');
+  return [line(cols), ...rows.map((r) => line(cols.map((c) => cell(r[c]))))].join('\n');
 }
 
 // ---- option schemas: what commander hands over, checked once ----------------------------
@@ -107,6 +112,17 @@ const consumerCreateOptions = z.object({
   ...json,
 });
 const consumerKeyOption = z.object({ key: consumerKeyField, ...json });
+const setPasswordOptions = z.object({ username: usernameField, passwordStdin: z.literal(true), ...json });
+const setPublicKeyOptions = z.object({ key: consumerKeyField, publicKeyFile: z.string(), ...json });
+
+/** A PEM file's text; a file that cannot be read is invalid input naming it. */
+function readPem(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    throw invalidInput(`cannot read ${file}`);
+  }
+}
 const tokenListOptions = z.object({ user: z.string().optional(), consumer: z.string().optional(), ...json });
 const tokenRevokeOptions = z.object({ id: idField, ...json });
 const wholeNumber = (name: string, min: number, max: number) =>
@@ -161,7 +177,7 @@ export function buildProgram(io: Io = defaultIo): Command {
     .option('--json', 'machine-readable output')
     .action(async (raw: unknown) => {
       const o = options(z.object(json), raw);
-      await withServices(async () => undefined);
+      await withServices(() => Promise.resolve());
       io.out(o.json ? JSON.stringify({ migrated: true }) : 'database is up to date');
     });
 
@@ -197,6 +213,31 @@ export function buildProgram(io: Io = defaultIo): Command {
       const o = options(usernameOption, raw);
       const u = await withServices((s) => s.users.setDisabled(OPERATOR, { username: o.username }, true));
       io.out(o.json ? JSON.stringify(u) : `disabled user ${u.username}`);
+    });
+  user
+    .command('enable')
+    .description('enable a disabled user again (they can sign in, and their grants work again)')
+    .requiredOption('--username <username>')
+    .option('--json')
+    .action(async (raw: unknown) => {
+      const o = options(usernameOption, raw);
+      const u = await withServices((s) => s.users.setDisabled(OPERATOR, { username: o.username }, false));
+      io.out(o.json ? JSON.stringify(u) : `enabled user ${u.username}`);
+    });
+  user
+    .command('set-password')
+    .description("set a user's password, read from standard input (audited, never printed)")
+    .requiredOption('--username <username>')
+    .requiredOption('--password-stdin', 'read the new password from standard input')
+    .option('--json')
+    .action(async (raw: unknown) => {
+      const o = options(setPasswordOptions, raw);
+      const password = (await io.readStdin()).replace(/\r?\n$/, '');
+      if (!password) throw invalidInput('the password read from standard input is empty');
+      const u = await withServices((s) => s.users.setPassword(OPERATOR, { username: o.username }, password));
+      io.out(
+        o.json ? JSON.stringify({ username: u.username, passwordSet: true }) : `set the password of ${u.username}`,
+      );
     });
   user
     .command('list')
@@ -292,6 +333,22 @@ export function buildProgram(io: Io = defaultIo): Command {
         );
     });
   consumer
+    .command('set-public-key')
+    .description("replace a consumer's RSA public key (RSA, 2048 bits or more; audited)")
+    .requiredOption('--key <key>', 'the consumer key')
+    .requiredOption('--public-key-file <pem>', 'the new RSA public key (or certificate), PEM')
+    .option('--json')
+    .action(async (raw: unknown) => {
+      const o = options(setPublicKeyOptions, raw);
+      const pem = readPem(o.publicKeyFile);
+      const c = await withServices((s) => s.consumers.replacePublicKey(OPERATOR, { key: o.key }, pem));
+      io.out(
+        o.json
+          ? JSON.stringify({ consumerKey: c.key, publicKeyReplaced: true })
+          : `replaced the public key of ${c.key}`,
+      );
+    });
+  consumer
     .command('delete')
     .requiredOption('--key <key>')
     .option('--json')
@@ -381,7 +438,7 @@ export function buildProgram(io: Io = defaultIo): Command {
           `key ${missing.join(', ')} is not loaded: the server and every other command refuse to run.`,
           '- with the right key this installation was set up with, run again with APPLINK_SECRET_KEY set to it; or',
           '- if secrets were sealed under a wrong key that you still have: add it to APPLINK_PREVIOUS_SECRET_KEYS and run `applink keys rotate`; or',
-          `- if that key is lost: \`applink keys repair --forget-key ${missing[0]}\` (new consumer secrets, revoked tokens; see the README)`,
+          `- if that key is lost: \`applink keys repair --forget-key ${String(missing[0])}\` (new consumer secrets, revoked tokens; see the README)`,
         );
       else if (stale > 0)
         lines.push(`${stale} stored secrets are sealed under older keys: run \`applink keys rotate\``);
@@ -507,7 +564,7 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
     const msg =
       e instanceof ServiceError || e instanceof ConfigError || e instanceof CopyRefused
         ? e.message
-        : `unexpected error: ${(e as Error).message?.split('\n')[0] ?? String(e)}`;
+        : `unexpected error: ${errorMessage(e).split('\n')[0] ?? ''}`;
     process.stderr.write(`applink: ${msg}\n`);
     return 1;
   }

@@ -119,6 +119,16 @@ export class ConsumerRepository {
     return row ? { consumer: summary(row), replaced: before.secret_enc !== null } : null;
   }
 
+  /** Replaces the RSA public key (PEM); the consumer as it is now, or null when there is none. */
+  async setPublicKey(db: Queryable, id: number, publicKeyPem: string): Promise<ConsumerSummary | null> {
+    const rows = (await db('consumers')
+      .where({ id })
+      .update({ public_key: publicKeyPem })
+      .returning('*')) as ConsumerRow[];
+    const row = rows[0];
+    return row ? summary(row) : null;
+  }
+
   /** Disables (now) or enables; false when there is no such consumer or nothing changed. */
   async setDisabled(db: Queryable, id: number, disabled: boolean): Promise<boolean> {
     const q = db('consumers').where({ id });

@@ -51,15 +51,13 @@ export async function copySqliteToPg(source: Database, target: Database): Promis
 /** Application tables, parents before children (SQLite's foreign-key list decides). */
 async function tablesInDependencyOrder(src: Knex.Transaction): Promise<string[]> {
   const names = (
-    (await src.raw("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")) as Array<{
-      name: string;
-    }>
+    await src.raw<Array<{ name: string }>>("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
   )
     .map((r) => r.name)
     .filter((n) => !n.startsWith('sqlite_') && !n.startsWith('knex_'));
   const parents = new Map<string, string[]>();
   for (const n of names) {
-    const fks = (await src.raw(`PRAGMA foreign_key_list(${quoteSqlite(n)})`)) as Array<{ table: string }>;
+    const fks = await src.raw<Array<{ table: string }>>(`PRAGMA foreign_key_list(${quoteSqlite(n)})`);
     parents.set(
       n,
       fks.map((f) => f.table).filter((t) => t !== n && names.includes(t)),
@@ -90,11 +88,11 @@ async function copyTable(src: Knex.Transaction, dst: Knex.Transaction, table: st
     const rows = withoutRowid
       ? copied > 0
         ? []
-        : ((await src.raw(`SELECT * FROM ${quoteSqlite(table)}`)) as Array<Record<string, unknown>>)
-      : ((await src.raw(
+        : await src.raw<Array<Record<string, unknown>>>(`SELECT * FROM ${quoteSqlite(table)}`)
+      : await src.raw<Array<Record<string, unknown>>>(
           `SELECT rowid AS "__applink_rowid", * FROM ${quoteSqlite(table)} WHERE rowid > ? ORDER BY rowid LIMIT ?`,
           [after, PAGE],
-        )) as Array<Record<string, unknown>>);
+        );
     if (rows.length === 0) return copied;
     if (!withoutRowid) after = rows[rows.length - 1]!.__applink_rowid as number;
     const out = rows.map((r) => {
@@ -114,9 +112,10 @@ async function copyTable(src: Knex.Transaction, dst: Knex.Transaction, table: st
 }
 
 async function isWithoutRowid(src: Knex.Transaction, table: string): Promise<boolean> {
-  const rows = (await src.raw(`SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?`, [table])) as Array<{
-    sql: string | null;
-  }>;
+  const rows = await src.raw<Array<{ sql: string | null }>>(
+    `SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?`,
+    [table],
+  );
   return /\bWITHOUT\s+ROWID\b/i.test(rows[0]?.sql ?? '');
 }
 
@@ -136,13 +135,13 @@ function converters(columns: Record<string, Knex.ColumnInfo>): Record<string, (v
 /** Explicit ids do not advance a serial's sequence: set each to continue after the largest id. */
 async function moveSequencesPastIds(dst: Knex.Transaction, table: string): Promise<void> {
   const serials = (
-    await dst.raw(
+    await dst.raw<{ rows: Array<{ column_name: string; seq: string | null }> }>(
       `SELECT column_name, pg_get_serial_sequence(quote_ident(table_name), column_name) AS seq
          FROM information_schema.columns
         WHERE table_schema = current_schema() AND table_name = ? AND column_default LIKE 'nextval(%'`,
       [table],
     )
-  ).rows as Array<{ column_name: string; seq: string | null }>;
+  ).rows;
   for (const s of serials) {
     if (!s.seq) continue;
     await dst.raw('SELECT setval(?, COALESCE((SELECT MAX(??) FROM ??), 0) + 1, false)', [s.seq, s.column_name, table]);

@@ -156,7 +156,7 @@ async function exclusively<T>(knex: Knex, dialect: Dialect, fn: () => Promise<T>
  */
 async function freeStaleKnexLock(knex: Knex): Promise<void> {
   if (!(await knex.schema.hasTable('knex_migrations_lock'))) return;
-  const rows = (await knex('knex_migrations_lock').select('is_locked')) as Array<{ is_locked: number }>;
+  const rows = await knex('knex_migrations_lock').select<Array<{ is_locked: number }>>('is_locked');
   if (rows.length === 1 && Number(rows[0]!.is_locked) === 0) return;
   await knex.migrate.forceFreeMigrationsLock({ migrationSource });
 }

@@ -38,7 +38,7 @@ export class KnexSessionStore extends session.Store {
     // what the session holds, apart from its cookie's expiry (which moves on every save)
     const content = JSON.stringify({ ...sess, cookie: undefined });
     const last = this.lastWritten.get(sid);
-    if (last === DESTROYED) return void cb?.();
+    if (last === DESTROYED) return cb?.();
     if (last === content) return this.touch(sid, sess, cb);
     const expires = sess.cookie?.expires ? new Date(sess.cookie.expires).getTime() : Date.now() + DAY;
     this.knex('sessions')

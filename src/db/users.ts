@@ -82,6 +82,11 @@ export class UserRepository {
     return this.patch(db, id, { display_name: displayName });
   }
 
+  /** A new password hash (null: no password, single sign-on only). */
+  async setPasswordHash(db: Queryable, id: number, passwordHash: string | null): Promise<UserRecord | null> {
+    return this.patch(db, id, { password_hash: passwordHash });
+  }
+
   /** Enabled administrators. */
   async countAdmins(db: Queryable): Promise<number> {
     const row = (await db('users').where({ is_admin: true }).whereNull('disabled_at').count({ n: '*' }).first()) as

@@ -54,7 +54,7 @@ const keyObjects = new WeakMap<object, KeyObject>();
 function keyObjectOf(key: SigningKey): KeyObject {
   let k = keyObjects.get(key.key);
   if (!k) {
-    k = KeyObject.from(key.key as Parameters<typeof KeyObject.from>[0]);
+    k = KeyObject.from(key.key);
     keyObjects.set(key.key, k);
   }
   return k;

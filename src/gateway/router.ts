@@ -131,7 +131,10 @@ export function gatewayRouter(s: Services): Router {
   router.use(
     (req, res, next) => {
       const match = matchRoute(routes, req.url);
-      if (!match) return next('router');
+      if (!match) {
+        next('router');
+        return;
+      }
       const problem = nonCanonicalPath(match.rest);
       if (problem !== null) throw new OAuthProblem('parameter_rejected', { advice: problem });
       // Never tunnelled: a WebSocket (or any) upgrade is refused before verification, rather

@@ -7,8 +7,18 @@
  */
 import { Router, type Request, type RequestHandler, type Response } from 'express';
 import { requireCsrf, type WebKit } from './web';
-import { when } from './views';
-import { consumerForm, formBody, formText, newConsumerForm, newUserForm, parseForm, pathId } from './forms';
+import { personName, plural, when } from './views';
+import {
+  consumerForm,
+  formBody,
+  formText,
+  newConsumerForm,
+  newUserForm,
+  parseForm,
+  passwordSetForm,
+  pathId,
+  publicKeyForm,
+} from './forms';
 import { onServiceError } from './service-errors';
 import { atlassianLink } from './atlassian-link';
 import type { ManagementServices } from '../wiring';
@@ -37,6 +47,19 @@ export interface AdminRouterDeps {
 }
 
 const text = (v: unknown): string => formText.parse(v);
+
+/** What views/confirm.ejs shows: the question, what happens, the one POST that does it. */
+interface ConfirmPage {
+  section: string;
+  heading: string;
+  message: string;
+  consequence?: string;
+  action: string;
+  confirmLabel: string;
+  /** false: a primary button (the action is not destructive) */
+  danger?: boolean;
+  cancel: string;
+}
 
 export function adminRouter(d: AdminRouterDeps, web: WebKit): Router {
   const { consumers, users, grants, audits } = d.services;
@@ -204,6 +227,43 @@ export function adminRouter(d: AdminRouterDeps, web: WebKit): Router {
     });
   }
 
+  // Destructive actions confirm first, on a page of their own (no JavaScript needed): the
+  // console links to it, and only its form POSTs (with the CSRF token).
+  const confirm = (req: Request, res: Response, locals: ConfirmPage) =>
+    web.render(req, res, 'confirm', { title: locals.heading, ...locals });
+
+  router.get('/consumers/:id/revoke-all', async (req, res) => {
+    const c = await consumers.get({ id: pathId(req.params.id) });
+    const n = (await grants.list({ consumerId: c.id })).length;
+    confirm(req, res, {
+      section: 'consumers',
+      heading: `Revoke every token of ${c.name}?`,
+      message: `${n} ${plural(n, 'token')} of ${c.name} stop working at their next request.`,
+      consequence: 'Each user has to connect the application again to use it.',
+      action: `${base}/consumers/${c.id}/revoke-all`,
+      confirmLabel: 'Revoke all',
+      cancel: `${base}/consumers/${c.id}`,
+    });
+  });
+
+  router.get('/consumers/:id/tokens/:tokenId/revoke', async (req, res) => {
+    const c = await consumers.get({ id: pathId(req.params.id) });
+    const [g] = await grants.list({ id: pathId(req.params.tokenId), consumerId: c.id });
+    if (!g) {
+      req.session.flash = 'That token was already revoked.';
+      return res.redirect(302, `${base}/consumers/${c.id}`);
+    }
+    confirm(req, res, {
+      section: 'consumers',
+      heading: `Revoke the token of ${g.username}?`,
+      message: `${c.name} can no longer act as ${g.username} with this token, from its next request on.`,
+      consequence: `${g.username} has to connect ${c.name} again to use it.`,
+      action: `${base}/consumers/${c.id}/tokens/${g.id}/revoke`,
+      confirmLabel: 'Revoke',
+      cancel: `${base}/consumers/${c.id}`,
+    });
+  });
+
   router.post('/consumers/:id/revoke-all', ...post, async (req, res) => {
     const { consumer: c, count } = await consumers.revokeAllGrants(await actor(req), { id: pathId(req.params.id) });
     req.session.flash = `Revoked ${count} token${count === 1 ? '' : 's'} of ${c.name}.`;
@@ -239,6 +299,24 @@ export function adminRouter(d: AdminRouterDeps, web: WebKit): Router {
       replaced: done.replaced,
     });
   });
+
+  router.post(
+    '/consumers/:id/public-key',
+    ...post,
+    onServiceError(
+      (e, req, res) => {
+        req.session.flash = `The public key was not replaced: ${e.message}.`;
+        res.redirect(302, `${base}/consumers/${pathId(req.params.id)}`);
+      },
+      ['invalid_input'],
+    ),
+    async (req, res) => {
+      const { publicKeyPem } = parseForm(publicKeyForm, req.body);
+      const c = await consumers.replacePublicKey(await actor(req), { id: pathId(req.params.id) }, publicKeyPem);
+      req.session.flash = `The public key of ${c.name} is replaced: requests signed with the old key are refused from now on.`;
+      res.redirect(302, `${base}/consumers/${c.id}`);
+    },
+  );
 
   router.get('/consumers/:id/delete', async (req, res) => {
     const c = await consumers.get({ id: pathId(req.params.id) });
@@ -324,6 +402,64 @@ export function adminRouter(d: AdminRouterDeps, web: WebKit): Router {
       req.session.flash = done(changed);
       res.redirect(302, `${base}/users`);
     });
+
+  const userConfirm = (path: string, page: (u: UserRecord, id: number) => Omit<ConfirmPage, 'section' | 'cancel'>) =>
+    router.get(path, async (req, res) => {
+      const id = pathId(req.params.id);
+      const u = await users.findById(id);
+      if (!u) throw notFound('There is no page at this address.');
+      confirm(req, res, { section: 'users', cancel: `${base}/users`, ...page(u, id) });
+    });
+  userConfirm('/users/:id/disable', (u, id) => ({
+    heading: `Disable ${u.username}?`,
+    message: `${u.username} is signed out everywhere, and every application acting for them stops at its next request.`,
+    consequence: 'Their account, grants and history stay; enable the account to let them back in.',
+    action: `${base}/users/${id}/disable`,
+    confirmLabel: `Disable ${u.username}`,
+  }));
+  userConfirm('/users/:id/make-admin', (u, id) => ({
+    heading: `Make ${u.username} an administrator?`,
+    message: `${u.username} can then manage consumers, users (you included) and read the audit log.`,
+    consequence: 'You can remove the rights again on the users page.',
+    action: `${base}/users/${id}/make-admin`,
+    confirmLabel: `Make ${u.username} an administrator`,
+    danger: false,
+  }));
+
+  // An administrator sets another user's password (they hand it over; no e-mail here).
+  const showSetPassword = async (req: Request, res: Response, error: ServiceError | null = null) => {
+    const id = pathId(req.params.id);
+    const u = await users.findById(id);
+    if (!u) throw notFound('There is no page at this address.');
+    web.render(
+      req,
+      res,
+      'admin/user-password',
+      {
+        title: `Set a password for ${u.username}`,
+        section: 'users',
+        target: { id: u.id, username: u.username, name: personName(u), hasPassword: await users.hasPassword(u.id) },
+        error: error?.message ?? null,
+      },
+      error ? error.httpStatus : 200,
+    );
+  };
+  router.get('/users/:id/password', (req, res) => showSetPassword(req, res));
+  router.post(
+    '/users/:id/password',
+    ...post,
+    refusedOnSelf,
+    onServiceError((e, req, res) => showSetPassword(req, res, e)),
+    async (req, res) => {
+      const u = await users.setPassword(
+        await actor(req),
+        { id: pathId(req.params.id) },
+        parseForm(passwordSetForm, req.body),
+      );
+      req.session.flash = `The password of ${u.username} is set. Give it to them through a safe channel.`;
+      res.redirect(302, `${base}/users`);
+    },
+  );
 
   userAction(
     '/users/:id/disable',

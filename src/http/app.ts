@@ -73,9 +73,8 @@ export function createApp(s: Services): Express {
   if (s.config.trustProxy) {
     app.use((req, _res, next) => {
       if (req.ip !== undefined && isIP(req.ip) === 0) {
-        return next(
-          new OAuthProblem('parameter_rejected', { advice: 'X-Forwarded-For does not hold a valid address.' }),
-        );
+        next(new OAuthProblem('parameter_rejected', { advice: 'X-Forwarded-For does not hold a valid address.' }));
+        return;
       }
       next();
     });
@@ -141,7 +140,7 @@ export function createApp(s: Services): Express {
     profileRouter(
       {
         ...pages,
-        services: { grants: s.grants },
+        services: { grants: s.grants, users: s.users },
         requireUser: requireUser(s),
         loginUrl: (next, req) => loginUrl(s, next, req),
       },

@@ -90,7 +90,10 @@ export function errorHandler(services: Services, chrome: PageChrome = noChrome):
   const renderOrSend = (req: Request, res: Response, page: boolean, view: string, locals: PageText) =>
     renderPage(req, res, page, view, locals, chrome);
   return (err: unknown, req, res, next) => {
-    if (res.headersSent) return next(err);
+    if (res.headersSent) {
+      next(err);
+      return;
+    }
     const page = (res.locals as Record<symbol, boolean>)[PAGE] === true;
     if (err instanceof ServiceError)
       return void sendServiceError(err, req, res, page, (locals) =>
@@ -104,7 +107,10 @@ export function errorHandler(services: Services, chrome: PageChrome = noChrome):
     // fault. The status says which (413 too large, 415 unsupported encoding, 400 unreadable).
     if (!problem && status >= 400 && status < 500 && e.code !== 'EBADCSRFTOKEN') {
       problem = new OAuthProblem('parameter_rejected', { advice: adviceForUnreadable(e) });
-      if (!page) return sendProblem(req, res, problem, services, status);
+      if (!page) {
+        sendProblem(req, res, problem, services, status);
+        return;
+      }
       res.locals.oauthProblem = problem.code;
       res.status(status);
       return renderOrSend(req, res, true, 'error', pageFor(problem));
@@ -119,7 +125,10 @@ export function errorHandler(services: Services, chrome: PageChrome = noChrome):
     }
 
     if (problem) {
-      if (!page) return sendProblem(req, res, problem, services);
+      if (!page) {
+        sendProblem(req, res, problem, services);
+        return;
+      }
       res.locals.oauthProblem = problem.code;
       res.status(problem.code === 'permission_denied' ? 403 : 400);
       return renderOrSend(req, res, true, 'error', pageFor(problem));
@@ -167,7 +176,7 @@ export function clientErrorResponse(err: NodeJS.ErrnoException, realm: string): 
   const problem = new OAuthProblem('parameter_rejected', { advice });
   const body = problemBody(problem);
   const raw =
-    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n` +
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n` +
     `WWW-Authenticate: ${problemHeader(problem, realm)}\r\n` +
     'Content-Type: application/x-www-form-urlencoded\r\n' +
     `Content-Length: ${Buffer.byteLength(body)}\r\n` +

@@ -14,7 +14,7 @@ import type { OAuthProblem } from '../oauth1/problems';
 import type { FailureReport } from '../db/failure-log';
 import { requestOrigin, requestParts } from './request-parts';
 
-type Settings = Pick<Config, 'baseUrl' | 'basePath' | 'trustProxy' | 'host' | 'port' | 'timestampWindow'>;
+type Settings = Pick<Config, 'baseUrl' | 'basePath' | 'trustProxy' | 'trustProxyHops' | 'host' | 'port' | 'timestampWindow'>;
 
 export function failureReport(
   req: Request,
@@ -72,7 +72,7 @@ export function failureReport(
 
 function safeOrigin(req: Request, config: Settings): string | null {
   try {
-    return requestOrigin(req, config as Config);
+    return requestOrigin(req, config);
   } catch {
     return null;
   }

@@ -55,6 +55,27 @@ export const setupForm = z
     };
   });
 
+/** Refuses a form whose two new passwords differ (before any service is asked). */
+const sameTwice = (f: { newPassword: string; newPasswordAgain: string }, ctx: z.RefinementCtx): void => {
+  if (f.newPassword !== f.newPasswordAgain)
+    ctx.addIssue({ code: 'custom', message: 'The two new passwords differ.', path: ['newPasswordAgain'] });
+};
+
+/** The profile's password form: the current password and the new one twice. */
+export const passwordChangeForm = z
+  .object({ currentPassword: formText, newPassword: formText, newPasswordAgain: formText })
+  .superRefine(sameTwice)
+  .transform((f) => ({ currentPassword: f.currentPassword, newPassword: f.newPassword }));
+
+/** The console's "set a password" form: the new password twice. */
+export const passwordSetForm = z
+  .object({ newPassword: formText, newPasswordAgain: formText })
+  .superRefine(sameTwice)
+  .transform((f) => f.newPassword);
+
+/** The console's "replace the public key" form. */
+export const publicKeyForm = z.object({ publicKeyPem: formText });
+
 /** The body as a record (an absent or unreadable body is empty). */
 export const formBody = (body: unknown): Record<string, unknown> =>
   body !== null && typeof body === 'object' ? (body as Record<string, unknown>) : {};

@@ -38,7 +38,10 @@ export function oauthRouter(s: Services, web: WebKit): Router {
   const consent = async (req: Request, res: Response) => {
     const token = typeof req.query.oauth_token === 'string' ? req.query.oauth_token : undefined;
     const user = await currentUser(req, s);
-    if (!user) return res.redirect(302, loginUrl(s, req.originalUrl, req));
+    if (!user) {
+      res.redirect(302, loginUrl(s, req.originalUrl, req));
+      return;
+    }
     const { consumer, token: rt } = await findPendingAuthorization(token, s);
     const origin = callbackOrigin(rt.callback);
     if (origin) web.allowFormActionTo(req, res, origin);
@@ -57,18 +60,27 @@ export function oauthRouter(s: Services, web: WebKit): Router {
 
   const decide = async (req: Request, res: Response) => {
     const user = await currentUser(req, s);
-    if (!user) return res.redirect(302, loginUrl(s));
+    if (!user) {
+      res.redirect(302, loginUrl(s));
+      return;
+    }
     const body = req.body as Record<string, unknown>;
     const token = typeof body.oauth_token === 'string' ? body.oauth_token : undefined;
     const d = await decideAuthorization(token, user, body.decision === 'allow', req.ip ?? '', s);
     const consumer = { name: d.consumer.name };
     if (d.kind === 'allow') {
-      if (d.callback === 'oob')
-        return web.render(req, res, 'verifier', { title: 'Enter this code', consumer, verifier: d.verifier });
-      return res.redirect(302, callbackWith(d.callback, { oauth_token: d.token, oauth_verifier: d.verifier }));
+      if (d.callback === 'oob') {
+        web.render(req, res, 'verifier', { title: 'Enter this code', consumer, verifier: d.verifier });
+        return;
+      }
+      res.redirect(302, callbackWith(d.callback, { oauth_token: d.token, oauth_verifier: d.verifier }));
+      return;
     }
-    if (d.callback === 'oob') return web.render(req, res, 'denied', { title: 'Access denied', consumer });
-    return res.redirect(
+    if (d.callback === 'oob') {
+      web.render(req, res, 'denied', { title: 'Access denied', consumer });
+      return;
+    }
+    res.redirect(
       302,
       callbackWith(d.callback, { oauth_token: d.token, oauth_verifier: 'denied', oauth_problem: 'permission_denied' }),
     );

@@ -38,7 +38,7 @@ export function when(ms: number | null | undefined, opts: { seconds?: boolean } 
   const time = `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}${opts.seconds ? `:${pad(d.getUTCSeconds())}` : ''}`;
   return {
     iso: d.toISOString(),
-    text: `${d.getUTCDate()} ${MONTHS[d.getUTCMonth()]} ${d.getUTCFullYear()}, ${time} UTC`,
+    text: `${d.getUTCDate()} ${MONTHS[d.getUTCMonth()] ?? ''} ${d.getUTCFullYear()}, ${time} UTC`,
   };
 }
 

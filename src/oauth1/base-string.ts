@@ -54,7 +54,7 @@ export function normaliseParams(params: readonly Pair[]): string {
 }
 
 function sortedEncodedPairs(params: readonly Pair[]): string[] {
-  const encoded: string[] = new Array(params.length);
+  const encoded = new Array<string>(params.length);
   for (let i = 0; i < params.length; i++) {
     const p = params[i]!;
     encoded[i] = percentEncode(p[0]) + '=' + percentEncode(p[1]);

@@ -158,6 +158,24 @@ export class ConsumerService {
     });
   }
 
+  /**
+   * Replaces the consumer's RSA public key (the application rotated its key pair): RSA,
+   * 2048 bits or more (publicKeyPemField). Signatures with the old key fail from the next
+   * request on. Audit: `consumer.public_key_replaced`.
+   */
+  async replacePublicKey(actor: Actor, ref: ConsumerRef, publicKeyPem: string): Promise<ConsumerSummary> {
+    requireAdministrator(actor);
+    const pem = parseInput(publicKeyPemField, publicKeyPem);
+    if (pem === null) throw invalidInput('paste the new public key', 'publicKeyPem');
+    return this.tx.run(async (t) => {
+      const current = await this.inTx(t.db, ref);
+      const updated = await this.consumers.setPublicKey(t.db, current.id, pem);
+      if (!updated) throw notFound(`no consumer ${current.key}`);
+      await t.audit(actor, { event: 'consumer.public_key_replaced', consumerId: current.id });
+      return updated;
+    });
+  }
+
   /** Deletes the consumer and every token it holds. Audit: `consumer.deleted` (with its key). */
   async delete(actor: Actor, ref: ConsumerRef): Promise<ConsumerSummary> {
     requireAdministrator(actor);

@@ -26,6 +26,58 @@ export const grantRefInput = z.object({
 });
 export type GrantRef = z.input<typeof grantRefInput>;
 
+/**
+ * One user's grants of one application, as the authorized-apps page shows them: one row
+ * per application, however many tokens it holds (since a new approval replaces the old
+ * token that is one, except for grants made before that rule).
+ */
+export interface ApplicationGrant {
+  consumerId: number;
+  consumerKey: string;
+  consumerName: string;
+  /** live tokens of this application for the user */
+  tokens: number;
+  /** the newest token (the row's handle for revoking the application) */
+  newestId: number;
+  firstAuthorizedAt: number;
+  lastAuthorizedAt: number;
+  lastUsedAt: number | null;
+  lastUsedIp: string | null;
+}
+
+/** Groups grants by application, the most recently authorized application first. */
+export function byApplication(grants: readonly Grant[]): ApplicationGrant[] {
+  const apps = new Map<number, ApplicationGrant>();
+  for (const g of grants) {
+    const a = apps.get(g.consumerId);
+    if (!a) {
+      apps.set(g.consumerId, {
+        consumerId: g.consumerId,
+        consumerKey: g.consumerKey,
+        consumerName: g.consumerName,
+        tokens: 1,
+        newestId: g.id,
+        firstAuthorizedAt: g.createdAt,
+        lastAuthorizedAt: g.createdAt,
+        lastUsedAt: g.lastUsedAt,
+        lastUsedIp: g.lastUsedIp,
+      });
+      continue;
+    }
+    a.tokens++;
+    if (g.createdAt < a.firstAuthorizedAt) a.firstAuthorizedAt = g.createdAt;
+    if (g.createdAt >= a.lastAuthorizedAt) {
+      a.lastAuthorizedAt = g.createdAt;
+      a.newestId = g.id;
+    }
+    if (g.lastUsedAt !== null && (a.lastUsedAt === null || g.lastUsedAt > a.lastUsedAt)) {
+      a.lastUsedAt = g.lastUsedAt;
+      a.lastUsedIp = g.lastUsedIp;
+    }
+  }
+  return [...apps.values()].sort((x, y) => y.lastAuthorizedAt - x.lastAuthorizedAt || x.consumerId - y.consumerId);
+}
+
 export class GrantService {
   constructor(
     private readonly tx: Transactor,
@@ -64,6 +116,31 @@ export class GrantService {
       if (!(await this.grants.revoke(t.db, grant.id, only))) return null;
       await t.audit(actor, { event: 'access_token.revoked', consumerId: grant.consumerId, tokenId: grant.id });
       return grant;
+    });
+  }
+
+  /**
+   * Revokes an application for its user: every live token of the grant's consumer for the
+   * grant's user (a user: only their own), in one transaction. The application as it was,
+   * or null when there was no such live grant for this actor. Audit: `access_token.revoked`
+   * with the grant given and how many tokens went.
+   */
+  async revokeApplication(actor: Actor, ref: GrantRef): Promise<ApplicationGrant | null> {
+    const r = parseInput(grantRefInput, ref);
+    const owner = ownerOnly(actor);
+    return this.tx.run(async (t) => {
+      const [grant] = await this.grants.list(t.db, { id: r.id, userId: owner, consumerId: r.consumerId });
+      if (!grant) return null;
+      const [app] = byApplication(await this.grants.list(t.db, { userId: grant.userId, consumerId: grant.consumerId }));
+      const count = await this.grants.revokeAll(t.db, { userId: grant.userId, consumerId: grant.consumerId });
+      if (count === 0 || !app) return null;
+      await t.audit(actor, {
+        event: 'access_token.revoked',
+        consumerId: grant.consumerId,
+        tokenId: grant.id,
+        detail: { count, username: grant.username },
+      });
+      return app;
     });
   }
 

@@ -11,7 +11,7 @@ import type { UserListing, UserRepository } from '../db/users';
 import type { Queryable } from '../db/queryable';
 import { hashPassword, verifyPassword } from '../secrets';
 import { requireAdministrator, type Actor } from './actor';
-import { conflict, forbidden, notFound } from './errors';
+import { conflict, forbidden, invalidInput, notFound, refused } from './errors';
 import {
   displayNameField,
   emailField,
@@ -49,6 +49,7 @@ const SELF_REFUSAL = {
   enable: 'You cannot enable your own account.',
   grantAdmin: 'You are an administrator already.',
   revokeAdmin: 'You cannot remove your own administrator rights.',
+  setPassword: 'Change your own password on your profile page, with your current one.',
 } as const;
 
 export class UserService {
@@ -75,6 +76,13 @@ export class UserService {
   async findByEmail(email: string): Promise<UserRecord | null> {
     const normal = normaliseEmail(email);
     return normal === null ? null : this.users.findByEmail(this.tx.db, normal);
+  }
+
+  /** Whether the user has a password here (an account made by single sign-on has none). */
+  async hasPassword(id: number): Promise<boolean> {
+    const user = await this.users.findById(this.tx.db, id);
+    if (!user) return false;
+    return (await this.users.findWithPasswordHash(this.tx.db, user.username))?.passwordHash != null;
   }
 
   /** Enabled administrators (first-run setup is open while there are none). */
@@ -137,6 +145,40 @@ export class UserService {
       isAdmin ? 'user.admin_granted' : 'user.admin_revoked',
       (db, id) => this.users.setAdmin(db, id, isAdmin),
     );
+  }
+
+  /**
+   * An administrator (or the operator) sets another user's password, e.g. when they forgot
+   * it; the administrator hands it over. Refused on oneself (the profile page asks for the
+   * current password). Audit `user.password_set` (never the password).
+   */
+  async setPassword(actor: Actor, ref: UserRef, password: string): Promise<UserRecord> {
+    requireAdministrator(actor);
+    const hash = await hashPassword(parseInput(passwordField, password));
+    return this.change(actor, ref, 'setPassword', 'user.password_set', (db, id) =>
+      this.users.setPasswordHash(db, id, hash),
+    );
+  }
+
+  /**
+   * A signed-in user changes their own password; the current one is required (a session
+   * left open is not enough). Audit `user.password_changed`.
+   */
+  async changeOwnPassword(actor: Actor, input: { currentPassword: string; newPassword: string }): Promise<UserRecord> {
+    if (actor.kind !== 'user' && actor.kind !== 'admin')
+      throw forbidden('only a signed-in user changes their own password');
+    const newPassword = parseInput(passwordField, input.newPassword);
+    const found = await this.users.findWithPasswordHash(this.tx.db, actor.user.username);
+    if (!found?.passwordHash) throw refused('your account signs in through single sign-on and has no password here');
+    if (!(await verifyPassword(input.currentPassword, found.passwordHash)))
+      throw invalidInput('the current password is not right', 'currentPassword');
+    const hash = await hashPassword(newPassword);
+    return this.tx.run(async (t) => {
+      const user = await this.users.setPasswordHash(t.db, actor.user.id, hash);
+      if (!user) throw notFound('the user no longer exists');
+      await t.audit(actor, { event: 'user.password_changed', detail: { username: user.username } });
+      return user;
+    });
   }
 
   /**

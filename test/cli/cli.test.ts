@@ -173,6 +173,61 @@ describe('applink CLI', () => {
     expect(applink(['consumer', 'delete', '--key', 'wiki']).code).toBe(1);
   });
 
+  it('enables a user, sets a password from stdin, replaces a public key (each audited)', async () => {
+    json(
+      ['user', 'create', '--username', 'erin', '--email', 'erin@example.com', '--password-stdin'],
+      'erins first password',
+    );
+    expect(json(['user', 'disable', '--username', 'erin'])).toMatchObject({ disabled: true });
+    expect(json(['user', 'enable', '--username', 'erin'])).toMatchObject({ username: 'erin', disabled: false });
+    expect(applink(['user', 'enable', '--username', 'nobody']).err).toMatch(/^applink: .*nobody\n$/);
+
+    const set = applink(['user', 'set-password', '--username', 'erin', '--password-stdin'], 'erins second password\n');
+    expect(set.code, set.err).toBe(0);
+    expect(set.out).toBe('set the password of erin\n');
+    expect(set.out + set.err).not.toContain('second password');
+    expect(applink(['user', 'set-password', '--username', 'erin', '--password-stdin'], 'short\n').code).toBe(1);
+    expect(applink(['user', 'set-password', '--username', 'erin', '--password-stdin'], '\n').code).toBe(1);
+
+    const pemFile = join(dir, 'new.pem');
+    writeFileSync(pemFile, rsaKeys.publicKey);
+    json(['consumer', 'create', '--key', 'rotating', '--name', 'Rotating']);
+    expect(json(['consumer', 'set-public-key', '--key', 'rotating', '--public-key-file', pemFile])).toEqual({
+      consumerKey: 'rotating',
+      publicKeyReplaced: true,
+    });
+    const weak = join(dir, 'weak.pem');
+    const { generateKeyPairSync } = await import('node:crypto');
+    writeFileSync(
+      weak,
+      generateKeyPairSync('rsa', {
+        modulusLength: 1024,
+        publicKeyEncoding: { type: 'spki', format: 'pem' },
+        privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+      }).publicKey,
+    );
+    const refused = applink(['consumer', 'set-public-key', '--key', 'rotating', '--public-key-file', weak]);
+    expect(refused.code).toBe(1);
+    expect(refused.err).toMatch(/^applink: /);
+    expect(
+      applink(['consumer', 'set-public-key', '--key', 'rotating', '--public-key-file', join(dir, 'none.pem')]).err,
+    ).toMatch(/cannot read/);
+
+    const { openDatabase } = await import('../../src/db');
+    const db = openDatabase({ client: 'sqlite', filename: env.APPLINK_DATABASE_URL!.slice(7) }, { create: false });
+    try {
+      const events = (await db.knex('audit_events').select('event')).map((r: { event: string }) => r.event);
+      expect(events).toEqual(
+        expect.arrayContaining(['user.enabled', 'user.password_set', 'consumer.public_key_replaced']),
+      );
+      const row = await db.knex('users').where({ username: 'erin' }).first();
+      const { verifyPassword } = await import('../../src/secrets');
+      expect(await verifyPassword('erins second password', row.password_hash)).toBe(true);
+    } finally {
+      await db.close();
+    }
+  });
+
   it('reports bad configuration in one line naming the variable', () => {
     const r = applink(['user', 'list'], undefined, { APPLINK_TIMESTAMP_WINDOW: 'soon' });
     expect(r.code).toBe(1);

@@ -231,13 +231,21 @@ describe.runIf(run)('every page in Chromium: axe-core, focus ring, polish', { ti
     expect(await page.locator('nav[aria-label="Main"]').count()).toBe(1);
     await audit(page, 'error: disabled consumer');
 
-    // A forged form, signed in: 403 with the navigation, and the sign-out form there works.
+    // The confirmation pages of the profile.
     await page.goto(`${server.url}/profile/authorized-apps`);
+    await page.locator('#revoke-all').click();
+    expect(await textOf(page.locator('h1'))).toBe('Revoke every application?');
+    await audit(page, 'confirm: revoke all applications');
+    await page.goto(`${server.url}/profile/authorized-apps`);
+    await page.locator('#grants a.danger').first().click();
+    expect(await textOf(page.locator('h1'))).toBe('Revoke desktop-tool app?');
+    await audit(page, 'confirm: revoke an application');
+
+    // A forged form, signed in: 403 with the navigation, and the sign-out form there works.
     await page
-      .locator('form:has(button.danger) input[name="_csrf"]')
-      .first()
+      .locator('form:has(#confirm) input[name="_csrf"]')
       .evaluate((e) => ((e as HTMLInputElement).value = 'forged'));
-    await page.locator('#grants button.danger').first().click();
+    await page.locator('#confirm').click();
     expect(await textOf(page.locator('h1'))).toBe('Form expired');
     await audit(page, 'error: form expired, signed in');
     await page.locator('nav[aria-label="Main"] button').click();
@@ -278,6 +286,15 @@ describe.runIf(run)('every page in Chromium: axe-core, focus ring, polish', { ti
     await audit(page, 'admin consumer with grants');
     await page.goto(`${server.url}/admin/consumers/${wikiId}`);
     await audit(page, 'admin consumer without grants');
+    await page.goto(`${server.url}/admin/consumers/${toolId}/revoke-all`);
+    expect(await textOf(page.locator('h1'))).toBe('Revoke every token of desktop-tool app?');
+    await audit(page, 'admin confirm revoke all');
+    await page.goto(`${server.url}/admin/consumers/${toolId}`);
+    await page.locator('#grants a.danger').first().click();
+    expect(await textOf(page.locator('h1'))).toBe('Revoke the token of alice?');
+    await audit(page, 'admin confirm revoke a token');
+    await page.goto(`${server.url}/admin/consumers/${toolId}/regenerate-secret`);
+    await audit(page, 'admin confirm regenerate secret');
     await page.goto(`${server.url}/admin/consumers/${toolId}/delete`);
     expect(await textOf(page.locator('.card p').first())).toContain('its 1 authorization.');
     await audit(page, 'admin confirm delete');
@@ -285,6 +302,13 @@ describe.runIf(run)('every page in Chromium: axe-core, focus ring, polish', { ti
     await page.goto(`${server.url}/admin/users`);
     expect(await textOf(page.locator('tr[data-user="plain"] [data-label="Name"]'))).toBe('—');
     await audit(page, 'admin users');
+    await page.getByRole('link', { name: 'Disable plain…' }).click();
+    expect(await textOf(page.locator('h1'))).toBe('Disable plain?');
+    await audit(page, 'admin confirm disable user');
+    await page.goto(`${server.url}/admin/users`);
+    await page.getByRole('link', { name: 'Make admin: plain…' }).click();
+    expect(await textOf(page.locator('h1'))).toBe('Make plain an administrator?');
+    await audit(page, 'admin confirm make admin');
 
     await page.goto(`${server.url}/admin/audit`);
     await audit(page, 'admin audit log');
@@ -403,6 +427,6 @@ describe.runIf(run)('every page in Chromium: axe-core, focus ring, polish', { ti
   });
 
   it('checked every kind of page', () => {
-    expect(checked.length).toBeGreaterThanOrEqual(25);
+    expect(checked.length).toBeGreaterThanOrEqual(33);
   });
 });

@@ -117,6 +117,11 @@ describe.runIf(run)('the admin console in Chromium', () => {
     await checkPage(admin);
     await shot(admin, 'admin-consumer');
     await admin.locator('#revoke-all').click();
+    expect(await textOf(admin.locator('h1'))).toBe('Revoke every token of Team Wiki?');
+    expect(await textOf(admin.locator('#confirm-message'))).toBe(
+      '1 token of Team Wiki stop working at their next request.',
+    );
+    await admin.locator('#confirm').click();
     expect(await textOf(admin.locator('#flash'))).toBe('Revoked 1 token of Team Wiki.');
     expect(await textOf(admin.locator('#no-grants'))).toBe('No user has authorized this consumer.');
     await carol.goto(site.url);
@@ -234,11 +239,11 @@ describe.runIf(run)('the admin console in Chromium', () => {
     await admin.getByLabel('Username').fill('dave');
     await admin.getByLabel('Email').fill('dave@example.com');
     await admin.getByLabel('Display name (optional)').fill('Dave D.');
-    await admin.getByLabel('Password').fill('short');
+    await admin.getByLabel('Password', { exact: true }).fill('short');
     await admin.getByRole('button', { name: 'Create user' }).click();
     // the browser's own minlength check keeps the form from being sent
     expect(await server.services.users.findByUsername('dave')).toBeNull();
-    await admin.getByLabel('Password').fill(PASSWORD);
+    await admin.getByLabel('Password', { exact: true }).fill(PASSWORD);
     await admin.getByRole('button', { name: 'Create user' }).click();
     expect(await textOf(admin.locator('#flash'))).toBe('Created dave.');
     await checkPage(admin);
@@ -247,18 +252,28 @@ describe.runIf(run)('the admin console in Chromium', () => {
     const dave = await signedIn('dave');
     expect(await dave.locator('nav a', { hasText: 'Admin' }).count()).toBe(0);
 
-    await admin.getByRole('button', { name: 'Make admin: dave' }).click();
+    await admin.getByRole('link', { name: 'Make admin: dave…' }).click();
+    expect(await textOf(admin.locator('h1'))).toBe('Make dave an administrator?');
+    // Cancel changes nothing.
+    await admin.locator('#cancel').click();
+    await admin.waitForURL(`${server.url}/admin/users`);
+    expect((await server.services.users.findByUsername('dave'))!.isAdmin).toBe(false);
+    await admin.getByRole('link', { name: 'Make admin: dave…' }).click();
+    await admin.locator('#confirm').click();
     expect(await textOf(admin.locator('#flash'))).toBe('dave is now an administrator.');
     await dave.goto(`${server.url}/admin`);
     expect(await textOf(dave.locator('h1'))).toBe('Admin');
 
-    await admin.getByRole('button', { name: 'Disable dave' }).click();
+    await admin.getByRole('link', { name: 'Disable dave…' }).click();
+    expect(await textOf(admin.locator('h1'))).toBe('Disable dave?');
+    await shot(admin, 'confirm-disable-user');
+    await admin.locator('#confirm').click();
     expect(await textOf(admin.locator('#flash'))).toContain('dave is disabled');
     await dave.goto(`${server.url}/admin`);
     expect(new URL(dave.url()).pathname).toBe('/login');
 
     // No button can lock the admin out.
-    expect(await admin.locator('tr[data-user="root"] button').count()).toBe(0);
+    expect(await admin.locator('tr[data-user="root"] :is(button, a)').count()).toBe(0);
     const events = (await server.services.audits.list({ username: 'root' })).map((e) => e.event);
     expect(events).toEqual(expect.arrayContaining(['user.created', 'user.admin_granted', 'user.disabled']));
   });

@@ -114,7 +114,12 @@ describe.runIf(run)('the example consumer in Chromium', () => {
     const page = await newPage();
     await link(page, 'bob');
     await page.goto(`${server.url}/profile/authorized-apps`);
-    await page.getByRole('button', { name: 'Revoke example app' }).click();
+    await page.getByRole('link', { name: 'Revoke example app…' }).click();
+    // a confirmation page first; nothing is revoked until its form is sent
+    expect(await textOf(page.locator('h1'))).toBe('Revoke example app?');
+    await checkPage(page);
+    await shot(page, 'confirm-revoke');
+    await page.locator('#confirm').click();
     expect(await textOf(page.locator('#flash'))).toBe('Access revoked for example app.');
     await page.locator('#none').waitFor({ state: 'visible' });
     await shot(page, 'authorized-apps-revoked');
@@ -130,6 +135,9 @@ describe.runIf(run)('the example consumer in Chromium', () => {
     expect((await server.services.grants.list({ username: 'alice' })).length).toBeGreaterThanOrEqual(1);
     await page.goto(`${server.url}/profile/authorized-apps`);
     await page.locator('#revoke-all').click();
+    expect(await textOf(page.locator('h1'))).toBe('Revoke every application?');
+    expect(await textOf(page.locator('#confirm-message'))).toContain('example app');
+    await page.locator('#confirm').click();
     expect(await textOf(page.locator('#flash'))).toMatch(/Access revoked for \d+ application/);
     expect(await server.services.grants.list({ username: 'alice' })).toEqual([]);
     await page.goto(consumer.url);

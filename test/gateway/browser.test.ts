@@ -150,7 +150,7 @@ describe.runIf(run)('an upstream page in a signed-in administrator\u2019s browse
     const users = await page.goto(`${base}/admin/users`);
     expect(users!.status()).toBe(200);
     const row = page.locator('tr', { hasText: 'mallory' });
-    await expect.poll(() => row.locator('button', { hasText: /make admin/i }).count()).toBe(1);
+    await expect.poll(() => row.locator('a, button', { hasText: /make admin/i }).count()).toBe(1);
     const cookies = await ctx.cookies(base);
     expect(cookies.find((c) => c.name === 'applink.sid')!.value).not.toContain('evil');
     // the upstream's own cookie is kept

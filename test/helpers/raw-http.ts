@@ -30,11 +30,14 @@ export function rawExchange(
       done = true;
       clearTimeout(timer);
       const raw = Buffer.concat(chunks);
-      if (raw.length === 0) return reject(new Error('connection closed without an answer'));
+      if (raw.length === 0) {
+        reject(new Error('connection closed without an answer'));
+        return;
+      }
       try {
         resolve(parseAnswer(raw));
       } catch (e) {
-        reject(e as Error);
+        reject(e);
       }
     };
     socket.on('data', (c: Buffer) => {

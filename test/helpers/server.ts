@@ -58,9 +58,7 @@ export async function startTestServer(
   first: Record<string, string> | TestServerOptions = {},
   options: TestServerOptions = {},
 ): Promise<TestServer> {
-  const opts: TestServerOptions = isOptions(first)
-    ? first
-    : { ...options, env: { ...(first as Record<string, string>), ...options.env } };
+  const opts: TestServerOptions = isOptions(first) ? first : { ...options, env: { ...first, ...options.env } };
   const given = opts.env?.APPLINK_DATABASE_URL;
   const database: TestDatabase = given ? (given.startsWith('sqlite:') ? 'sqlite' : 'pg') : (opts.database ?? 'sqlite');
   const dir = mkdtempSync(join(tmpdir(), 'applink-test-'));

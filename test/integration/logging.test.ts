@@ -37,7 +37,7 @@ it('writes the start line and every access line by the time the server has stopp
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<number | null>((done) => child.on('exit', (code) => done(code)));
   const base = `http://127.0.0.1:${port}`;
   for (let i = 0; ; i++) {

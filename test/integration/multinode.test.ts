@@ -37,10 +37,10 @@ function startNode(env: Record<string, string>): Promise<Node> {
   });
   let out = '';
   let err = '';
-  proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  proc.stderr.on('data', (d: Buffer) => (err += d.toString()));
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`node did not start: ${err}`)), 20_000);
-    proc.stdout!.on('data', (d: Buffer) => {
+    proc.stdout.on('data', (d: Buffer) => {
       out += d.toString();
       for (const line of out.split('\n')) {
         const url = /"msg":"applink listening"/.test(line) ? (JSON.parse(line) as { url: string }).url : null;

@@ -4,12 +4,12 @@
 // them all, this test fails and the decision can be revisited.
 import { describe, expect, it } from 'vitest';
 import OAuth from 'oauth-1.0a';
-import vectors from '../vectors/oauth1-vectors.json';
+import { vectorsOfKind, type Vector } from '../helpers/vectors';
 import { collectParams } from '../../src/oauth1/params';
 import { splitUrl } from '../../src/oauth1/base-string';
 
-type V = { id: string; kind: string; input: any; expected: any };
-const requests = (vectors.vectors as V[]).filter((v) => v.kind === 'request');
+type V = Extract<Vector, { kind: 'request' }>;
+const requests = vectorsOfKind('request').map(([, v]) => v);
 
 function oauth1aBaseString(v: V): string {
   const o = new OAuth({
@@ -17,9 +17,7 @@ function oauth1aBaseString(v: V): string {
     signature_method: 'HMAC-SHA1',
     hash_function: () => '',
   });
-  const h = Object.fromEntries(
-    Object.entries(v.input.headers as Record<string, string>).map(([k, x]) => [k.toLowerCase(), x]),
-  );
+  const h = Object.fromEntries(Object.entries(v.input.headers).map(([k, x]) => [k.toLowerCase(), x]));
   const { origin, target } = splitUrl(v.input.url);
   const collected = collectParams({
     method: v.input.method,

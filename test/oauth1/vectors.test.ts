@@ -2,15 +2,14 @@
 // the protocol core, kind by kind.
 import { describe, expect, it } from 'vitest';
 import { createPrivateKey, createPublicKey, sign } from 'node:crypto';
-import vectors from '../vectors/oauth1-vectors.json';
 import { percentEncode, parseForm } from '../../src/oauth1/encoding';
 import { collectParams } from '../../src/oauth1/params';
 import { baseStringUri, normaliseParams, signatureBaseString, splitUrl } from '../../src/oauth1/base-string';
+import { allVectors, vectorsOfKind } from '../helpers/vectors';
 import { hmacSignature, plaintextSignature, verifySignature } from '../../src/oauth1/signature';
 
-type V = { id: string; kind: string; input: any; expected: any };
-const all = vectors.vectors as V[];
-const byKind = (k: string) => all.filter((v) => v.kind === k).map((v) => [v.id, v] as const);
+const all = allVectors;
+const byKind = vectorsOfKind;
 
 const sortPairs = (p: Array<[string, string]>) =>
   [...p].sort((a, b) => (a[0] === b[0] ? (a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0) : a[0] < b[0] ? -1 : 1));
@@ -87,9 +86,7 @@ describe('oauth1 vectors', () => {
 
   it.each(byKind('request'))('request %s', (_id, v) => {
     const { origin, target } = splitUrl(v.input.url);
-    const h = Object.fromEntries(
-      Object.entries(v.input.headers as Record<string, string>).map(([k, x]) => [k.toLowerCase(), x]),
-    );
+    const h = Object.fromEntries(Object.entries(v.input.headers).map(([k, x]) => [k.toLowerCase(), x]));
     const collected = collectParams({
       method: v.input.method,
       origin,

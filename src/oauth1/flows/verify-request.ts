@@ -139,7 +139,7 @@ export async function verifySignedRequest<K extends TokenKind | null>(
       parametersRejected: ['oauth_nonce'],
     });
   }
-  if (!CONSUMER_KEY_SHAPE.test(o.oauth_consumer_key!)) {
+  if (!CONSUMER_KEY_SHAPE.test(o.oauth_consumer_key)) {
     throw new OAuthProblem('parameter_rejected', {
       advice: 'oauth_consumer_key must be 1 to 255 printable ASCII characters.',
       parametersRejected: ['oauth_consumer_key'],
@@ -149,9 +149,9 @@ export async function verifySignedRequest<K extends TokenKind | null>(
   if (tokenValue !== null && !TOKEN_SHAPE.test(tokenValue)) throw new OAuthProblem('token_rejected');
 
   // One lookup: consumer and token together.
-  const found = await store.findCredentials(o.oauth_consumer_key!, tokenValue && hashToken(tokenValue), kind);
+  const found = await store.findCredentials(o.oauth_consumer_key, tokenValue && hashToken(tokenValue), kind);
   const consumer = found.consumer ?? standInConsumer();
-  const token = found.token as RequestTokenRecord | AccessTokenRecord | null;
+  const token = found.token;
 
   // Signature, computed in full whatever was found.
   const baseString = signatureBaseString(parts.method, baseStringUri(parts.origin, parts.target), params.signed);
