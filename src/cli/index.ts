@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { CONFIG_VARIABLES, ConfigError, loadConfig, parseDatabaseUrl, VARIABLE_HELP, type Config } from '../config';
 import { openDatabase } from '../db';
-import { openInstallation, type OpenMode } from '../installation';
+import { describeDatabase, openInstallation, type OpenMode } from '../installation';
 import { PROJECT_ROOT } from '../paths';
 import { createLogger } from '../logger';
 import { errorMessage } from '../error-message';
@@ -177,23 +177,33 @@ export function buildProgram(io: Io = defaultIo): Command {
     .option('--json', 'machine-readable output')
     .action(async (raw: unknown) => {
       const o = options(z.object(json), raw);
-      await withServices(() => Promise.resolve());
-      io.out(o.json ? JSON.stringify({ migrated: true }) : 'database is up to date');
+      const { db, migrated } = await openInstallation(loadConfig(), 'create');
+      await db.close();
+      // the same facts either way: what was applied, and that the schema is now current
+      io.out(
+        o.json
+          ? JSON.stringify({ applied: migrated, upToDate: true })
+          : migrated.length > 0
+            ? `applied ${migrated.length} migrations (${migrated.join(', ')}): the database is up to date`
+            : 'nothing to apply: the database is up to date',
+      );
     });
 
-  const user = program.command('user').description('manage users');
+  const user = program.command('user').description('manage users: create, disable, list');
   user
     .command('create')
-    .requiredOption('--username <username>')
-    .requiredOption('--email <email>')
-    .option('--display-name <name>')
+    .description('create a user (without --password-stdin: one who signs in only through single sign-on)')
+    .requiredOption('--username <username>', 'the sign-in name')
+    .requiredOption('--email <email>', 'the email address (single sign-on finds users by it)')
+    .option('--display-name <name>', 'the name shown on pages (default: the username)')
     .option('--admin', 'make the user an administrator')
     .option('--password-stdin', 'read the password from standard input')
-    .option('--json')
+    .option('--json', 'machine-readable output')
     .action(async (raw: unknown) => {
       const o = options(userCreateOptions, raw);
       const password = o.passwordStdin ? (await io.readStdin()).replace(/\r?\n$/, '') : undefined;
       if (o.passwordStdin && !password) throw invalidInput('the password read from standard input is empty');
+      const config = loadConfig();
       const u = await withServices((s) =>
         s.users.create(OPERATOR, {
           username: o.username,
@@ -203,12 +213,18 @@ export function buildProgram(io: Io = defaultIo): Command {
           isAdmin: !!o.admin,
         }),
       );
-      io.out(o.json ? JSON.stringify(u) : `created user ${u.username}${u.isAdmin ? ' (admin)' : ''}`);
+      // Without a password the user cannot use the sign-in form: say so, and whether SSO is there.
+      const signIn = password
+        ? ''
+        : ` (no password: ${u.username} can sign in only through single sign-on` +
+          `${config.sso ? '' : ', which is not configured (APPLINK_SSO_*)'})`;
+      io.out(o.json ? JSON.stringify(u) : `created user ${u.username}${u.isAdmin ? ' (admin)' : ''}${signIn}`);
     });
   user
     .command('disable')
-    .requiredOption('--username <username>')
-    .option('--json')
+    .description('disable a user: their sessions and tokens stop working at once')
+    .requiredOption('--username <username>', 'the user to disable')
+    .option('--json', 'machine-readable output')
     .action(async (raw: unknown) => {
       const o = options(usernameOption, raw);
       const u = await withServices((s) => s.users.setDisabled(OPERATOR, { username: o.username }, true));
@@ -217,8 +233,8 @@ export function buildProgram(io: Io = defaultIo): Command {
   user
     .command('enable')
     .description('enable a disabled user again (they can sign in, and their grants work again)')
-    .requiredOption('--username <username>')
-    .option('--json')
+    .requiredOption('--username <username>', 'the user')
+    .option('--json', 'machine-readable output')
     .action(async (raw: unknown) => {
       const o = options(usernameOption, raw);
       const u = await withServices((s) => s.users.setDisabled(OPERATOR, { username: o.username }, false));
@@ -227,9 +243,9 @@ export function buildProgram(io: Io = defaultIo): Command {
   user
     .command('set-password')
     .description("set a user's password, read from standard input (audited, never printed)")
-    .requiredOption('--username <username>')
+    .requiredOption('--username <username>', 'the user')
     .requiredOption('--password-stdin', 'read the new password from standard input')
-    .option('--json')
+    .option('--json', 'machine-readable output')
     .action(async (raw: unknown) => {
       const o = options(setPasswordOptions, raw);
       const password = (await io.readStdin()).replace(/\r?\n$/, '');
@@ -241,7 +257,8 @@ export function buildProgram(io: Io = defaultIo): Command {
     });
   user
     .command('list')
-    .option('--json')
+    .description('list every user')
+    .option('--json', 'machine-readable output')
     .action(async (raw: unknown) => {
       const o = options(z.object(json), raw);
       const users = await withServices((s) => s.users.list());
@@ -264,13 +281,14 @@ export function buildProgram(io: Io = defaultIo): Command {
   const consumer = program.command('consumer').description('manage consumers (linked applications)');
   consumer
     .command('create')
-    .requiredOption('--key <key>', 'the consumer key')
-    .requiredOption('--name <name>')
-    .option('--description <text>')
+    .description('register a consumer (an application that links to applink); prints its secret once')
+    .requiredOption('--key <key>', 'the consumer key the application sends')
+    .requiredOption('--name <name>', 'the name users see when they approve it')
+    .option('--description <text>', 'a description shown with the name')
     .option('--callback <url>', 'registered callback: request-token callbacks must fall under it')
     .option('--public-key-file <pem>', 'RSA public key (or certificate) for RSA-SHA1/RSA-SHA256')
     .option('--no-secret', 'do not generate a shared secret (RSA only)')
-    .option('--json')
+    .option('--json', 'machine-readable output')
     .action(async (raw: unknown) => {
       const o = options(consumerCreateOptions, raw);
       let pem: string | undefined;
@@ -299,7 +317,8 @@ export function buildProgram(io: Io = defaultIo): Command {
     });
   consumer
     .command('list')
-    .option('--json')
+    .description('list every consumer')
+    .option('--json', 'machine-readable output')
     .action(async (raw: unknown) => {
       const o = options(z.object(json), raw);
       const list = await withServices((s) => s.consumers.list());
@@ -321,8 +340,8 @@ export function buildProgram(io: Io = defaultIo): Command {
   consumer
     .command('regenerate-secret')
     .description('give the consumer a new shared secret (printed once); the old one stops working at once')
-    .requiredOption('--key <key>')
-    .option('--json')
+    .requiredOption('--key <key>', 'the consumer key')
+    .option('--json', 'machine-readable output')
     .action(async (raw: unknown) => {
       const o = options(consumerKeyOption, raw);
       const r = await withServices((s) => s.consumers.regenerateSecret(OPERATOR, { key: o.key }));
@@ -337,7 +356,7 @@ export function buildProgram(io: Io = defaultIo): Command {
     .description("replace a consumer's RSA public key (RSA, 2048 bits or more; audited)")
     .requiredOption('--key <key>', 'the consumer key')
     .requiredOption('--public-key-file <pem>', 'the new RSA public key (or certificate), PEM')
-    .option('--json')
+    .option('--json', 'machine-readable output')
     .action(async (raw: unknown) => {
       const o = options(setPublicKeyOptions, raw);
       const pem = readPem(o.publicKeyFile);
@@ -350,8 +369,9 @@ export function buildProgram(io: Io = defaultIo): Command {
     });
   consumer
     .command('delete')
-    .requiredOption('--key <key>')
-    .option('--json')
+    .description('delete a consumer and every token it holds')
+    .requiredOption('--key <key>', 'the consumer key')
+    .option('--json', 'machine-readable output')
     .action(async (raw: unknown) => {
       const o = options(consumerKeyOption, raw);
       const c = await withServices((s) => s.consumers.delete(OPERATOR, { key: o.key }));
@@ -361,9 +381,10 @@ export function buildProgram(io: Io = defaultIo): Command {
   const token = program.command('token').description('manage access tokens (grants)');
   token
     .command('list')
-    .option('--user <username>')
-    .option('--consumer <key>')
-    .option('--json')
+    .description('list the live access tokens (grants)')
+    .option('--user <username>', "only this user's tokens")
+    .option('--consumer <key>', "only this consumer's tokens")
+    .option('--json', 'machine-readable output')
     .action(async (raw: unknown) => {
       const o = options(tokenListOptions, raw);
       const filter = options(grantFilterInput, { username: o.user, consumerKey: o.consumer });
@@ -385,8 +406,9 @@ export function buildProgram(io: Io = defaultIo): Command {
     });
   token
     .command('revoke')
-    .requiredOption('--id <id>')
-    .option('--json')
+    .description('revoke an access token: it stops working at once')
+    .requiredOption('--id <id>', 'the token id, as `applink token list` shows it')
+    .option('--json', 'machine-readable output')
     .action(async (raw: unknown) => {
       const o = options(tokenRevokeOptions, raw);
       const done = await withServices((s) => s.grants.revoke(OPERATOR, { id: o.id }));
@@ -398,7 +420,7 @@ export function buildProgram(io: Io = defaultIo): Command {
   keys
     .command('generate')
     .description('print a new random master key (base64); nothing is stored')
-    .option('--json')
+    .option('--json', 'machine-readable output')
     .action((raw: unknown) => {
       const o = options(z.object(json), raw);
       const key = randomBytes(32);
@@ -466,7 +488,7 @@ export function buildProgram(io: Io = defaultIo): Command {
     .command('rotate')
     .description('re-encrypt every stored secret under the current key (servers may keep running)')
     .option('--batch-size <n>', 'rows per transaction', '200')
-    .option('--json')
+    .option('--json', 'machine-readable output')
     .action(async (raw: unknown) => {
       const o = options(rotateOptions, raw);
       const r = await withServices((s) => s.keys.rotateMasterKey(OPERATOR, { batchSize: o.batchSize }));
@@ -484,7 +506,7 @@ export function buildProgram(io: Io = defaultIo): Command {
     .description('copy an SQLite installation into an empty PostgreSQL database, every grant intact')
     .requiredOption('--from <url>', 'the SQLite database, sqlite:PATH')
     .requiredOption('--to <url>', 'the empty PostgreSQL database, postgres://…')
-    .option('--json')
+    .option('--json', 'machine-readable output')
     .action(async (raw: unknown) => {
       const o = options(z.object({ from: z.string(), to: z.string(), ...json }), raw);
       const from = parseDatabaseUrl(o.from, '--from');
@@ -496,6 +518,9 @@ export function buildProgram(io: Io = defaultIo): Command {
       const target = openDatabase(to);
       let copied;
       try {
+        await target.ping().catch((e: Error) => {
+          throw invalidInput(`--to: cannot connect to ${describeDatabase(to)}: ${e.message.split('\n')[0]}`);
+        });
         copied = await copySqliteToPg(source, target);
       } finally {
         await Promise.all([source.close(), target.close()]);
@@ -511,7 +536,7 @@ export function buildProgram(io: Io = defaultIo): Command {
   gateway
     .command('keys')
     .description('list the signing keys: next, signing, retired')
-    .option('--json')
+    .option('--json', 'machine-readable output')
     .action(async (raw: unknown) => {
       const o = options(z.object(json), raw);
       const keys = await withServices((s) => s.keys.listGatewayKeys());
@@ -537,7 +562,7 @@ export function buildProgram(io: Io = defaultIo): Command {
       'delay before the new key signs (0 = at once)',
       String(DEFAULT_ACTIVATION_DELAY_MS / 1000),
     )
-    .option('--json')
+    .option('--json', 'machine-readable output')
     .action(async (raw: unknown) => {
       const o = options(gatewayRotateOptions, raw);
       const k = await withServices((s) => s.keys.rotateGatewayKey(OPERATOR, { activateInMs: o.activateIn * 1000 }));

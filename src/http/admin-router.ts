@@ -21,6 +21,8 @@ import {
 } from './forms';
 import { onServiceError } from './service-errors';
 import { atlassianLink } from './atlassian-link';
+import { failureRow } from './failures';
+import { FAILURE_LOG_DEFAULTS, type FailureEntry } from '../db/failure-log';
 import type { ManagementServices } from '../wiring';
 import type { UserRecord } from '../oauth1/ports';
 import { adminActor, type Actor } from '../services/actor';
@@ -40,6 +42,11 @@ export interface AdminRouterDeps {
   /** true when APPLINK_BASE_URL is not set (the root is derived from each request) */
   derivedBaseUrl: boolean;
   services: Pick<ManagementServices, 'consumers' | 'users' | 'grants' | 'audits'>;
+  /** the failure log's reads (src/db/failure-log.ts): diagnostics, newest first */
+  failures: {
+    recent(consumerId: number): Promise<FailureEntry[]>;
+    unknownKeys(): Promise<FailureEntry[]>;
+  };
   /** the signed-in user of the request */
   currentUser: (req: Request) => Promise<UserRecord | null>;
   /** lets administrators through (403 for others, the sign-in page for strangers) */
@@ -170,7 +177,7 @@ export function adminRouter(d: AdminRouterDeps, web: WebKit): Router {
   const showConsumer = async (req: Request, res: Response, error: ServiceError | null = null) => {
     const c = await consumers.get({ id: pathId(req.params.id) });
     const form = error ? formBody(req.body) : null;
-    const grantList = await grants.list({ consumerId: c.id });
+    const [grantList, failures] = await Promise.all([grants.list({ consumerId: c.id }), d.failures.recent(c.id)]);
     web.render(
       req,
       res,
@@ -191,6 +198,8 @@ export function adminRouter(d: AdminRouterDeps, web: WebKit): Router {
         })),
         endpoints: endpoints(req),
         link: atlassianLink(d.publicRoot(req), c, d.derivedBaseUrl),
+        failures: failures.map(failureRow),
+        failuresKept: FAILURE_LOG_DEFAULTS.keep,
         error: error?.message ?? null,
       },
       error ? 400 : 200,
@@ -334,6 +343,18 @@ export function adminRouter(d: AdminRouterDeps, web: WebKit): Router {
     const c = await consumers.delete(await actor(req), { id: pathId(req.params.id) });
     req.session.flash = `Deleted ${c.name} and all its tokens.`;
     res.redirect(302, `${base}/consumers`);
+  });
+
+  // ---- unknown consumer keys ----------------------------------------------------------
+
+  // Requests signed with a key no consumer has (a stale or mistyped key in a linked app).
+  router.get('/unknown-keys', async (req, res) => {
+    web.render(req, res, 'admin/unknown-keys', {
+      title: 'Unknown consumer keys',
+      section: 'unknown-keys',
+      failures: (await d.failures.unknownKeys()).map(failureRow),
+      failuresKept: FAILURE_LOG_DEFAULTS.keep,
+    });
   });
 
   // ---- users ----------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import { brakesFor } from './web/brakes';
 import { publicRoot } from './request-parts';
 import { profileRouter } from './profile-router';
 import { adminRouter } from './admin-router';
+import { recentFailures, unknownKeys } from '../db/failure-log';
 import { setupRouter } from './setup-router';
 import { layoutEngine, viewHelpers } from './views';
 import { gatewayRouter } from '../gateway/router';
@@ -131,6 +132,10 @@ export function createApp(s: Services): Express {
         ...pages,
         derivedBaseUrl: !s.config.baseUrl,
         services: { consumers: s.consumers, users: s.users, grants: s.grants, audits: s.audits },
+        failures: {
+          recent: (consumerId) => recentFailures(s.db.knex, consumerId),
+          unknownKeys: () => unknownKeys(s.db.knex),
+        },
         requireAdmin: requireAdmin(s, web),
       },
       web,

@@ -360,6 +360,22 @@ describe('one line for every failure', () => {
       env.APPLINK_DATABASE_URL,
     ]);
     expectOneLine(copy, /no SQLite database/);
+    const source = tempDir();
+    const sqlite = { APPLINK_DATABASE_URL: `sqlite:${join(source, 'db.sqlite')}`, APPLINK_SECRET_KEY: key() };
+    expect((await applink(sqlite, ['migrate'])).code).toBe(0);
+    const unreachable = await applink(sqlite, [
+      'db',
+      'copy',
+      '--from',
+      sqlite.APPLINK_DATABASE_URL,
+      '--to',
+      env.APPLINK_DATABASE_URL,
+    ]);
+    expectOneLine(
+      unreachable,
+      /^applink: --to: cannot connect to PostgreSQL at 127\.0\.0\.1:1\/applink: connect ECONNREFUSED/,
+    );
+    expect(unreachable.err).not.toContain('hunter2');
   });
 
   it('PostgreSQL without that database: one line', async () => {

@@ -5,11 +5,21 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OPERATOR } from '../../src/services/actor';
 import { createServer } from 'node:net';
+import { request as httpRequest } from 'node:http';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { PASSWORD, seedConsumer, seedUser, startTestServer, type TestServer } from '../helpers/server';
-import { checkPage, chromiumAvailable, launchChromium, PHONE, SCREENSHOTS, shot, textOf } from '../helpers/chromium';
+import {
+  checkPage,
+  chromiumAvailable,
+  expectNoAxeViolations,
+  launchChromium,
+  PHONE,
+  SCREENSHOTS,
+  shot,
+  textOf,
+} from '../helpers/chromium';
 import { join } from 'node:path';
-import { signedFetch } from '../helpers/sign';
+import { buildSignedRequest, signedFetch } from '../helpers/sign';
 import { ATLASSIAN_CALLBACK_PATH } from '../../src/http/atlassian-link';
 
 const run = chromiumAvailable();
@@ -111,6 +121,7 @@ describe.runIf(run)('linking Jira or Confluence: the console in Chromium', () =>
     expect(rt.status, rt.body).toBe(200);
 
     await checkPage(admin);
+    await expectNoAxeViolations(admin, 'the consumer page with the link helper');
     await shot(admin, 'admin-consumer-atlassian');
     await helper.screenshot({ path: join(SCREENSHOTS, 'atlassian-link-helper.png') });
 
@@ -129,6 +140,7 @@ describe.runIf(run)('linking Jira or Confluence: the console in Chromium', () =>
     await admin.waitForURL(`${base}/admin/consumers/${id}/regenerate-secret`);
     expect(await textOf(admin.locator('main'))).toContain('The current secret stops working at once');
     await checkPage(admin);
+    await expectNoAxeViolations(admin, 'the regenerate confirmation');
     await shot(admin, 'admin-regenerate-confirm');
     // Cancel changes nothing.
     await admin.getByRole('link', { name: 'Cancel' }).click();
@@ -142,6 +154,7 @@ describe.runIf(run)('linking Jira or Confluence: the console in Chromium', () =>
     expect(fresh).not.toBe(secret);
     expect(await textOf(admin.locator('#secret-warning'))).toContain('The previous secret no longer works');
     await checkPage(admin);
+    await expectNoAxeViolations(admin, 'the new secret');
     await shot(admin, 'atlassian-regenerated-secret');
 
     const old = await requestToken(secret);
@@ -157,6 +170,100 @@ describe.runIf(run)('linking Jira or Confluence: the console in Chromium', () =>
     expect(await textOf(admin.locator('tbody tr').first())).toContain('consumer.secret_regenerated');
     expect(await admin.content()).not.toContain(fresh);
     secret = fresh;
+  });
+
+  /** Sends a signed request over a plain connection with the Host header a proxy would set. */
+  const viaProxy = (consumerSecret: string, host: string) =>
+    new Promise<number>((resolve, reject) => {
+      const r = buildSignedRequest(`${base}/plugins/servlet/oauth/request-token`, {
+        method: 'POST',
+        signedUrl: 'https://links.example.com/plugins/servlet/oauth/request-token',
+        consumerKey: 'jira-prod',
+        consumerSecret,
+        oauth: { oauth_callback: `https://jira.example.com${ATLASSIAN_CALLBACK_PATH}` },
+        place: 'body',
+      });
+      const body = String(r.init.body);
+      const req = httpRequest(
+        r.url,
+        {
+          method: 'POST',
+          headers: {
+            ...(r.init.headers as Record<string, string>),
+            host,
+            'content-length': Buffer.byteLength(body),
+          },
+        },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        },
+      );
+      req.on('error', reject);
+      req.end(body);
+    });
+
+  it('lists the refused requests of a consumer, and unknown keys, with what explains them', async () => {
+    // Real refusals, as the three common problems produce them.
+    const now = Math.floor(Date.now() / 1000);
+    const skewed = await signedFetch(`${base}/plugins/servlet/oauth/request-token`, {
+      method: 'POST',
+      consumerKey: 'jira-prod',
+      consumerSecret: secret,
+      oauth: {
+        oauth_callback: `https://jira.example.com${ATLASSIAN_CALLBACK_PATH}`,
+        oauth_timestamp: String(now - 412),
+      },
+      place: 'body',
+    });
+    expect(skewed.params.oauth_problem).toBe('timestamp_refused');
+    expect(await viaProxy(secret, 'applink.internal:8080')).toBe(401);
+    const stale = await signedFetch(`${base}/plugins/servlet/oauth/request-token`, {
+      method: 'POST',
+      consumerKey: 'jira-old',
+      consumerSecret: 'whatever',
+      oauth: { oauth_callback: `https://jira.example.com${ATLASSIAN_CALLBACK_PATH}` },
+      place: 'body',
+    });
+    expect(stale.params.oauth_problem).toBe('consumer_key_unknown');
+    await server.services.failures.flush();
+
+    const admin = await signedIn('root');
+    await consumerPage(admin, 'jira-prod');
+    const list = admin.locator('#recent-failures');
+    const rows = list.locator('tbody tr');
+    // the two above, and the old secret refused in the test before
+    expect(await rows.count()).toBe(3);
+    const clockRow = list.locator('tr[data-problem="timestamp_refused"]');
+    expect(await textOf(clockRow.locator('[data-fact="clock"]'))).toMatch(/^Consumer's clock: 6 min 5\d s behind$/);
+    expect(await textOf(clockRow.locator('.hint'))).toContain('Synchronise the clocks');
+    const sigRow = list.locator('tr[data-problem="signature_invalid"]', { hasText: 'applink.internal' });
+    expect(await textOf(sigRow.locator('[data-fact="verified"]'))).toBe(`applink verified against: ${base}`);
+    expect(await textOf(sigRow.locator('[data-fact="reached"]'))).toBe(
+      'the request reached: http://applink.internal:8080',
+    );
+    expect(await textOf(sigRow.locator('.hint'))).toContain(`The consumer must be configured with ${base}`);
+    expect(await admin.content()).not.toContain(secret);
+    await checkPage(admin);
+    await expectNoAxeViolations(admin, 'the consumer page with refused requests');
+    await list.screenshot({ path: join(SCREENSHOTS, 'atlassian-failures.png') });
+
+    await admin.locator('.subnav a', { hasText: 'Unknown keys' }).click();
+    await admin.waitForURL(`${base}/admin/unknown-keys`);
+    const unknown = admin.locator('#unknown-keys tbody tr');
+    expect(await unknown.count()).toBe(1);
+    expect(await textOf(unknown.locator('[data-label="Consumer key"]'))).toBe('jira-old');
+    expect(await textOf(unknown.locator('[data-label="Problem"] code'))).toBe('consumer_key_unknown');
+    await checkPage(admin);
+    await expectNoAxeViolations(admin, 'the unknown keys');
+    await shot(admin, 'atlassian-unknown-keys');
+
+    const phone = await signedIn('root', PHONE);
+    await consumerPage(phone, 'jira-prod');
+    await checkPage(phone);
+    await phone.goto(`${base}/admin/unknown-keys`);
+    await checkPage(phone);
+    await shot(phone, 'atlassian-unknown-keys-phone');
   });
 
   it("Atlassian's token-management link leads through sign-in to the authorized apps", async () => {
