@@ -9,6 +9,8 @@ import * as m007 from './007_nonce_key_order';
 import * as m010 from './010_oauth_session';
 import * as m011 from './011_master_keys';
 import * as m012 from './012_consumer_failures';
+import * as m020 from './020_throttles';
+import * as m021 from './021_setup_code';
 
 const MIGRATIONS: ReadonlyArray<[string, Knex.Migration]> = [
   ['001_initial', m001],
@@ -17,6 +19,8 @@ const MIGRATIONS: ReadonlyArray<[string, Knex.Migration]> = [
   ['010_oauth_session', m010],
   ['011_master_keys', m011],
   ['012_consumer_failures', m012],
+  ['020_throttles', m020],
+  ['021_setup_code', m021],
 ];
 
 export const migrationSource: Knex.MigrationSource<string> = {

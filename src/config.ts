@@ -18,6 +18,8 @@ export interface Config {
   /** path prefix every route is served under ('' or '/applink') */
   basePath: string;
   trustProxy: boolean;
+  /** proxies in front whose X-Forwarded-* entries are trusted (APPLINK_TRUST_PROXY: on = 1, or a count); 0 = off */
+  trustProxyHops: number;
   /** 32-byte master key from APPLINK_SECRET_KEY, or null to use/generate the key file */
   secretKey: Buffer | null;
   secretKeyFile: string;
@@ -192,7 +194,21 @@ const SCHEMA = {
   APPLINK_HOST: z.string().min(1, 'must not be empty').default('127.0.0.1'),
   APPLINK_DATABASE_URL: database.default({ client: 'sqlite', filename: './data/applink.sqlite' }),
   APPLINK_BASE_URL: baseUrl.optional(),
-  APPLINK_TRUST_PROXY: bool.default(false),
+  APPLINK_TRUST_PROXY: z
+    .string()
+    .transform((s) => s.trim().toLowerCase())
+    .pipe(
+      z.union([
+        z
+          .enum(['1', '0', 'true', 'false', 'on', 'off', 'yes', 'no'])
+          .transform((s) => (['1', 'true', 'on', 'yes'].includes(s) ? 1 : 0)),
+        z
+          .string()
+          .regex(/^(?:[2-9]|10)$/, { message: 'must be on, off, or the number of trusted proxy hops (1 to 10)' })
+          .transform(Number),
+      ]),
+    )
+    .default(0),
   APPLINK_SECRET_KEY: key32.optional(),
   APPLINK_SECRET_KEY_FILE: z.string().min(1).default('./data/secret.key'),
   APPLINK_PREVIOUS_SECRET_KEYS: z
@@ -340,7 +356,8 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     database: p.APPLINK_DATABASE_URL,
     baseUrl: base,
     basePath: base ? base.pathname.replace(/\/+$/, '') : '',
-    trustProxy: p.APPLINK_TRUST_PROXY,
+    trustProxy: p.APPLINK_TRUST_PROXY > 0,
+    trustProxyHops: p.APPLINK_TRUST_PROXY,
     secretKey: p.APPLINK_SECRET_KEY ?? null,
     secretKeyFile: p.APPLINK_SECRET_KEY_FILE,
     previousSecretKeys: p.APPLINK_PREVIOUS_SECRET_KEYS,

@@ -1,19 +1,22 @@
 /**
  * First run: while no (enabled) administrator exists, /setup lets one person create the
  * first admin. It is guarded by a one-time setup code that only the operator sees, in the
- * server log. The code lives in this process's memory (a fresh one at each start while
- * setup is open), is single use, and is replaced after too many wrong tries; the HTTP
- * layer also rate-limits attempts per address.
+ * server log. The code is kept (as a SHA-256) in the shared database (table `setup_code`,
+ * migration 021), so every node checks against the same code and a code is taken once
+ * across all of them. Each start while setup is open prints a fresh code (the newest code
+ * printed by any node is the valid one). Wrong codes never replace or invalidate it: the
+ * HTTP layer brakes wrong tries per address instead (src/http/web/brakes.ts), so a
+ * stranger cannot take the operator's code away.
  */
-import { createHash, randomInt, timingSafeEqual } from 'node:crypto';
+import { createHash, randomInt } from 'node:crypto';
+import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 
 // No 0/O, 1/I/L: the code is read from a log and typed by a person.
 const ALPHABET = 'ABCDEFGHJKMNPQRSTUVWXYZ23456789';
 const CODE_LENGTH = 12; // 31^12 ≈ 2^59
-export const MAX_WRONG_CODES = 10;
 
-const digest = (code: string): Buffer => createHash('sha256').update(normalizeSetupCode(code)).digest();
+const digest = (code: string): string => createHash('sha256').update(normalizeSetupCode(code)).digest('hex');
 
 /** Case, spaces and dashes do not matter when typing the code. */
 export function normalizeSetupCode(code: string): string {
@@ -21,10 +24,8 @@ export function normalizeSetupCode(code: string): string {
 }
 
 export class FirstRun {
-  private codeHash: Buffer | null = null;
-  private wrong = 0;
-
   constructor(
+    private readonly knex: Knex,
     /** enabled administrators, read fresh each time */
     private readonly countAdmins: () => Promise<number>,
     private readonly logger: Logger,
@@ -39,39 +40,50 @@ export class FirstRun {
     return (await this.countAdmins()) === 0;
   }
 
-  /** At start: if setup is open, print a code for the operator. */
+  /** At start: if setup is open, print a fresh code for the operator (it replaces any earlier one). */
   async announce(setupUrl: string): Promise<void> {
-    if (await this.isOpen()) this.issue(setupUrl, 'no administrator exists yet');
+    if (!(await this.isOpen())) return;
+    const code = newCode();
+    await this.knex('setup_code')
+      .insert({ id: 1, code_hash: digest(code), issued_at: Date.now() })
+      .onConflict('id')
+      .merge();
+    this.log(setupUrl, code, 'no administrator exists yet');
   }
 
-  /** When setup is open but this process holds no code (all admins were removed later, or the code was used). */
-  ensureCode(setupUrl: string): void {
-    if (!this.codeHash) this.issue(setupUrl, 'no administrator exists');
+  /** When setup is open but no code exists (all admins were removed later, or the code was used). */
+  async ensureCode(setupUrl: string): Promise<void> {
+    const code = newCode();
+    await this.knex('setup_code')
+      .insert({ id: 1, code_hash: digest(code), issued_at: Date.now() })
+      .onConflict('id')
+      .ignore();
+    // printed only when this one went in: a code already there (this node's or another's) stays
+    if (await this.holds(code)) this.log(setupUrl, code, 'no administrator exists');
+  }
+
+  private async holds(code: string): Promise<boolean> {
+    const row = (await this.knex('setup_code').where({ id: 1 }).first('code_hash')) as
+      { code_hash: string } | undefined;
+    return row?.code_hash === digest(code);
   }
 
   /**
-   * Takes the code if `candidate` is right: it cannot be used twice, even by two requests
-   * racing (this check and the take are one synchronous step). Returns a function that puts
-   * it back, for when creating the admin then fails; null when the code is wrong.
+   * Takes the code if `candidate` is right: one delete, so it cannot be used twice, even
+   * by two requests (or two nodes) racing. Returns a function that puts it back, for when
+   * creating the admin then fails; null when the code is wrong (which changes nothing).
    */
-  take(candidate: string, setupUrl: string): (() => void) | null {
-    const held = this.codeHash;
-    if (!held || !timingSafeEqual(held, digest(candidate))) {
-      if (held && ++this.wrong >= MAX_WRONG_CODES) this.issue(setupUrl, 'too many wrong setup codes: replaced');
-      return null;
-    }
-    this.codeHash = null;
-    return () => {
-      this.codeHash ??= held;
+  async take(candidate: string): Promise<(() => Promise<void>) | null> {
+    const hash = digest(candidate);
+    const taken = await this.knex('setup_code').where({ id: 1, code_hash: hash }).delete();
+    if (taken !== 1) return null;
+    return async () => {
+      await this.knex('setup_code').insert({ id: 1, code_hash: hash, issued_at: Date.now() }).onConflict('id').ignore();
     };
   }
 
-  private issue(setupUrl: string, why: string): void {
-    let code = '';
-    for (let i = 0; i < CODE_LENGTH; i++) code += ALPHABET.charAt(randomInt(ALPHABET.length));
+  private log(setupUrl: string, code: string, why: string): void {
     const shown = code.match(/.{4}/g)!.join('-');
-    this.codeHash = digest(code);
-    this.wrong = 0;
     // The one place a credential is logged, on purpose: the operator needs it to finish
     // the installation. It is single use and dies once the first admin exists.
     this.logger.warn(
@@ -86,4 +98,10 @@ export class FirstRun {
         'to create the first administrator',
     );
   }
+}
+
+function newCode(): string {
+  let code = '';
+  for (let i = 0; i < CODE_LENGTH; i++) code += ALPHABET[randomInt(ALPHABET.length)];
+  return code;
 }

@@ -2,12 +2,12 @@
  * Opening the database. Every SQLite/PostgreSQL difference lives in this folder:
  * connection setup here, and the two hand-prepared hot-path statements in hot-path.ts.
  */
-import { existsSync, mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { existsSync } from 'node:fs';
 import knexFactory, { type Knex } from 'knex';
 import type BetterSqlite3 from 'better-sqlite3';
 import type { DatabaseConfig } from '../config';
 import { migrationSource } from '../../migrations';
+import { prepareSqliteFile, tightenSqliteFiles } from './file-modes';
 
 export type Dialect = 'sqlite' | 'pg';
 
@@ -86,7 +86,7 @@ export function openDatabase(config: DatabaseConfig, options: OpenOptions = {}):
 function openSqlite(filename: string, create: boolean, log: Knex.Config['log']): Database {
   if (filename !== ':memory:') {
     if (create) {
-      if (!existsSync(dirname(filename))) mkdirSync(dirname(filename), { recursive: true });
+      prepareSqliteFile(filename); // directory 0700, file 0600 (file-modes.ts)
     } else if (!existsSync(filename)) {
       // (openInstallation says which variable to fix; this is the last guard)
       throw new Error(`no SQLite database at ${filename}`);
@@ -110,6 +110,7 @@ function openSqlite(filename: string, create: boolean, log: Knex.Config['log']):
         conn.pragma('busy_timeout = 5000');
         // WAL + NORMAL survives process crashes; only an OS crash can lose the last commits.
         conn.pragma('synchronous = NORMAL');
+        tightenSqliteFiles(filename);
         current = conn;
         done(null, conn);
       },

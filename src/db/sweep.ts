@@ -1,6 +1,6 @@
 /**
  * Housekeeping: nonces older than the timestamp window (they could only be refused as
- * stale now), request tokens an hour past expiry, expired sessions.
+ * stale now), request tokens an hour past expiry, expired sessions and counters.
  *
  * Safe on every node at once and never in the way of requests: rows go in small batches
  * (short statements, short row locks), the event loop gets a turn between batches (on
@@ -14,6 +14,8 @@ export interface SweepResult {
   nonces: number;
   requestTokens: number;
   sessions: number;
+  /** brute-force and sampling counters past their window (migration 020) */
+  throttles: number;
 }
 
 export interface SweepOptions {
@@ -41,6 +43,7 @@ export async function sweep(
     nonces,
     requestTokens: await deleteOlder(db, 'request_tokens', 'expires_at', now - EXPIRED_REQUEST_TOKEN_GRACE_MS, batch),
     sessions: await deleteOlder(db, 'sessions', 'expires_at', now, batch),
+    throttles: await deleteOlder(db, 'throttles', 'expires_at', now, batch),
   };
 }
 

@@ -28,6 +28,8 @@ import type { UserRecord } from '../oauth1/ports';
 import { adminActor, type Actor } from '../services/actor';
 import type { ConsumerSummary } from '../services/consumers';
 import { auditQueryInput, type AuditEntry } from '../services/audit';
+import { hasControlCharacters } from '../services/fields';
+import { OAuthProblem } from '../oauth1/problems';
 
 export { AUDIT_PAGE_SIZE } from '../services/audit';
 import { parseInput } from '../services/fields';
@@ -504,6 +506,11 @@ export function adminRouter(d: AdminRouterDeps, web: WebKit): Router {
   // ---- audit log ------------------------------------------------------------------------
 
   router.get('/audit', async (req, res) => {
+    // text typed by a person: control characters (NUL included) are refused (400), never searched for;
+    // from/to/page that are no date or number are dropped by the service's parse
+    const typed = ['event', 'user', 'consumer'].map((k) => req.query[k]);
+    if (typed.some((v) => typeof v === 'string' && hasControlCharacters(v)))
+      throw new OAuthProblem('parameter_rejected', { advice: 'A filter must not contain control characters.' });
     const q = parseInput(auditQueryInput, req.query);
     const filter = { event: q.event, user: q.user, consumer: q.consumer, from: q.from, to: q.to };
     const [found, events] = await Promise.all([audits.search(q), audits.events()]);

@@ -10,6 +10,8 @@ import { errorHandler, PAGE, renderPage } from './errors';
 import { oauthRouter } from './oauth-router';
 import { apiRouter } from './api-router';
 import { createWebKit, currentUser, loginUrl, requireAdmin, requireUser, webRouter } from './web';
+import { trustProxyHops } from './forwarded';
+import { brakesFor } from './web/brakes';
 import { publicRoot } from './request-parts';
 import { profileRouter } from './profile-router';
 import { adminRouter } from './admin-router';
@@ -24,9 +26,9 @@ export function createApp(s: Services): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
-  // One hop: the client address is the one the nearest proxy saw and appended, not the
-  // leftmost X-Forwarded-For entry, which any client can write.
-  app.set('trust proxy', s.config.trustProxy ? 1 : false);
+  // The client address, scheme and host are the trusted proxy's entries of X-Forwarded-*,
+  // never the leftmost ones, which any client can write (forwarded.ts).
+  trustProxyHops(app, s.config.trustProxy ? s.config.trustProxyHops || 1 : 0);
   app.set('views', VIEWS_DIR);
   app.engine('ejs', layoutEngine(VIEWS_DIR));
   app.set('view engine', 'ejs');
@@ -93,7 +95,7 @@ export function createApp(s: Services): Express {
     publicRoot: (req: express.Request) => publicRoot(s.config, req),
     currentUser: (req: express.Request) => currentUser(req, s),
   };
-  root.use(setupRouter({ ...pages, services: { firstRun: s.firstRun } }, web));
+  root.use(setupRouter({ ...pages, services: { firstRun: s.firstRun }, brakes: brakesFor(s) }, web));
   root.use(
     '/admin',
     adminRouter(

@@ -14,7 +14,10 @@ import type { OAuthProblem } from '../oauth1/problems';
 import type { FailureReport } from '../db/failure-log';
 import { requestOrigin, requestParts } from './request-parts';
 
-type Settings = Pick<Config, 'baseUrl' | 'basePath' | 'trustProxy' | 'host' | 'port' | 'timestampWindow'>;
+type Settings = Pick<
+  Config,
+  'baseUrl' | 'basePath' | 'trustProxy' | 'trustProxyHops' | 'host' | 'port' | 'timestampWindow'
+>;
 
 export function failureReport(
   req: Request,

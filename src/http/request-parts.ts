@@ -7,11 +7,9 @@ import type { IncomingMessage } from 'node:http';
 import type { Config } from '../config';
 import type { RequestParts } from '../oauth1/params';
 import { OAuthProblem } from '../oauth1/problems';
+import { forwardedHost, forwardedProto } from './forwarded';
 
 const HOST_SHAPE = /^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
-
-const first = (v: string | string[] | undefined): string | undefined =>
-  (Array.isArray(v) ? v[0] : v)?.split(',')[0]?.trim() || undefined;
 
 /**
  * scheme://authority the consumer addressed: APPLINK_BASE_URL when set (what makes
@@ -20,16 +18,17 @@ const first = (v: string | string[] | undefined): string | undefined =>
  */
 export function requestOrigin(
   req: IncomingMessage,
-  config: Pick<Config, 'baseUrl' | 'trustProxy' | 'host' | 'port'>,
+  config: Pick<Config, 'baseUrl' | 'trustProxy' | 'trustProxyHops' | 'host' | 'port'>,
 ): string {
   if (config.baseUrl) return config.baseUrl.origin;
   const tls = (req.socket as { encrypted?: boolean }).encrypted === true;
   let proto = tls ? 'https' : 'http';
   let host = req.headers.host;
   if (config.trustProxy) {
-    const fp = first(req.headers['x-forwarded-proto'])?.toLowerCase();
-    if (fp === 'http' || fp === 'https') proto = fp;
-    host = first(req.headers['x-forwarded-host']) ?? host;
+    // the trusted proxy's entries, never the client-written first ones (forwarded.ts)
+    const hops = config.trustProxyHops || 1;
+    proto = forwardedProto(req, hops) ?? proto;
+    host = forwardedHost(req, hops) ?? host;
   }
   if (!host) host = `${config.host}:${config.port}`;
   if (!HOST_SHAPE.test(host)) throw new OAuthProblem('parameter_rejected', { advice: 'The Host header is not valid.' });
@@ -85,7 +84,7 @@ export function requestParts(req: ReceivedRequest, config: Config): RequestParts
  * gateway's issuer) starts with it.
  */
 export function publicRoot(
-  config: Pick<Config, 'baseUrl' | 'basePath' | 'trustProxy' | 'host' | 'port'>,
+  config: Pick<Config, 'baseUrl' | 'basePath' | 'trustProxy' | 'trustProxyHops' | 'host' | 'port'>,
   req: IncomingMessage,
 ): string {
   return requestOrigin(req, config) + config.basePath;

@@ -1,23 +1,31 @@
 /**
  * First run: /setup creates the first administrator while none exists, guarded by the
  * one-time code from the server log (src/first-run.ts, src/services/setup.ts) and a
- * per-address rate limit. Once an administrator exists, /setup is gone (404).
+ * per-address brake on wrong codes, shared across nodes (src/http/web/brakes.ts). The
+ * form is a signed-out form: its CSRF token is stateless, so showing it writes nothing.
+ * Once an administrator exists, /setup is gone (404).
  */
 import { Router, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
-import { rateLimit } from 'express-rate-limit';
-import { requireCsrf, startSession, type WebKit } from './web';
+import { startSession, type WebKit } from './web';
+import { SETUP_LIMITS, type Brakes } from './web/brakes';
 import { formBody, formText, parseForm, setupForm } from './forms';
 import { onServiceError } from './service-errors';
+import { ServiceError } from '../services/errors';
+import { parseInput } from '../services/fields';
+import { newUserInput } from '../services/users';
 import type { ManagementServices } from '../wiring';
 
-export const SETUP_ATTEMPT_LIMIT = 10;
-export const SETUP_WINDOW_MS = 15 * 60 * 1000;
+/** Wrong setup codes per address per window (SETUP_LIMITS in web/brakes.ts). */
+export const SETUP_ATTEMPT_LIMIT = SETUP_LIMITS.perAddress;
+export const SETUP_WINDOW_MS = SETUP_LIMITS.windowMs;
 
 export interface SetupRouterDeps {
   basePath: string;
   /** the service's public root URL for this request (src/http/request-parts.ts publicRoot) */
   publicRoot: (req: Request) => string;
   services: Pick<ManagementServices, 'firstRun'>;
+  /** the brute-force brakes (wrong setup codes per address) */
+  brakes: Brakes;
 }
 
 const text = (v: unknown, max: number): string => formText.parse(v).slice(0, max);
@@ -32,8 +40,9 @@ export function setupRouter(d: SetupRouterDeps, web: WebKit): Router {
     next('router'); // no setup once an admin exists: the 404 page
   };
 
-  const show = (req: Request, res: Response, error: string | null = null, status = 200) => {
-    setup.ensureCode(setupUrl(req));
+  const brakes = d.brakes;
+  const show = async (req: Request, res: Response, error: string | null = null, status = 200) => {
+    await setup.ensureCode(setupUrl(req));
     const b = formBody(req.body);
     web.render(
       req,
@@ -49,21 +58,11 @@ export function setupRouter(d: SetupRouterDeps, web: WebKit): Router {
           email: text(b.email, 400),
           displayName: text(b.displayName, 300),
         },
-        csrfToken: web.csrfToken(req),
+        csrfToken: web.signedOutCsrfToken(req, res),
       },
       status,
     );
   };
-
-  // Every attempt counts (a right code ends setup anyway).
-  const limiter = rateLimit({
-    windowMs: SETUP_WINDOW_MS,
-    limit: SETUP_ATTEMPT_LIMIT,
-    standardHeaders: 'draft-7',
-    legacyHeaders: false,
-    handler: (req, res) =>
-      show(req, res, 'Too many attempts from your address. Wait a few minutes and try again.', 429),
-  });
 
   router.get('/setup', ...web.page, onlyWhileOpen, (req, res) => show(req, res));
 
@@ -71,19 +70,34 @@ export function setupRouter(d: SetupRouterDeps, web: WebKit): Router {
     '/setup',
     ...web.page,
     onlyWhileOpen,
-    limiter,
     web.form,
-    requireCsrf(web),
+    web.signedOutCsrf,
     onServiceError(
       (e, req, res) => show(req, res, e.message, e.code === 'forbidden' ? 403 : 400),
       ['invalid_input', 'conflict', 'forbidden'],
     ),
     async (req, res) => {
       const form = parseForm(setupForm, req.body);
-      const admin = await setup.createFirstAdmin(
-        { setupCode: form.setupCode, setupUrl: setupUrl(req), ip: req.ip ?? null },
-        form.user,
-      );
+      // an invalid form is not an attempt: refused (400) before the brakes count anything
+      parseInput(newUserInput, { ...form.user, isAdmin: true });
+      const ip = req.ip ?? '';
+      const braked = await brakes.setup(ip);
+      if (!braked.ok) {
+        await brakes.sampledAudit('setup.throttled', { event: 'setup.throttled', ip: req.ip ?? null });
+        res.set('Retry-After', String(braked.retryAfterS));
+        return show(req, res, 'Too many attempts from your address. Wait a few minutes and try again.', 429);
+      }
+      let admin;
+      try {
+        admin = await setup.createFirstAdmin(
+          { setupCode: form.setupCode, setupUrl: setupUrl(req), ip: req.ip ?? null },
+          form.user,
+        );
+      } catch (e) {
+        // a wrong code counts against the address (and never replaces the code)
+        if (e instanceof ServiceError && e.code === 'forbidden') await brakes.wrongSetupCode(ip);
+        throw e;
+      }
       await startSession(req, admin);
       req.session.flash = `Welcome, ${admin.displayName}. You are the first administrator. Create a consumer to link an application.`;
       await new Promise<void>((resolve, reject) => req.session.save((e) => (e ? reject(e as Error) : resolve())));

@@ -2,7 +2,8 @@
  * First run: while no enabled administrator exists, the person holding the one-time setup
  * code (src/first-run.ts, printed in the server log) creates the first administrator.
  * The new administrator and the `setup.completed` entry commit in one transaction; a
- * wrong code is audited (`setup.failed`) and refused.
+ * wrong code is audited (`setup.failed`) and refused, and never replaces or invalidates
+ * the code (the HTTP layer brakes wrong codes per address: src/http/web/brakes.ts).
  */
 import type { UserRecord } from '../oauth1/ports';
 import type { FirstRun } from '../first-run';
@@ -30,13 +31,13 @@ export class SetupService {
   }
 
   /** A code for the operator when setup is open and this process holds none. */
-  ensureCode(setupUrl: string): void {
-    this.code.ensureCode(setupUrl);
+  ensureCode(setupUrl: string): Promise<void> {
+    return this.code.ensureCode(setupUrl);
   }
 
   /**
    * Creates the first administrator. `not_found` once setup is closed; `forbidden` for a
-   * wrong code (audited, and the code is replaced after too many); `conflict` when the
+   * wrong code (audited; the code stays as it was); `conflict` when the
    * username or email is taken (the code stays valid).
    */
   async createFirstAdmin(
@@ -45,7 +46,7 @@ export class SetupService {
   ): Promise<UserRecord> {
     if (!(await this.isOpen())) throw notFound('setup is finished');
     const u = parseInput(newUserInput, { ...input, isAdmin: true });
-    const giveBack = this.code.take(attempt.setupCode.slice(0, FIELD_LIMITS.setupCode), attempt.setupUrl);
+    const giveBack = await this.code.take(attempt.setupCode.slice(0, FIELD_LIMITS.setupCode));
     if (!giveBack) {
       await this.tx.audit(null, { event: 'setup.failed', ip: attempt.ip, detail: { reason: 'wrong setup code' } });
       throw forbidden('That setup code is not right. Copy it from the server log.');
@@ -63,7 +64,7 @@ export class SetupService {
         return admin;
       });
     } catch (e) {
-      giveBack();
+      await giveBack();
       throw e;
     }
   }

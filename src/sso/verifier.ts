@@ -7,6 +7,7 @@
 import { errors, jwtVerify } from 'jose';
 import type { KeySet } from './key-set';
 import { KeySetUnavailable } from './key-set';
+import { displayNameField, normaliseEmail } from '../services/fields';
 
 export const ALGORITHMS = ['RS256', 'ES256'];
 /** Seconds of clock skew accepted between the proxy and us, for `exp` and `nbf`. */
@@ -25,6 +26,7 @@ export type RefusalReason =
   | 'not_yet_valid'
   | 'invalid_claims'
   | 'no_email'
+  | 'invalid_email'
   | 'key_set_unavailable'
   | 'unknown_user'
   | 'user_disabled';
@@ -39,8 +41,6 @@ export interface VerifierOptions {
   /** for tests of the clock rules; defaults to the current time */
   now?: () => Date;
 }
-
-const EMAIL = /^[^\s@]{1,200}@[^\s@]{1,200}$/;
 
 export function createAssertionVerifier(o: VerifierOptions): (token: string) => Promise<Verified> {
   return async (token) => {
@@ -58,10 +58,17 @@ export function createAssertionVerifier(o: VerifierOptions): (token: string) => 
     } catch (e) {
       return { ok: false, reason: reasonFor(e) };
     }
-    const email = payload[o.emailClaim];
-    if (typeof email !== 'string' || email.length > 320 || !EMAIL.test(email)) return { ok: false, reason: 'no_email' };
-    const name = typeof payload.name === 'string' && payload.name.trim() ? payload.name.trim().slice(0, 200) : null;
-    return { ok: true, email: email.toLowerCase(), name };
+    const claim = payload[o.emailClaim];
+    if (typeof claim !== 'string') return { ok: false, reason: 'no_email' };
+    // The one email normal form (services/fields.ts): ASCII letters folded, nothing else;
+    // what cannot be normalised safely (KELVIN SIGN, fullwidth letters, NUL, controls,
+    // zero-width characters) is refused, never folded into someone else's address.
+    const email = normaliseEmail(claim);
+    if (email === null) return { ok: false, reason: 'invalid_email' };
+    // A name that is not a clean one-line display name is dropped, not stored.
+    const named = typeof payload.name === 'string' ? displayNameField.safeParse(payload.name.slice(0, 800)) : null;
+    const name = named?.success ? named.data.slice(0, 200) : null;
+    return { ok: true, email, name };
   };
 }
 

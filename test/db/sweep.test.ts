@@ -62,7 +62,7 @@ describe.each(await testDatabases())('sweep on %s', (kind) => {
   it('removes stale nonces, long-expired request tokens and expired sessions, in batches, and nothing else', async () => {
     await seed(db, 23, 11);
     const r = await sweep(db, NOW, WINDOW, { batchSize: 5 });
-    expect(r).toEqual({ nonces: 23, requestTokens: 23, sessions: 23 });
+    expect(r).toEqual({ nonces: 23, requestTokens: 23, sessions: 23, throttles: 0 });
     expect(await count(db, 'nonces')).toBe(11);
     expect(
       ((await db.knex('nonces').select('nonce')) as Array<{ nonce: string }>).every((n) => n.nonce[0] === 'f'),
@@ -72,7 +72,7 @@ describe.each(await testDatabases())('sweep on %s', (kind) => {
     );
     expect(rts.sort()).toEqual(['recent', ...Array.from({ length: 11 }, (_, i) => `live${i}`)].sort());
     expect(await count(db, 'sessions')).toBe(11);
-    expect(await sweep(db, NOW, WINDOW)).toEqual({ nonces: 0, requestTokens: 0, sessions: 0 });
+    expect(await sweep(db, NOW, WINDOW)).toEqual({ nonces: 0, requestTokens: 0, sessions: 0, throttles: 0 });
   });
 
   it('several nodes sweeping at once delete every stale row exactly once, without errors', async () => {

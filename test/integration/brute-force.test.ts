@@ -1,63 +1,121 @@
-// Password guessing is braked per client address and per account; a wrong verifier
-// kills a request token after three tries, even when the tries come all at once.
+// Password guessing is braked per account-and-address pair (progressive delay) and per
+// address (generous); only real attempts count, so nobody can lock a victim out; braked
+// attempts are sampled into the audit log. A wrong verifier kills a request token after
+// three tries, even when the tries come all at once.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PASSWORD, seedConsumer, seedUser, startTestServer, type TestServer } from '../helpers/server';
+import { PASSWORD, seedConsumer, seedUser, startTestServer, testDatabases, type TestServer } from '../helpers/server';
 import { approve, browse, CookieJar, csrfOf, form, verifierFrom } from '../helpers/browser';
+import { attempt } from '../helpers/sign-in';
 import { signedFetch } from '../helpers/sign';
-import { SIGN_IN_LIMITS } from '../../src/http/web';
+import { pairDelayMs, SIGN_IN_LIMITS } from '../../src/http/web/brakes';
 import { hashToken } from '../../src/oauth1/tokens';
 
-/** One sign-in attempt from the given client address (trusted X-Forwarded-For). */
-async function attempt(base: string, username: string, password: string, from: string): Promise<number> {
-  const jar = new CookieJar();
-  const headers = { 'x-forwarded-for': from };
-  const page = await browse(jar, `${base}/login`, { headers });
-  const res = await browse(jar, `${base}/login`, {
-    ...form({ _csrf: csrfOf(await page.text()), username, password }),
-    headers: { ...form({}).headers, ...headers },
-  });
-  return res.status;
-}
+const count = async (s: TestServer, table: string) =>
+  Number((await s.services.db.knex(table).count({ n: '*' }).first())!.n);
 
-describe('sign-in rate limits', () => {
+describe.each(await testDatabases())('sign-in brakes on %s', (database) => {
   let s: TestServer;
   beforeAll(async () => {
-    s = await startTestServer({ APPLINK_TRUST_PROXY: 'on' });
-    await seedUser(s, 'alice');
-    await seedUser(s, 'bob');
-    await seedUser(s, 'carol');
+    s = await startTestServer({ database, env: { APPLINK_TRUST_PROXY: 'on' } });
+    for (const u of ['alice', 'bob', 'carol', 'dave']) await seedUser(s, u);
   });
   afterAll(() => s.stop());
 
-  it(`per account: ${SIGN_IN_LIMITS.perAccount} failures from as many addresses lock the account, not others`, async () => {
-    for (let i = 0; i < SIGN_IN_LIMITS.perAccount; i++) {
-      expect(await attempt(s.url, 'alice', `guess-${i}`, `198.51.100.${i + 1}`)).toBe(401);
+  it('bare posts (no CSRF token, no session) and posts without a password count for nothing', async () => {
+    for (let i = 0; i < 30; i++) {
+      const bare = await fetch(`${s.url}/login`, {
+        ...form({ username: 'alice', password: `guess-${i}` }),
+        headers: { ...form({}).headers, 'x-forwarded-for': '198.51.100.9' },
+        redirect: 'manual',
+      });
+      expect(bare.status).toBe(403);
     }
-    // a fresh address, and even the right password: the account is braked
-    expect(await attempt(s.url, 'alice', PASSWORD, '198.51.100.200')).toBe(429);
-    // another account from that address is not
-    expect(await attempt(s.url, 'bob', PASSWORD, '198.51.100.200')).toBe(302);
-    const throttled = await s.services.audits.list({ event: 'login.throttled' });
-    expect(throttled.map((e) => JSON.parse(e.detail!).by)).toContain('account');
+    for (let i = 0; i < 30; i++) {
+      const jar = new CookieJar();
+      const page = await browse(jar, `${s.url}/login`);
+      const res = await browse(jar, `${s.url}/login`, form({ _csrf: csrfOf(await page.text()), username: 'alice' }));
+      expect(res.status).toBe(400);
+    }
+    expect(await count(s, 'throttles')).toBe(0);
+    expect((await attempt(s.url, 'alice', PASSWORD, '198.51.100.9')).status).toBe(302);
   });
 
-  it(`per address: ${SIGN_IN_LIMITS.perAddress} failures from one address lock that address, not others`, async () => {
-    const from = '203.0.113.7';
-    // different account names, so the per-account brake never triggers
-    for (let i = 0; i < SIGN_IN_LIMITS.perAddress; i++) {
-      expect(await attempt(s.url, `nobody-${i}`, 'wrong password', from)).toBe(401);
+  it(`a pair: ${SIGN_IN_LIMITS.freeFailures} free failures, then doubling delays; the victim elsewhere is not locked out`, async () => {
+    const attacker = '203.0.113.50';
+    for (let i = 0; i < SIGN_IN_LIMITS.freeFailures; i++) {
+      expect((await attempt(s.url, 'bob', `guess-${i}`, attacker)).status).toBe(401);
     }
-    expect(await attempt(s.url, 'carol', PASSWORD, from)).toBe(429);
-    expect(await attempt(s.url, 'carol', PASSWORD, '203.0.113.8')).toBe(302);
-    const throttled = await s.services.audits.list({ event: 'login.throttled' });
-    expect(throttled.map((e) => JSON.parse(e.detail!).by)).toContain('address');
+    const braked = await attempt(s.url, 'bob', PASSWORD, attacker); // even the right password
+    expect(braked.status).toBe(429);
+    expect(Number(braked.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    expect(await braked.text()).toContain('Too many sign-in attempts');
+    // case does not make a new pair
+    expect((await attempt(s.url, 'BOB', 'guess', attacker)).status).toBe(429);
+    // the victim, from their own address, signs in at once
+    expect((await attempt(s.url, 'bob', PASSWORD, '192.0.2.10')).status).toBe(302);
+    // the attacker's address may still try other accounts
+    expect((await attempt(s.url, 'carol', 'guess', attacker)).status).toBe(401);
+    // after the first delay one more try is judged; the next waits twice as long
+    await new Promise((r) => setTimeout(r, pairDelayMs(SIGN_IN_LIMITS.freeFailures) + 100));
+    expect((await attempt(s.url, 'bob', 'guess-late', attacker)).status).toBe(401);
+    const longer = await attempt(s.url, 'bob', 'guess-later', attacker);
+    expect(longer.status).toBe(429);
+    expect(Number(longer.headers.get('retry-after'))).toBeGreaterThanOrEqual(2);
   });
 
-  it('successful sign-ins do not count', async () => {
-    for (let i = 0; i < SIGN_IN_LIMITS.perAccount + 2; i++) {
-      expect(await attempt(s.url, 'bob', PASSWORD, '192.0.2.44')).toBe(302);
+  it('a right password clears its pair', async () => {
+    const from = '203.0.113.60';
+    for (let round = 0; round < 3; round++) {
+      for (let i = 0; i < SIGN_IN_LIMITS.freeFailures - 1; i++) {
+        expect((await attempt(s.url, 'dave', `guess-${i}`, from)).status).toBe(401);
+      }
+      expect((await attempt(s.url, 'dave', PASSWORD, from)).status).toBe(302);
     }
   });
+
+  it('a flood of braked attempts adds a handful of audit rows and one counter', async () => {
+    const from = '203.0.113.70';
+    for (let i = 0; i < SIGN_IN_LIMITS.freeFailures; i++) await attempt(s.url, 'carol', `x-${i}`, from);
+    const throttledRows = async () => (await s.services.audits.list({ event: 'login.throttled', limit: 1000 })).length;
+    const before = await throttledRows();
+    const counters = await count(s, 'throttles');
+    let braked = 0;
+    for (let i = 0; i < 40; i++) {
+      // judged again only each time the (doubling) delay has passed
+      const status = (await attempt(s.url, 'carol', `y-${i}`, from)).status;
+      expect([401, 429]).toContain(status);
+      if (status === 429) braked++;
+    }
+    expect(braked).toBeGreaterThanOrEqual(30);
+    expect((await throttledRows()) - before).toBeLessThanOrEqual(2); // the 1st and the 10th
+    expect(await count(s, 'throttles')).toBeLessThanOrEqual(counters + 1); // its sampling counter
+    const sampled = await s.services.audits.list({ event: 'login.throttled' });
+    expect(sampled.map((e) => JSON.parse(e.detail!).count)).toContain(10);
+  });
+});
+
+describe('the per-address brake', () => {
+  let s: TestServer;
+  beforeAll(async () => {
+    s = await startTestServer({ APPLINK_TRUST_PROXY: 'on' });
+    await seedUser(s, 'erin');
+  });
+  afterAll(() => s.stop());
+
+  it(`${SIGN_IN_LIMITS.perAddress} failures over many accounts stop that address only`, async () => {
+    const from = '203.0.113.80';
+    for (let i = 0; i < SIGN_IN_LIMITS.perAddress; i += 10) {
+      const batch = await Promise.all(
+        Array.from({ length: 10 }, (_, j) => attempt(s.url, `nobody-${i + j}`, 'wrong password', from)),
+      );
+      expect(batch.map((r) => r.status)).toEqual(Array(10).fill(401));
+    }
+    const stopped = await attempt(s.url, 'erin', PASSWORD, from);
+    expect(stopped.status).toBe(429);
+    expect((await attempt(s.url, 'erin', PASSWORD, '203.0.113.81')).status).toBe(302);
+    const [throttled] = await s.services.audits.list({ event: 'login.throttled', limit: 1 });
+    expect(JSON.parse(throttled!.detail!)).toMatchObject({ by: 'address', count: 1 });
+  }, 120_000);
 });
 
 describe('verifier guessing', () => {

@@ -60,10 +60,17 @@ describe('crash safety (kill -9)', { timeout: 180_000 }, () => {
       const base = server.url;
       let killed = false;
 
-      const worker = async () => {
+      // One after the other: parallel sign-ins of one account from one address count as
+      // parallel guesses for the brakes (docs/operations.md, Brute force).
+      const jars: CookieJar[] = [];
+      for (let i = 0; i < WORKERS; i++) {
         const jar = new CookieJar();
         const login = await signIn(base, jar, 'alice');
         if (login.status !== 302) seen.unexpected.push(`sign-in ${login.status}`);
+        jars.push(jar);
+      }
+
+      const worker = async (jar: CookieJar) => {
         while (!killed) {
           try {
             const rt = await signedFetch(`${base}/oauth/request-token`, {
@@ -109,7 +116,7 @@ describe('crash safety (kill -9)', { timeout: 180_000 }, () => {
       };
 
       const target = seen.grants.length + GRANTS_PER_LIFE;
-      const workers = Array.from({ length: WORKERS }, worker);
+      const workers = jars.map(worker);
       while (seen.grants.length < target && seen.unexpected.length === 0) {
         await new Promise((r) => setTimeout(r, 5));
       }

@@ -333,6 +333,7 @@ describe.each(await testDatabases())('management services on %s', (kind) => {
     // the code is only in the log: a FirstRun whose log this test reads
     const tx = new Transactor(knex, new AuditRepository(clock));
     const code = new FirstRun(
+      knex,
       () => s.users.countAdmins(),
       createLogger({ logLevel: 'info' }, { write: (l: string) => void logs.push(l) }),
     );

@@ -1,0 +1,108 @@
+/**
+ * Sessions (express-session, rows in the shared database) and the signed-in user, re-read
+ * on every request so a disabled account stops at once. A session row is written only
+ * for a signed-in browser: signed-out pages keep no server state (their forms use the
+ * stateless CSRF token of csrf.ts).
+ */
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import session from 'express-session';
+import { KnexSessionStore } from '../../db/session-store';
+import type { Services } from '../../services';
+import type { UserRecord } from '../../oauth1/ports';
+import { sameOriginPath } from './next';
+import { ssoUser } from './sso-sign-in';
+import { webLocals } from './state';
+
+declare module 'express-session' {
+  interface SessionData {
+    userId?: number;
+    /** a one-time notice for the next page ("Access for X revoked.") */
+    flash?: string;
+  }
+}
+
+export const SESSION_COOKIE = 'applink.sid';
+export const SESSION_MAX_AGE_MS = 8 * 3600 * 1000;
+
+export function sessionMiddleware(s: Services): RequestHandler {
+  // Cookie-signing key derived from the master key: nothing else to configure or leak.
+  // Signed with the current key; cookies signed under a previous key (before a key
+  // rotation) still verify, so a rotation signs nobody out.
+  const secret = s.box.deriveAll('session-cookie').map((k) => k.toString('base64'));
+  const https = s.config.baseUrl?.protocol === 'https:';
+  const mw = session({
+    name: SESSION_COOKIE,
+    secret,
+    store: new KnexSessionStore(s.db.knex),
+    resave: false,
+    saveUninitialized: false,
+    rolling: false,
+    cookie: {
+      httpOnly: true,
+      sameSite: 'lax',
+      secure: https,
+      path: s.config.basePath || '/',
+      maxAge: SESSION_MAX_AGE_MS,
+    },
+  });
+  // With an https base URL the browser speaks TLS (to us, or to the proxy or tunnel in
+  // front): the cookie is Secure, and express-session must not refuse to set it because
+  // the last hop to us is plain http without X-Forwarded-Proto.
+  if (!https) return mw;
+  return (req, res, next) => {
+    Object.defineProperty(req, 'secure', { value: true, configurable: true });
+    return mw(req, res, next);
+  };
+}
+
+/** The user of the session, fresh from the database; a disabled or deleted user is signed out. */
+async function sessionUser(req: Request, s: Services): Promise<UserRecord | null> {
+  const id = req.session?.userId;
+  if (id === undefined) return null;
+  const user = await s.users.findById(id);
+  if (user && !user.disabled) return user;
+  delete req.session.userId;
+  return null;
+}
+
+/** The signed-in user (session, or single sign-on), resolved once per request; disabled users are nobody. */
+export async function currentUser(req: Request, s: Services): Promise<UserRecord | null> {
+  const locals = webLocals(req);
+  if (locals.viewer !== undefined) return locals.viewer;
+  const found = await ssoUser(req, s, await sessionUser(req, s));
+  locals.viewer = found && !found.disabled ? found : null;
+  return locals.viewer;
+}
+
+/** Signs `user` in on a fresh session id (an id planted before sign-in is worthless). */
+export function startSession(req: Request, user: UserRecord): Promise<void> {
+  return new Promise((resolve, reject) => {
+    req.session.regenerate((err) => {
+      if (err) return reject(err as Error);
+      req.session.userId = user.id;
+      webLocals(req).viewer = user;
+      req.session.save((err2) => (err2 ? reject(err2 as Error) : resolve()));
+    });
+  });
+}
+
+/**
+ * The sign-in page, coming back to `next` (only if it is one of our own paths: next.ts);
+ * says so when this request's proxy assertion was refused.
+ */
+export function loginUrl(s: Services, next?: string, req?: Request): string {
+  const q = new URLSearchParams();
+  const back = next === undefined ? null : sameOriginPath(next, s.config.basePath);
+  if (back) q.set('next', back);
+  if (req && webLocals(req).ssoRefused) q.set('sso', 'refused');
+  const qs = q.toString();
+  return `${s.config.basePath}/login${qs ? `?${qs}` : ''}`;
+}
+
+/** Pages for signed-in people: others go to the sign-in page and come back. */
+export function requireUser(s: Services): RequestHandler {
+  return async (req: Request, res: Response, next: NextFunction) => {
+    if (await currentUser(req, s)) return next();
+    res.redirect(302, loginUrl(s, req.method === 'GET' ? req.originalUrl : undefined, req));
+  };
+}

@@ -1,0 +1,108 @@
+// A body over its limit is cut at the limit and answered 413 at once, on every kind of
+// route: the client below keeps sending chunks (or declares no length at all) and the
+// answer must arrive while it is still sending, long before the body would end.
+import { connect } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { seedConsumer, startTestServer, type TestServer } from '../helpers/server';
+import { FORM_BODY_LIMIT, SIGNED_BODY_LIMIT } from '../../src/http/body';
+
+interface Outcome {
+  head: string;
+  /** body bytes the client had sent when the answer began */
+  sentBeforeAnswer: number;
+  /** the client would have sent this many */
+  planned: number;
+}
+
+/** Streams a chunked body of `planned` bytes in 8 KiB chunks, stopping when the answer arrives. */
+function streamUntilAnswered(
+  base: string,
+  path: string,
+  headers: string[],
+  planned = 4 * 1024 * 1024,
+): Promise<Outcome> {
+  const { hostname, port } = new URL(base);
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: hostname, port: Number(port) });
+    let sent = 0;
+    let answered = -1;
+    let received = '';
+    const chunk = Buffer.alloc(8192, 0x61);
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`no answer; sent ${sent}`));
+    }, 20_000);
+    socket.on('error', () => undefined); // the server may reset while we write
+    socket.on('data', (d: Buffer) => {
+      if (answered < 0) answered = sent;
+      received += d.toString('latin1');
+      if (received.includes('\r\n\r\n')) {
+        clearTimeout(timer);
+        socket.destroy();
+        resolve({ head: received.slice(0, received.indexOf('\r\n\r\n')), sentBeforeAnswer: answered, planned });
+      }
+    });
+    socket.on('close', () => {
+      clearTimeout(timer);
+      if (!received) reject(new Error(`closed without an answer after ${sent} bytes`));
+    });
+    socket.write(
+      `POST ${path} HTTP/1.1\r\nHost: ${hostname}:${port}\r\nTransfer-Encoding: chunked\r\n${headers.map((h) => `${h}\r\n`).join('')}\r\n`,
+    );
+    const pump = () => {
+      if (answered >= 0 || socket.destroyed) return;
+      if (sent >= planned) return void socket.write('0\r\n\r\n');
+      socket.write(`${chunk.length.toString(16)}\r\n`);
+      socket.write(chunk);
+      socket.write('\r\n');
+      sent += chunk.length;
+      setTimeout(pump, 2);
+    };
+    pump();
+  });
+}
+
+describe('bodies over the limit are cut at the limit', () => {
+  let s: TestServer;
+  beforeAll(async () => {
+    s = await startTestServer();
+    await seedConsumer(s, 'wiki');
+  });
+  afterAll(() => s.stop());
+
+  const FORM = 'Content-Type: application/x-www-form-urlencoded';
+  const cases: Array<[string, string, string[], number]> = [
+    ['the sign-in form', '/login', [FORM], FORM_BODY_LIMIT],
+    ['the setup form', '/setup', [FORM], FORM_BODY_LIMIT],
+    ['request-token (form)', '/oauth/request-token', [FORM], SIGNED_BODY_LIMIT],
+    ['request-token (any type)', '/oauth/request-token', ['Content-Type: application/octet-stream'], SIGNED_BODY_LIMIT],
+    ['access-token (Atlassian path)', '/plugins/servlet/oauth/access-token', [FORM], SIGNED_BODY_LIMIT],
+    ['the API', '/rest/api/1/myself', [FORM], SIGNED_BODY_LIMIT],
+    ['the consent form', '/oauth/authorize', [FORM], FORM_BODY_LIMIT],
+    ['sign-out', '/logout', [FORM], FORM_BODY_LIMIT],
+  ];
+
+  it.each(cases)('%s: 413 while the client is still sending', async (_name, path, headers, limit) => {
+    const r = await streamUntilAnswered(s.url, path, headers);
+    expect(r.head).toMatch(/^HTTP\/1\.1 413 /);
+    expect(r.head.toLowerCase()).toContain('connection: close');
+    // answered within a few chunks past the limit, far before the 4 MiB body's end
+    expect(r.sentBeforeAnswer).toBeLessThan(limit + 256 * 1024);
+    expect(r.sentBeforeAnswer).toBeLessThan(r.planned);
+  });
+
+  it('a gzip body is limited by what it inflates to, and by what is sent', async () => {
+    const r = await streamUntilAnswered(s.url, '/oauth/request-token', [FORM, 'Content-Encoding: gzip']);
+    expect(r.head).toMatch(/^HTTP\/1\.1 (413|400) /);
+    expect(r.sentBeforeAnswer).toBeLessThan(SIGNED_BODY_LIMIT + 256 * 1024);
+  });
+
+  it('a body within the limit is read whole (the server still answers normally)', async () => {
+    const res = await fetch(`${s.url}/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: `username=a&password=b&pad=${'p'.repeat(FORM_BODY_LIMIT - 100)}`,
+    });
+    expect(res.status).toBe(403); // read, then refused for its missing CSRF token
+  });
+});
