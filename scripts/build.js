@@ -8,7 +8,7 @@
  *   require('./build').ensureBuilt() build only when a source is newer than the stamp
  */
 const { spawnSync } = require('node:child_process');
-const { existsSync, readdirSync, statSync, writeFileSync } = require('node:fs');
+const { existsSync, readdirSync, rmSync, statSync, writeFileSync } = require('node:fs');
 const { join } = require('node:path');
 
 const ROOT = join(__dirname, '..');
@@ -38,6 +38,35 @@ function staleReason(root = ROOT) {
   return newest > built ? 'the sources changed since the last build' : null;
 }
 
+/**
+ * Deletes compiled files whose source is gone. An incremental tsc never removes outputs, so
+ * a module replaced by a folder of the same name (http/web.ts -> http/web/index.ts) would
+ * leave dist/src/http/web.js behind, and `require('./web')` would load the stale file.
+ * Returns the paths removed (relative to dist/).
+ */
+function pruneOrphans(root = ROOT) {
+  const removed = [];
+  const walk = (rel) => {
+    const dir = join(root, 'dist', rel);
+    if (!existsSync(dir)) return;
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const relPath = join(rel, entry.name);
+      if (entry.isDirectory()) {
+        walk(relPath);
+        continue;
+      }
+      const m = /^(.*)\.(js|js\.map|d\.ts)$/.exec(entry.name);
+      if (!m) continue;
+      if (!existsSync(join(root, rel, `${m[1]}.ts`))) {
+        rmSync(join(dir, entry.name));
+        removed.push(relPath);
+      }
+    }
+  };
+  for (const top of ['src', 'migrations', 'bench']) walk(top);
+  return removed;
+}
+
 /** Runs tsc; returns true on success (tsc prints its own errors). */
 function build() {
   let tsc;
@@ -53,6 +82,7 @@ function build() {
     { stdio: 'inherit', cwd: ROOT },
   );
   if (r.status !== 0) return false;
+  pruneOrphans();
   writeFileSync(STAMP, `${new Date().toISOString()}\n`);
   return true;
 }
@@ -76,6 +106,6 @@ function ensureBuilt() {
   return build();
 }
 
-module.exports = { ensureBuilt, build, staleReason };
+module.exports = { ensureBuilt, build, staleReason, pruneOrphans };
 
 if (require.main === module) process.exit(build() ? 0 : 1);

@@ -12,6 +12,7 @@ import { PROJECT_ROOT } from '../../src/paths';
 
 const build = createRequire(import.meta.url)(join(PROJECT_ROOT, 'scripts', 'build.js')) as {
   staleReason(root?: string): string | null;
+  pruneOrphans(root?: string): string[];
 };
 
 const dirs: string[] = [];
@@ -44,6 +45,18 @@ describe('the start script rebuilds only when a source is newer than the build',
     at('src/b.ts', 1000);
     at('src', 5000);
     expect(build.staleReason(root)).toBe('the sources changed since the last build');
+  });
+
+  it('removes compiled files whose source is gone (a module replaced by a folder of its name)', () => {
+    const root = tempDir();
+    mkdirSync(join(root, 'src', 'http', 'web'), { recursive: true });
+    writeFileSync(join(root, 'src', 'http', 'web', 'index.ts'), '');
+    writeFileSync(join(root, 'src', 'http', 'app.ts'), '');
+    mkdirSync(join(root, 'dist', 'src', 'http', 'web'), { recursive: true });
+    for (const f of ['web.js', 'web.js.map', 'app.js', 'app.js.map', 'web/index.js'])
+      writeFileSync(join(root, 'dist', 'src', 'http', f), '');
+    expect(build.pruneOrphans(root).sort()).toEqual([join('src', 'http', 'web.js'), join('src', 'http', 'web.js.map')]);
+    expect(build.pruneOrphans(root)).toEqual([]);
   });
 
   it('npm start (scripts/start.js) with nothing changed: the built server listens, no compiler runs', async () => {
