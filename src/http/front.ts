@@ -50,16 +50,28 @@ export function createRequestListener(s: Services, app: Express, options: FrontO
     app(req as Parameters<Express>[0], res as Parameters<Express>[1]);
   };
 
-  const serve = (req: IncomingMessage, res: ServerResponse, handler: Handler): void => {
-    const locals: RequestLocals = Object.create(null) as RequestLocals;
-    locals.routeLabel = MYSELF_PATH;
+  /**
+   * The steps every fast-path call starts with, as Express's own layers would run them: the
+   * request tracker, then the client address. The address, or null when the request was
+   * already handed to Express (a forwarded address that is not one).
+   */
+  const begin = (req: IncomingMessage, res: ServerResponse, locals: RequestLocals): string | null => {
     (res as Tracked).locals = locals;
     track(req, res as Tracked);
     const ip = proxyaddr(req, trust);
-    if (trustProxy) {
-      const problem = forwardedAddressProblem(ip);
-      if (problem) return fail(req, res, problem);
+    const problem = trustProxy ? forwardedAddressProblem(ip) : null;
+    if (problem) {
+      fail(req, res, problem);
+      return null;
     }
+    return ip;
+  };
+
+  const serve = (req: IncomingMessage, res: ServerResponse, handler: Handler): void => {
+    const locals: RequestLocals = Object.create(null) as RequestLocals;
+    locals.routeLabel = MYSELF_PATH;
+    const ip = begin(req, res, locals);
+    if (ip === null) return;
     chain(body, req, res, (err) => {
       if (err !== undefined) return fail(req, res, err);
       handler(s, req, res, ip).catch((e: unknown) => fail(req, res, e));
@@ -74,13 +86,8 @@ export function createRequestListener(s: Services, app: Express, options: FrontO
     // metrics and logs: one label per configured prefix, never the upstream path
     locals.routeLabel = `${match.route.prefix}/*`;
     locals.gatewayMatch = match;
-    (res as Tracked).locals = locals;
-    track(req, res as Tracked);
-    const ip = proxyaddr(req, trust);
-    if (trustProxy) {
-      const problem = forwardedAddressProblem(ip);
-      if (problem) return fail(req, res, problem);
-    }
+    const ip = begin(req, res, locals);
+    if (ip === null) return;
     const refuse = (err: unknown) => {
       gw.closeUnread(req, res);
       fail(req, res, err);
