@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { loadConfig } from '../src/config';
 import { openDatabase } from '../src/db';
 import { createLogger } from '../src/logger';
-import { createServices } from '../src/services';
-import { SecretBox } from '../src/secrets';
+import { createWiring } from '../src/wiring';
+import { SecretBox } from '../src/secret-box';
 import { collectParams, type RequestParts } from '../src/oauth1/params';
 import { baseStringUri, signatureBaseString } from '../src/oauth1/base-string';
 import { verifySignature } from '../src/oauth1/signature';
@@ -44,7 +44,7 @@ async function main(): Promise<void> {
   try {
     await db.migrate();
     const box = new SecretBox(config.secretKey!);
-    const s = createServices(config, db, box, createLogger(config));
+    const s = createWiring(config, db, box, createLogger(config));
     const user = await s.users.create(OPERATOR, { username: 'steps', email: 'steps@example.com' });
     const c = await s.consumers.create(OPERATOR, { key: 'steps', name: 'Steps' });
     const now = Date.now();

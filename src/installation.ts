@@ -5,7 +5,7 @@
  *   key file, and only where none exists; every other command refuses a missing database
  *   with one line naming APPLINK_DATABASE_URL, a missing key file with one naming
  *   APPLINK_SECRET_KEY_FILE.
- * - The key is checked against the installation (src/keys.ts) BEFORE anything is written,
+ * - The key is checked against the installation (src/master-key.ts) BEFORE anything is written,
  *   migrations included, exactly as the server checks it; `inspect` (keys status/repair)
  *   skips only that check, to diagnose and mend an installation that fails it.
  * - Every failure is a ConfigError: one line naming the variable to fix.
@@ -15,8 +15,8 @@ import { dirname } from 'node:path';
 import { ConfigError, type Config, type DatabaseConfig } from './config';
 import { errorMessage } from './error-message';
 import { openDatabase, type Database } from './db';
-import { assertKeyOpensDatabase, keyVariable, loadMasterKey, recordMasterKeys } from './keys';
-import { SecretBox } from './secrets';
+import { assertKeyOpensDatabase, keyVariable, loadMasterKey, recordMasterKeys } from './master-key';
+import { SecretBox } from './secret-box';
 
 /**
  * create: may create the database and key (serve, migrate);

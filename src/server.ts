@@ -8,7 +8,7 @@ import { ConfigError, type Config } from './config';
 import { errorMessage } from './error-message';
 import { openInstallation } from './installation';
 import { createLogger } from './logger';
-import { createServices, type Services } from './services';
+import { createWiring, type Wiring } from './wiring';
 import { createApp } from './http/app';
 import { createRequestListener } from './http/front';
 import { clientErrorResponse } from './http/errors';
@@ -18,7 +18,7 @@ export interface RunningServer {
   server: Server;
   /** the Express app behind the fast path (http/front.ts) */
   app: Express;
-  services: Services;
+  services: Wiring;
   url: string;
   /** Graceful: stop accepting, let in-flight requests finish (up to the shutdown timeout), close the database. */
   close(): Promise<void>;
@@ -66,7 +66,7 @@ export async function startServer(
     warn: (message) => logger.warn({ message }, 'database warning'),
   });
   if (migrated.length > 0) logger.info({ migrations: migrated }, 'database migrated');
-  const services = createServices(config, db, box, logger);
+  const services = createWiring(config, db, box, logger);
   services.metrics.collectProcessMetrics();
   const app = createApp(services);
   // Fetch the proxy's keys now so the first sign-in is fast; failing here is not fatal

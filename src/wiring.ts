@@ -12,9 +12,9 @@ import { createHotPath } from './db/hot-path';
 import { ConsumerRepository } from './db/consumers';
 import { GrantRepository } from './db/grants';
 import { AuditRepository } from './db/audit';
-import type { SecretBox } from './secrets';
+import type { SecretBox } from './secret-box';
 import { createMetrics, type Metrics } from './metrics';
-import { GatewayKeys } from './gateway/keys';
+import { GatewayKeys } from './gateway/signing-keys';
 import type { AuditEvent, Clock, FlowDeps } from './oauth1/ports';
 import { createSingleSignOn, type SingleSignOn } from './sso';
 import { FirstRun } from './first-run';
@@ -25,7 +25,7 @@ import { ConsumerService } from './services/consumers';
 import { GrantService } from './services/grants';
 import { AuditService } from './services/audit';
 import { SetupService } from './services/setup';
-import { KeyService } from './services/keys';
+import { KeyService } from './services/master-key';
 import { ServiceError } from './services/errors';
 
 /** The management services (src/services/): what the console, setup, profile pages and the CLI call. */

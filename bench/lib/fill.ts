@@ -5,7 +5,7 @@
 // all share one sealed secret; their hashes are random, like real ones.
 import BetterSqlite3 from 'better-sqlite3';
 import { Client } from 'pg';
-import { SecretBox } from '../../src/secrets';
+import { SecretBox } from '../../src/secret-box';
 import type { Db } from './applink';
 
 export interface FillCounts {

@@ -3,7 +3,7 @@
  * at the edge of storage; the rules about what a consumer may be live in
  * src/services/consumers.ts.
  */
-import type { SecretBox } from '../secrets';
+import type { SecretBox } from '../secret-box';
 import type { Clock } from '../oauth1/ports';
 import type { ConsumerRow } from './rows';
 import type { Queryable } from './queryable';

@@ -5,7 +5,7 @@
  */
 import type { Knex } from 'knex';
 import type { Database } from './index';
-import type { SecretBox } from '../secrets';
+import type { SecretBox } from '../secret-box';
 import { toConsumer, toUser, type ConsumerRow } from './rows';
 import type {
   AccessTokenRecord,

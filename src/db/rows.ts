@@ -1,7 +1,7 @@
 /** Row shapes and their mapping to the core's records (booleans differ between dialects). */
 import type { KeyObject } from 'node:crypto';
 import { parseConsumerPublicKey } from '../oauth1/consumer-key';
-import type { SecretBox } from '../secrets';
+import type { SecretBox } from '../secret-box';
 import type { ConsumerRecord, UserRecord } from '../oauth1/ports';
 
 export interface UserRow {

@@ -4,7 +4,7 @@
  */
 import { KeyObject, randomUUID, sign } from 'node:crypto';
 import type { UserRecord } from '../oauth1/ports';
-import { ASSERTION_LIFETIME_S, type SigningKey } from './keys';
+import { ASSERTION_LIFETIME_S, type SigningKey } from './signing-keys';
 
 export interface AssertionSubject {
   /** the base URL: `https://applink.example.com` or `…/applink` */

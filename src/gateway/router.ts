@@ -15,7 +15,7 @@ import { collectParams, isFormContentType } from '../oauth1/params';
 import { OAuthProblem } from '../oauth1/problems';
 import { requestParts, type ReceivedRequest } from '../http/request-parts';
 import { SESSION_COOKIE } from '../http/web';
-import type { Services } from '../services';
+import type { Wiring } from '../wiring';
 import { Assertions } from './assertion';
 import { headerPolicy, upstreamRequestHeaders } from './headers';
 import { agentFor, forward, type ProxyOutcome } from './proxy';
@@ -71,10 +71,10 @@ export interface Gateway {
   closeUnread(req: IncomingMessage, res: ServerResponse): void;
 }
 
-const gateways = new WeakMap<Services, Gateway | null>();
+const gateways = new WeakMap<Wiring, Gateway | null>();
 
 /** The gateway of these services (null without routes), made once. */
-export function gatewayOf(s: Services): Gateway | null {
+export function gatewayOf(s: Wiring): Gateway | null {
   let g = gateways.get(s);
   if (g === undefined) {
     g = createGateway(s);
@@ -83,7 +83,7 @@ export function gatewayOf(s: Services): Gateway | null {
   return g;
 }
 
-function createGateway(s: Services): Gateway | null {
+function createGateway(s: Wiring): Gateway | null {
   const routes = s.config.gatewayRoutes;
   if (routes.length === 0) return null;
   if (!s.config.baseUrl) throw new Error('gateway routes need APPLINK_BASE_URL');
@@ -180,7 +180,7 @@ function createGateway(s: Services): Gateway | null {
   };
 }
 
-export function gatewayRouter(s: Services): Router {
+export function gatewayRouter(s: Wiring): Router {
   const router = Router();
   const gateway = gatewayOf(s);
   if (!gateway) return router;

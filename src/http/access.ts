@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Services } from '../services';
+import type { Wiring } from '../wiring';
 import { accessLogger } from '../logger';
 
 /** What the tracker reads at the end of a request; Express's res.locals has this shape. */
@@ -25,7 +25,7 @@ export type Tracked = ServerResponse & { locals: RequestLocals };
  * is res.locals.routeLabel or the Express route pattern, never the raw path; the path is
  * logged without its query (queries can carry tokens).
  */
-export function requestTracker(s: Services): (req: IncomingMessage, res: Tracked) => void {
+export function requestTracker(s: Wiring): (req: IncomingMessage, res: Tracked) => void {
   const access = accessLogger(s.logger);
   return (req, res) => {
     const id = randomUUID();

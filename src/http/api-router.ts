@@ -12,7 +12,7 @@ import { authenticateApiCall } from '../oauth1/flows/api-call';
 import { OAuthProblem } from '../oauth1/problems';
 import { requestParts, type ReceivedRequest } from './request-parts';
 import { signedBody } from './body';
-import type { Services } from '../services';
+import type { Wiring } from '../wiring';
 import type { UserRecord } from '../oauth1/ports';
 import { displayNameField } from '../services/fields';
 
@@ -31,13 +31,13 @@ export function sendJson(res: ServerResponse, value: unknown): void {
 }
 
 /** GET (and HEAD) /rest/api/1/myself; `req.body` read by signedBody() when there was one. */
-export async function getMyself(s: Services, req: ReceivedRequest, res: ServerResponse, ip: string): Promise<void> {
+export async function getMyself(s: Wiring, req: ReceivedRequest, res: ServerResponse, ip: string): Promise<void> {
   const { token } = await authenticateApiCall(requestParts(req, s.config), ip, s);
   sendJson(res, myself(token.user));
 }
 
 /** POST /rest/api/1/myself with a form body: sets the display name. */
-export async function postMyself(s: Services, req: ReceivedRequest, res: ServerResponse, ip: string): Promise<void> {
+export async function postMyself(s: Wiring, req: ReceivedRequest, res: ServerResponse, ip: string): Promise<void> {
   const { token, params } = await authenticateApiCall(requestParts(req, s.config), ip, s);
   const names = params.form.filter(([k]) => k === 'displayName');
   if (names.length === 0) throw new OAuthProblem('parameter_absent', { parametersAbsent: ['displayName'] });
@@ -56,7 +56,7 @@ export async function postMyself(s: Services, req: ReceivedRequest, res: ServerR
   sendJson(res, myself(updated));
 }
 
-export function apiRouter(s: Services): Router {
+export function apiRouter(s: Wiring): Router {
   const router = Router();
   const raw = signedBody();
   router.get(MYSELF_PATH, raw, (req: Request, res: Response) => getMyself(s, req, res, req.ip ?? ''));

@@ -19,10 +19,10 @@ import { recentFailures, unknownKeys } from '../db/failure-log';
 import { setupRouter } from './setup-router';
 import { layoutEngine, viewHelpers } from './views';
 import { gatewayRouter } from '../gateway/router';
-import type { Services } from '../services';
+import type { Wiring } from '../wiring';
 import { requestTracker, type Tracked } from './access';
 
-export function createApp(s: Services): Express {
+export function createApp(s: Wiring): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);

@@ -9,7 +9,7 @@ import { OAuthProblem } from '../oauth1/problems';
 import { formatForm, percentEncode } from '../oauth1/encoding';
 import { realmOf } from './request-parts';
 import { failureReport } from './failure-report';
-import type { Services } from '../services';
+import type { Wiring } from '../wiring';
 import { ServiceError } from '../services/errors';
 import { sendServiceError } from './service-errors';
 
@@ -58,7 +58,7 @@ export function sendProblem(
   req: Request,
   res: Response,
   problem: OAuthProblem,
-  services: Services,
+  services: Wiring,
   status: number = problem.status,
 ): void {
   res.locals.oauthProblem = problem.code;
@@ -86,7 +86,7 @@ export type PageChrome = (req: Request) => Promise<Record<string, unknown>>;
 
 const noChrome: PageChrome = () => Promise.resolve({});
 
-export function errorHandler(services: Services, chrome: PageChrome = noChrome): ErrorRequestHandler {
+export function errorHandler(services: Wiring, chrome: PageChrome = noChrome): ErrorRequestHandler {
   const renderOrSend = (req: Request, res: Response, page: boolean, view: string, locals: PageText) =>
     renderPage(req, res, page, view, locals, chrome);
   return (err: unknown, req, res, next) => {

@@ -21,7 +21,7 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { Express } from 'express';
 import proxyaddr from 'proxy-addr';
-import type { Services } from '../services';
+import type { Wiring } from '../wiring';
 import { signedBody } from './body';
 import { getMyself, MYSELF_PATH, postMyself } from './api-router';
 import { requestTracker, type RequestLocals, type Tracked } from './access';
@@ -34,9 +34,9 @@ export interface FrontOptions {
   fastPath?: boolean;
 }
 
-type Handler = (s: Services, req: IncomingMessage, res: ServerResponse, ip: string) => Promise<void>;
+type Handler = (s: Wiring, req: IncomingMessage, res: ServerResponse, ip: string) => Promise<void>;
 
-export function createRequestListener(s: Services, app: Express, options: FrontOptions = {}): RequestListener {
+export function createRequestListener(s: Wiring, app: Express, options: FrontOptions = {}): RequestListener {
   if (options.fastPath === false) return app;
   const myself = s.config.basePath + MYSELF_PATH;
   const trust = app.get('trust proxy fn') as (addr: string, i: number) => boolean;

@@ -11,13 +11,13 @@ import { requestParts } from './request-parts';
 import { signedBody } from './body';
 import { currentUser, loginUrl, requireCsrf, type WebKit } from './web';
 import { callbackOrigin, when } from './views';
-import type { Services } from '../services';
+import type { Wiring } from '../wiring';
 
 function sendForm(res: Response, pairs: Array<[string, string]>): void {
   res.set('Cache-Control', 'no-store').type('application/x-www-form-urlencoded').send(formatForm(pairs));
 }
 
-export function oauthRouter(s: Services, web: WebKit): Router {
+export function oauthRouter(s: Wiring, web: WebKit): Router {
   const router = Router();
   const raw = signedBody();
 

@@ -5,13 +5,13 @@
  */
 import { findPendingAuthorization } from '../oauth1/flows/authorize';
 import { OAuthProblem } from '../oauth1/problems';
-import type { Services } from '../services';
+import type { Wiring } from '../wiring';
 
 /** The consent page, under applink's own paths and Atlassian's. */
 const AUTHORIZE_PATHS = ['/oauth/authorize', '/plugins/servlet/oauth/authorize'];
 
 /** The consumer's name for a `next` (already passed through safeNext), or null for any other `next`. */
-export async function requestingApp(s: Services, next: string): Promise<string | null> {
+export async function requestingApp(s: Wiring, next: string): Promise<string | null> {
   const url = new URL(next, 'http://next.invalid');
   if (!AUTHORIZE_PATHS.some((p) => url.pathname === `${s.config.basePath}${p}`)) return null;
   const token = url.searchParams.get('oauth_token');

@@ -11,7 +11,7 @@ import { forbidden, notFound } from './errors';
 import { FIELD_LIMITS, parseInput } from './fields';
 import type { Transactor } from './transaction';
 import { newUserInput, type NewUserInput, type UserService } from './users';
-import { hashPassword } from '../secrets';
+import { hashPassword } from '../secret-box';
 
 export class SetupService {
   constructor(

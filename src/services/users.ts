@@ -9,7 +9,7 @@ import { z } from 'zod';
 import type { UserRecord } from '../oauth1/ports';
 import type { UserListing, UserRepository } from '../db/users';
 import type { Queryable } from '../db/queryable';
-import { hashPassword, verifyPassword } from '../secrets';
+import { hashPassword, verifyPassword } from '../secret-box';
 import { requireAdministrator, type Actor } from './actor';
 import { conflict, forbidden, invalidInput, notFound, refused } from './errors';
 import {

@@ -142,7 +142,7 @@ describe('applink CLI', () => {
   it('lists and revokes tokens, and deletes consumers with their tokens', async () => {
     // a grant made directly in the database the CLI uses
     const { openDatabase } = await import('../../src/db');
-    const { secretBoxFor } = await import('../../src/keys');
+    const { secretBoxFor } = await import('../../src/master-key');
     const { loadConfig } = await import('../../src/config');
     const box = secretBoxFor(loadConfig(env));
     const db = openDatabase({ client: 'sqlite', filename: env.APPLINK_DATABASE_URL!.slice(7) }, { create: false });
@@ -221,7 +221,7 @@ describe('applink CLI', () => {
         expect.arrayContaining(['user.enabled', 'user.password_set', 'consumer.public_key_replaced']),
       );
       const row = await db.knex('users').where({ username: 'erin' }).first();
-      const { verifyPassword } = await import('../../src/secrets');
+      const { verifyPassword } = await import('../../src/secret-box');
       expect(await verifyPassword('erins second password', row.password_hash)).toBe(true);
     } finally {
       await db.close();

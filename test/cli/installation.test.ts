@@ -16,7 +16,7 @@ import { signedFetch } from '../helpers/sign';
 import { testDatabases } from '../helpers/server';
 import { freshDatabase } from '../helpers/db';
 import { PG_ADMIN_URL } from '../helpers/pg';
-import { keyId, SecretBox } from '../../src/secrets';
+import { keyId, SecretBox } from '../../src/secret-box';
 
 const KINDS = await testDatabases();
 vi.setConfig({ testTimeout: 240_000 });

@@ -7,7 +7,7 @@ import type { Database } from '../../src/db';
 import { SqlProtocolStore } from '../../src/db/protocol-store';
 import { servicesOn } from '../helpers/services';
 import { OPERATOR } from '../../src/services/actor';
-import { SecretBox } from '../../src/secrets';
+import { SecretBox } from '../../src/secret-box';
 import { MAX_VERIFIER_FAILURES } from '../../src/oauth1/ports';
 import { freshDatabase, type FreshDatabase } from '../helpers/db';
 import { testDatabases } from '../helpers/server';

@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeJwt, decodeProtectedHeader, exportJWK, jwtVerify, type CryptoKey as JoseKey } from 'jose';
 import { openDatabase, type Database } from '../../src/db';
-import { SecretBox } from '../../src/secrets';
-import { GatewayKeys, KEY_REFRESH_MS, type SigningKey } from '../../src/gateway/keys';
+import { SecretBox } from '../../src/secret-box';
+import { GatewayKeys, KEY_REFRESH_MS, type SigningKey } from '../../src/gateway/signing-keys';
 import { ASSERTION_REUSE_MS, Assertions, type AssertionSubject } from '../../src/gateway/assertion';
 import type { UserRecord } from '../../src/oauth1/ports';
 

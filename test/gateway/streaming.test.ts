@@ -15,9 +15,9 @@ import { seedUser, startTestServer, type TestServer } from '../helpers/server';
 import { linkApp, pinnedBase, sign, startUpstream, type Linked, type Upstream } from '../helpers/gateway';
 import { loadConfig } from '../../src/config';
 import { openDatabase } from '../../src/db';
-import { secretBoxFor } from '../../src/keys';
+import { secretBoxFor } from '../../src/master-key';
 import { createLogger } from '../../src/logger';
-import { createServices } from '../../src/services';
+import { createWiring } from '../../src/wiring';
 import { PROJECT_ROOT } from '../../src/paths';
 
 const MiB = 1024 * 1024;
@@ -317,7 +317,7 @@ describe('spawned server: resident memory while 100 MiB go each way', () => {
     up.trust(base, ['/files']);
     const config = loadConfig(env);
     const db = openDatabase(config.database);
-    const services = createServices(config, db, secretBoxFor(config), createLogger({ logLevel: 'silent' }));
+    const services = createWiring(config, db, secretBoxFor(config), createLogger({ logLevel: 'silent' }));
     closeDb = () => db.close();
     await services.users.create(OPERATOR, {
       username: 'alice',

@@ -10,7 +10,7 @@ import OAuth1a from 'oauth-1.0a';
 import { formatForm, parseForm, percentEncode } from '../../src/oauth1/encoding';
 import { baseStringUri, signatureBaseString } from '../../src/oauth1/base-string';
 import { hmacSignature } from '../../src/oauth1/signature';
-import type { Services } from '../../src/services';
+import type { Wiring } from '../../src/wiring';
 import { approve, verifierFrom } from './browser';
 import { oauth1aClient } from './clients';
 
@@ -146,7 +146,7 @@ export interface Linked {
 }
 
 /** A consumer linked by `username` through the real dance (oob), with HMAC-SHA1. */
-export async function linkApp(base: string, s: Services, username: string, consumerKey: string): Promise<Linked> {
+export async function linkApp(base: string, s: Wiring, username: string, consumerKey: string): Promise<Linked> {
   const created = await s.consumers.create(OPERATOR, {
     key: consumerKey,
     name: `${consumerKey} app`,

@@ -5,9 +5,9 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../../src/config';
 import { openDatabase } from '../../src/db';
-import { secretBoxFor } from '../../src/keys';
+import { secretBoxFor } from '../../src/master-key';
 import { createLogger } from '../../src/logger';
-import { createServices, type Services } from '../../src/services';
+import { createWiring, type Wiring } from '../../src/wiring';
 import { PROJECT_ROOT } from '../../src/paths';
 
 export const MAIN = join(PROJECT_ROOT, 'dist', 'src', 'main.js');
@@ -63,12 +63,12 @@ export async function spawnServer(env: Record<string, string>): Promise<ServerPr
 }
 
 /** Runs fn over the services of the database the env names (migrated), then closes it. */
-export async function withDatabase<T>(env: Record<string, string>, fn: (s: Services) => Promise<T>): Promise<T> {
+export async function withDatabase<T>(env: Record<string, string>, fn: (s: Wiring) => Promise<T>): Promise<T> {
   const config = loadConfig(env);
   const db = openDatabase(config.database);
   try {
     await db.migrate();
-    return await fn(createServices(config, db, secretBoxFor(config), createLogger({ logLevel: 'silent' })));
+    return await fn(createWiring(config, db, secretBoxFor(config), createLogger({ logLevel: 'silent' })));
   } finally {
     await db.close();
   }

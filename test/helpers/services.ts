@@ -2,7 +2,7 @@
 // tests of the services themselves and of code that takes them (single sign-on).
 import { randomBytes } from 'node:crypto';
 import type { Database } from '../../src/db';
-import { SecretBox } from '../../src/secrets';
+import { SecretBox } from '../../src/secret-box';
 import { createLogger } from '../../src/logger';
 import { createManagementServices, ssoUsers, type ManagementServices } from '../../src/wiring';
 import type { AuditRepository } from '../../src/db/audit';

@@ -13,7 +13,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config';
 import { createLogger } from '../../src/logger';
 import { startServer, type RunningServer } from '../../src/server';
-import { keyId } from '../../src/secrets';
+import { keyId } from '../../src/secret-box';
 import { PASSWORD } from '../helpers/server';
 import { pinnedBase } from '../helpers/gateway';
 import { browse, CookieJar, csrfOf, form, signIn, verifierFrom } from '../helpers/browser';

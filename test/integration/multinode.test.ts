@@ -10,8 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import OAuth1a from 'oauth-1.0a';
 import { loadConfig } from '../../src/config';
 import { openDatabase } from '../../src/db';
-import { createServices } from '../../src/services';
-import { SecretBox } from '../../src/secrets';
+import { createWiring } from '../../src/wiring';
+import { SecretBox } from '../../src/secret-box';
 import { createLogger } from '../../src/logger';
 import { createTempPgDatabase } from '../helpers/pg';
 import { PASSWORD, testDatabases } from '../helpers/server';
@@ -80,7 +80,7 @@ describe.each(onPg)('two nodes on one %s database', () => {
     const config = loadConfig({ APPLINK_DATABASE_URL: dbUrl, APPLINK_SECRET_KEY: key });
     const db = openDatabase(config.database);
     try {
-      const s = createServices(config, db, new SecretBox(config.secretKey!), createLogger({ logLevel: 'silent' }));
+      const s = createWiring(config, db, new SecretBox(config.secretKey!), createLogger({ logLevel: 'silent' }));
       for (const u of ['alice', 'bob', 'carol'])
         await s.users.create(OPERATOR, { username: u, email: `${u}@example.com`, password: PASSWORD });
       for (const c of ['wiki', 'tracker'])

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Knex } from 'knex';
 import type { Database } from '../../src/db';
 import { AuditRepository } from '../../src/db/audit';
-import { SecretBox } from '../../src/secrets';
+import { SecretBox } from '../../src/secret-box';
 import type { AuditEvent, Clock, UserRecord } from '../../src/oauth1/ports';
 import { adminActor, OPERATOR, userActor, type Actor } from '../../src/services/actor';
 import { ServiceError, type ServiceErrorCode } from '../../src/services/errors';

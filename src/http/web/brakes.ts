@@ -25,7 +25,7 @@
  * window are written, each with the count so far, so a flood adds a handful of rows.
  */
 import { createHash } from 'node:crypto';
-import type { Services } from '../../services';
+import type { Wiring } from '../../wiring';
 import { ThrottleStore, type ThrottleState } from '../../db/throttles';
 import type { AuditEvent } from '../../oauth1/ports';
 
@@ -80,7 +80,7 @@ export interface Brakes {
 
 const retryAfter = (untilMs: number, now: number) => Math.max(1, Math.ceil((untilMs - now) / 1000));
 
-export function createBrakes(s: Services, counters = new ThrottleStore(s.db.knex)): Brakes {
+export function createBrakes(s: Wiring, counters = new ThrottleStore(s.db.knex)): Brakes {
   const now = () => s.clock.now();
   const pairBucket = (username: string, ip: string) => `login:pair:${ip}\n${accountKey(username)}`;
   const addressBucket = (ip: string) => `login:address:${ip}`;
@@ -141,10 +141,10 @@ const isSampled = (n: number): boolean => {
   return false;
 };
 
-const perServices = new WeakMap<Services, Brakes>();
+const perServices = new WeakMap<Wiring, Brakes>();
 
 /** The one Brakes of an application (its counters live in the database, not here). */
-export function brakesFor(s: Services): Brakes {
+export function brakesFor(s: Wiring): Brakes {
   let b = perServices.get(s);
   if (!b) perServices.set(s, (b = createBrakes(s)));
   return b;

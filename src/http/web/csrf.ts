@@ -17,7 +17,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Request, RequestHandler, Response } from 'express';
 import { csrfSync } from 'csrf-sync';
-import type { Services } from '../../services';
+import type { Wiring } from '../../wiring';
 import { cookieValue } from './cookies';
 
 /** How long a signed-out form stays valid after its page was first served. */
@@ -38,7 +38,7 @@ export interface Csrf {
 
 const badToken = () => Object.assign(new Error('invalid csrf token'), { code: 'EBADCSRFTOKEN', status: 403 });
 
-export function createCsrf(s: Services, clock: () => number = Date.now): Csrf {
+export function createCsrf(s: Wiring, clock: () => number = Date.now): Csrf {
   const https = s.config.baseUrl?.protocol === 'https:';
   const path = s.config.basePath || '/';
   const cookieName = https && path === '/' ? '__Host-applink.csrf' : 'applink.csrf';

@@ -14,7 +14,7 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import helmet from 'helmet';
 import { PAGE } from '../errors';
-import type { Services } from '../../services';
+import type { Wiring } from '../../wiring';
 import type { UserRecord } from '../../oauth1/ports';
 import { formBody } from '../body';
 import { createCsrf } from './csrf';
@@ -70,7 +70,7 @@ export interface WebKit {
   render(req: Request, res: Response, view: string, locals: Record<string, unknown>, status?: number): void;
 }
 
-export function createWebKit(s: Services): WebKit {
+export function createWebKit(s: Wiring): WebKit {
   const https = s.config.baseUrl?.protocol === 'https:';
   const csrf = createCsrf(s);
 
@@ -139,7 +139,7 @@ export function requireSignedOutCsrf(web: WebKit): RequestHandler {
 }
 
 /** Pages for administrators: others signed in get 403. */
-export function requireAdmin(s: Services, web: WebKit): RequestHandler {
+export function requireAdmin(s: Wiring, web: WebKit): RequestHandler {
   return async (req: Request, res: Response, next: NextFunction) => {
     const user = await currentUser(req, s);
     // Strangers are sent to sign in when they look, refused when they try to change something.

@@ -5,7 +5,7 @@
  * through the brakes (brakes.ts) before the password is checked.
  */
 import { Router, type Request, type RequestHandler, type Response } from 'express';
-import type { Services } from '../../services';
+import type { Wiring } from '../../wiring';
 import type { WebKit } from './index';
 import { brakesFor } from './brakes';
 import { safeNext } from './next';
@@ -16,7 +16,7 @@ import { webLocals } from './state';
 /** Longest username or password looked at; longer ones are wrong without a lookup. */
 const FIELD_MAX = 1024;
 
-export function webRouter(s: Services, web: WebKit): Router {
+export function webRouter(s: Wiring, web: WebKit): Router {
   const router = Router();
   router.use(web.page);
   const brakes = brakesFor(s);

@@ -7,7 +7,7 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import session from 'express-session';
 import { KnexSessionStore } from '../../db/session-store';
-import type { Services } from '../../services';
+import type { Wiring } from '../../wiring';
 import type { UserRecord } from '../../oauth1/ports';
 import { sameOriginPath } from './next';
 import { ssoUser } from './sso-sign-in';
@@ -24,7 +24,7 @@ declare module 'express-session' {
 export const SESSION_COOKIE = 'applink.sid';
 export const SESSION_MAX_AGE_MS = 8 * 3600 * 1000;
 
-export function sessionMiddleware(s: Services): RequestHandler {
+export function sessionMiddleware(s: Wiring): RequestHandler {
   // Cookie-signing key derived from the master key: nothing else to configure or leak.
   // Signed with the current key; cookies signed under a previous key (before a key
   // rotation) still verify, so a rotation signs nobody out.
@@ -56,7 +56,7 @@ export function sessionMiddleware(s: Services): RequestHandler {
 }
 
 /** The user of the session, fresh from the database; a disabled or deleted user is signed out. */
-async function sessionUser(req: Request, s: Services): Promise<UserRecord | null> {
+async function sessionUser(req: Request, s: Wiring): Promise<UserRecord | null> {
   const id = req.session?.userId;
   if (id === undefined) return null;
   const user = await s.users.findById(id);
@@ -66,7 +66,7 @@ async function sessionUser(req: Request, s: Services): Promise<UserRecord | null
 }
 
 /** The signed-in user (session, or single sign-on), resolved once per request; disabled users are nobody. */
-export async function currentUser(req: Request, s: Services): Promise<UserRecord | null> {
+export async function currentUser(req: Request, s: Wiring): Promise<UserRecord | null> {
   const locals = webLocals(req);
   if (locals.viewer !== undefined) return locals.viewer;
   const found = await ssoUser(req, s, await sessionUser(req, s));
@@ -90,7 +90,7 @@ export function startSession(req: Request, user: UserRecord): Promise<void> {
  * The sign-in page, coming back to `next` (only if it is one of our own paths: next.ts);
  * says so when this request's proxy assertion was refused.
  */
-export function loginUrl(s: Services, next?: string, req?: Request): string {
+export function loginUrl(s: Wiring, next?: string, req?: Request): string {
   const q = new URLSearchParams();
   const back = next === undefined ? null : sameOriginPath(next, s.config.basePath);
   if (back) q.set('next', back);
@@ -100,7 +100,7 @@ export function loginUrl(s: Services, next?: string, req?: Request): string {
 }
 
 /** Pages for signed-in people: others go to the sign-in page and come back. */
-export function requireUser(s: Services): RequestHandler {
+export function requireUser(s: Wiring): RequestHandler {
   return async (req: Request, res: Response, next: NextFunction) => {
     if (await currentUser(req, s)) return next();
     res.redirect(302, loginUrl(s, req.method === 'GET' ? req.originalUrl : undefined, req));

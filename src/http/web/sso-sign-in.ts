@@ -4,7 +4,7 @@
  * consistent with it.
  */
 import type { Request } from 'express';
-import type { Services } from '../../services';
+import type { Wiring } from '../../wiring';
 import type { UserRecord } from '../../oauth1/ports';
 import type { SingleSignOn } from '../../sso';
 import { cookieValue } from './cookies';
@@ -29,7 +29,7 @@ const regenerate = (req: Request) =>
  * its form). A refused assertion signs no one in and no one out; refusals are sampled
  * into the audit log (a flood of bad assertions adds a handful of rows).
  */
-export async function ssoUser(req: Request, s: Services, fromSession: UserRecord | null): Promise<UserRecord | null> {
+export async function ssoUser(req: Request, s: Wiring, fromSession: UserRecord | null): Promise<UserRecord | null> {
   const assertion = s.sso ? assertionOf(req, s.sso) : null;
   if (!s.sso || !assertion) return fromSession;
   const outcome = await s.sso.signIn(assertion);

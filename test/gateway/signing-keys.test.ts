@@ -8,14 +8,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import { openDatabase, type Database } from '../../src/db';
-import { SecretBox } from '../../src/secrets';
+import { SecretBox } from '../../src/secret-box';
 import {
   ASSERTION_LIFETIME_S,
   DEFAULT_ACTIVATION_DELAY_MS,
   GatewayKeys,
   KEY_REFRESH_MS,
   RETIRED_KEY_PUBLISHED_MS,
-} from '../../src/gateway/keys';
+} from '../../src/gateway/signing-keys';
 import { signAssertion } from '../../src/gateway/assertion';
 import { createTempPgDatabase, pgAvailable } from '../helpers/pg';
 import type { UserRecord } from '../../src/oauth1/ports';

@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConfigError } from '../src/config';
-import { assertKeyOpensDatabase, loadMasterKey } from '../src/keys';
-import { SecretBox } from '../src/secrets';
+import { assertKeyOpensDatabase, loadMasterKey } from '../src/master-key';
+import { SecretBox } from '../src/secret-box';
 import { freshDatabase, type FreshDatabase } from './helpers/db';
 import { testDatabases } from './helpers/server';
 

@@ -13,7 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { dirname } from 'node:path';
 import type { Knex } from 'knex';
 import { ConfigError, type Config } from './config';
-import { SecretBox } from './secrets';
+import { SecretBox } from './secret-box';
 import { SEALED_COLUMNS } from './db/rotate';
 
 type KeyConfig = Pick<Config, 'secretKey' | 'secretKeyFile'> & { database?: Config['database'] };

@@ -4,9 +4,9 @@
  * re-encryption, a key published to the world) that are safe to repeat, so their audit
  * entry is written once they are done rather than in their transaction.
  */
-import type { SecretBox } from '../secrets';
-import { recordedKeys } from '../keys';
-import type { GatewayKeyInfo, GatewayKeys } from '../gateway/keys';
+import type { SecretBox } from '../secret-box';
+import { recordedKeys } from '../master-key';
+import type { GatewayKeyInfo, GatewayKeys } from '../gateway/signing-keys';
 import {
   forgetKey,
   RepairRefused,

@@ -11,7 +11,7 @@
 import { generateKeyPairSync } from 'node:crypto';
 import type { Knex } from 'knex';
 import { calculateJwkThumbprint, importPKCS8, type CryptoKey, type JWK } from 'jose';
-import type { SecretBox } from '../secrets';
+import type { SecretBox } from '../secret-box';
 import type { Clock } from '../oauth1/ports';
 
 /** lifetime of an Applink-Jwt-Assertion, seconds */
