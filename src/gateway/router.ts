@@ -11,7 +11,7 @@
 import express, { Router, type ErrorRequestHandler, type Request, type RequestHandler, type Response } from 'express';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { authenticateApiCall } from '../oauth1/flows/api-call';
-import { collectParams, isFormContentType } from '../oauth1/params';
+import { collectParams, isFormContentType, type CollectedParams } from '../oauth1/params';
 import { OAuthProblem } from '../oauth1/problems';
 import { requestParts, type ReceivedRequest } from '../http/request-parts';
 import { SESSION_COOKIE } from '../http/web';
@@ -25,23 +25,31 @@ import { matchRoute, nonCanonicalPath, upstreamTarget, withoutOAuthPairs, type R
 const CLOUDFLARE_COOKIE = 'CF_Authorization';
 
 const BUFFER = Symbol('read the body before verification');
-type Marked = IncomingMessage & { [BUFFER]?: boolean };
+const PARAMS = Symbol('the protocol parameters, collected once');
+type Marked = IncomingMessage & { [BUFFER]?: boolean; [PARAMS]?: CollectedParams | undefined };
 
 /**
  * Whether the body must be read before verification: a form body (its parameters are
  * signed), or a body covered by oauth_body_hash. The latter is decided from the protocol
- * parameters as the verifier parses them (header and query, names and values decoded), so
- * no spelling of the name (`oauth%5Fbody%5Fhash`, `%6Fauth_body_hash`) can skip the read.
+ * parameters exactly as the verifier parses them (header and query, names and values
+ * decoded), so no spelling of the name (`oauth%5Fbody%5Fhash`, `%6Fauth_body_hash`) can
+ * skip the read. Those parameters are kept for the verifier (they are all there are
+ * without a form body), so a call's Authorization header and query are parsed once.
  */
-function mustBuffer(req: IncomingMessage): boolean {
-  if (isFormContentType(req.headers['content-type'])) return true;
+function markForBodyReader(req: Marked): void {
+  if (isFormContentType(req.headers['content-type'])) {
+    req[BUFFER] = true;
+    req[PARAMS] = undefined;
+    return;
+  }
   const params = collectParams({
     method: req.method ?? '',
     origin: '',
     target: req.url ?? '/',
     authorization: req.headers.authorization,
   });
-  return params.oauth.oauth_body_hash !== undefined;
+  req[BUFFER] = params.oauth.oauth_body_hash !== undefined;
+  req[PARAMS] = params;
 }
 
 /**
@@ -113,12 +121,12 @@ function createGateway(s: Wiring): Gateway | null {
           advice: 'Protocol upgrades (WebSocket) are not supported through the gateway.',
         });
       }
-      (req as Marked)[BUFFER] = mustBuffer(req);
+      markForBodyReader(req);
     },
     readBody,
     async call(req, res, match, ip, reqId) {
       const parts = requestParts(req, s.config);
-      const { token, consumer, params } = await authenticateApiCall(parts, ip ?? '', s);
+      const { token, consumer, params } = await authenticateApiCall(parts, ip ?? '', s, (req as Marked)[PARAMS]);
 
       let body: Buffer | null = Buffer.isBuffer(req.body) ? req.body : null;
       // Belt and braces: a hash the verifier checked must have been checked against the body
