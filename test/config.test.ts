@@ -52,10 +52,10 @@ describe('configuration', () => {
     expect(c.shutdownTimeout).toBe(5);
     expect(c.port).toBe(8080);
     expect(c.database).toEqual({ client: 'pg', connectionString: 'postgres://u@db:5432/applink' });
-    expect(c.baseUrl!.origin).toBe('https://links.example.com');
+    expect(c.baseUrl?.origin).toBe('https://links.example.com');
     expect(c.basePath).toBe('/applink');
     expect(c.trustProxy).toBe(true);
-    expect(c.secretKey!.equals(Buffer.alloc(32, 7))).toBe(true);
+    expect(c.secretKey?.equals(Buffer.alloc(32, 7))).toBe(true);
     expect([c.timestampWindow, c.requestTokenTtl, c.accessTokenTtl]).toEqual([60, 120, 0]);
     expect(c.sweepInterval).toBe(5);
   });

@@ -11,6 +11,7 @@ import { OPERATOR } from '../src/services/actor';
 import type { UserService } from '../src/services/users';
 import { createLogger } from '../src/logger';
 import { FirstRun } from '../src/first-run';
+import { must } from './helpers/must';
 
 const URL_ = 'http://127.0.0.1:3000/setup';
 
@@ -33,7 +34,10 @@ describe('FirstRun', () => {
     firstRun = new FirstRun(
       db.knex,
       () => users.countAdmins(),
-      createLogger({ logLevel: 'info' }, { write: (l: string) => void logs.push(JSON.parse(l)) }),
+      createLogger(
+        { logLevel: 'info' },
+        { write: (l: string) => void logs.push(JSON.parse(l) as Record<string, unknown>) },
+      ),
       (line) => said.push(line),
     );
   });
@@ -56,7 +60,10 @@ describe('FirstRun', () => {
     const other = new FirstRun(
       db.knex,
       () => users.countAdmins(),
-      createLogger({ logLevel: 'info' }, { write: (l: string) => void logs.push(JSON.parse(l)) }),
+      createLogger(
+        { logLevel: 'info' },
+        { write: (l: string) => void logs.push(JSON.parse(l) as Record<string, unknown>) },
+      ),
     );
     await other.announce(URL_);
     expect(codes()).toHaveLength(1);
@@ -69,25 +76,25 @@ describe('FirstRun', () => {
   it('says the code in a human-readable line too, the same code as the log line', async () => {
     await firstRun.announce(URL_);
     expect(said).toEqual([
-      `applink: FIRST RUN: open ${URL_} and enter the one-time setup code ${codes()[0]} to create the first administrator`,
+      `applink: FIRST RUN: open ${URL_} and enter the one-time setup code ${must(codes()[0], 'the logged setup code')} to create the first administrator`,
     ]);
     expect(codes()[0]).toMatch(/^[A-Z2-9]{4}-[A-Z2-9]{4}-[A-Z2-9]{4}$/);
   });
 
   it('takes the right code once; a failed creation can give it back', async () => {
     await firstRun.announce(URL_);
-    const code = codes()[0]!;
+    const code = must(codes()[0], 'the logged setup code');
     expect(await firstRun.take('WRONG-CODE-1234')).toBeNull();
     const giveBack = await firstRun.take(code);
     expect(giveBack).toBeTypeOf('function');
     expect(await firstRun.take(code)).toBeNull(); // single use
-    await giveBack!();
+    await must(giveBack, 'the function that gives the code back')();
     expect(await firstRun.take(code.toLowerCase().replace(/-/g, ''))).toBeTypeOf('function');
   });
 
   it('wrong codes, however many, neither replace nor invalidate the code', async () => {
     await firstRun.announce(URL_);
-    const code = codes()[0]!;
+    const code = must(codes()[0], 'the logged setup code');
     for (let i = 0; i < 50; i++) expect(await firstRun.take(`WRONG-${i}`)).toBeNull();
     expect(codes()).toHaveLength(1);
     expect(await firstRun.take(code)).toBeTypeOf('function');
@@ -95,7 +102,7 @@ describe('FirstRun', () => {
 
   it('two nodes share one code: taken on one, gone on the other; ensureCode prints only a new one', async () => {
     await firstRun.announce(URL_);
-    const code = codes()[0]!;
+    const code = must(codes()[0], 'the logged setup code');
     const other = new FirstRun(db.knex, () => users.countAdmins(), createLogger({ logLevel: 'silent' }));
     await other.ensureCode(URL_); // a code exists: nothing new
     expect(codes()).toHaveLength(1);
@@ -103,6 +110,6 @@ describe('FirstRun', () => {
     expect(await firstRun.take(code)).toBeNull();
     await firstRun.ensureCode(URL_); // none left: a fresh one is printed
     expect(codes()).toHaveLength(2);
-    expect(await other.take(codes()[1]!)).toBeTypeOf('function');
+    expect(await other.take(must(codes()[1], 'the second logged setup code'))).toBeTypeOf('function');
   });
 });

@@ -1,14 +1,15 @@
 // The user's part of the dance over plain HTTP with a cookie jar: sign in, then allow or
 // deny on the consent page, exactly as a browser's form posts would.
+import { must } from './must';
 import { PASSWORD } from './server';
 
 export class CookieJar {
   private readonly cookies = new Map<string, string>();
   store(res: Response): void {
     for (const c of res.headers.getSetCookie()) {
-      const [pair] = c.split(';');
-      const eq = pair!.indexOf('=');
-      this.cookies.set(pair!.slice(0, eq), pair!.slice(eq + 1));
+      const pair = must(c.split(';')[0], 'the name=value pair of a Set-Cookie header');
+      const eq = pair.indexOf('=');
+      this.cookies.set(pair.slice(0, eq), pair.slice(eq + 1));
     }
   }
   header(): string {
@@ -32,7 +33,7 @@ export async function browse(jar: CookieJar, url: string, init: RequestInit = {}
 export const csrfOf = (html: string): string => {
   const m = /name="_csrf" value="([^"]+)"/.exec(html);
   if (!m) throw new Error('no CSRF field on the page');
-  return m[1]!;
+  return must(m[1], 'the CSRF token');
 };
 
 export const form = (fields: Record<string, string>) => ({
@@ -73,10 +74,15 @@ export async function approve(
     base,
     jar,
     username,
-    new URL(first.headers.get('location')!, base).searchParams.get('next') ?? undefined,
+    new URL(must(first.headers.get('location'), 'the Location of the redirect to sign-in'), base).searchParams.get(
+      'next',
+    ) ?? undefined,
   );
   if (login.status !== 302) throw new Error(`sign-in failed: ${login.status}`);
-  const consent = await browse(jar, new URL(login.headers.get('location')!, base).toString());
+  const consent = await browse(
+    jar,
+    new URL(must(login.headers.get('location'), 'the Location after sign-in'), base).toString(),
+  );
   const html = await consent.text();
   if (consent.status !== 200) throw new Error(`consent page: ${consent.status} ${html}`);
   return browse(jar, `${base}/oauth/authorize`, form({ _csrf: csrfOf(html), oauth_token: requestToken, decision }));
@@ -85,11 +91,13 @@ export async function approve(
 /** The verifier from a decision response: the callback's query or the oob page. */
 export async function verifierFrom(res: Response): Promise<string> {
   if (res.status === 302) {
-    const v = new URL(res.headers.get('location')!).searchParams.get('oauth_verifier');
+    const v = new URL(must(res.headers.get('location'), 'the Location of the callback redirect')).searchParams.get(
+      'oauth_verifier',
+    );
     if (!v) throw new Error('no verifier in the callback');
     return v;
   }
   const m = /id="verifier">([^<]+)</.exec(await res.text());
   if (!m) throw new Error('no verifier on the page');
-  return m[1]!;
+  return must(m[1], 'the verifier');
 }

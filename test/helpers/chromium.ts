@@ -48,7 +48,7 @@ export async function checkPage(page: Page): Promise<void> {
           (el.labels && el.labels.length > 0) ||
           el.getAttribute('aria-label') ||
           el.getAttribute('aria-labelledby') ||
-          (el.tagName === 'BUTTON' && (el.textContent ?? '').trim() !== '');
+          (el.tagName === 'BUTTON' && el.textContent.trim() !== '');
         return !named;
       })
       .map((e) => e.outerHTML),
@@ -167,7 +167,7 @@ export async function focusRings(page: Page, maxStops = 40): Promise<FocusRing[]
         path.unshift(`${e.tagName.toLowerCase()}${e.id ? `#${e.id}` : ''}:${i}`);
       }
       return {
-        element: `${path.join('>')} "${(el.textContent ?? el.getAttribute('aria-label') ?? '').trim().slice(0, 40)}"`,
+        element: `${path.join('>')} "${el.textContent.trim().slice(0, 40)}"`,
         outlineStyle: cs.outlineStyle,
         outlineWidth: parseFloat(cs.outlineWidth),
         outlineColor: cs.outlineColor,
@@ -201,7 +201,12 @@ export async function brokenWords(page: Page, selector: string): Promise<string[
           range.setEnd(n, i + 1);
           const rect = range.getClientRects()[0];
           if (!rect) continue;
-          if (lastTop !== null && rect.top > lastTop + 2 && /[^\s-]/.test(text[i - 1]!) && /\S/.test(text[i]!)) {
+          if (
+            lastTop !== null &&
+            rect.top > lastTop + 2 &&
+            /[^\s-]/.test(text.charAt(i - 1)) &&
+            /\S/.test(text.charAt(i))
+          ) {
             const from = text.lastIndexOf(' ', i) + 1;
             const to = text.indexOf(' ', i);
             broken.push(`${text.slice(from, i)}|${text.slice(i, to === -1 ? undefined : to)}`);

@@ -4,6 +4,7 @@ import { createHmac, sign } from 'node:crypto';
 import OAuth1a from 'oauth-1.0a';
 import { OAuth as NodeOAuth } from 'oauth';
 import { formatForm } from '../../src/oauth1/encoding';
+import { must } from './must';
 
 export type Method = 'HMAC-SHA1' | 'RSA-SHA1';
 export interface Answer {
@@ -27,6 +28,9 @@ interface Creds {
   method: Method;
 }
 
+/** node-oauth calls back with `null` on success; its typings leave that out. */
+type NodeOAuthError = Error | { statusCode: number; data?: unknown } | null;
+
 const parse = (body: string) => Object.fromEntries(new URLSearchParams(body));
 
 export function oauth1aClient(c: Creds): Client {
@@ -47,9 +51,7 @@ export function oauth1aClient(c: Creds): Client {
   ) => {
     const auth = oauth.authorize({ url, method, data: { ...data, ...body } }, token);
     const header = oauth.toHeader(auth);
-    const query = Object.keys(data)
-      .filter((k) => !k.startsWith('oauth_'))
-      .map((k) => [k, data[k]!] as [string, string]);
+    const query = Object.entries(data).filter(([k]) => !k.startsWith('oauth_'));
     const full = query.length ? `${url}?${formatForm(query)}` : url;
     const res = await fetch(full, {
       method,
@@ -64,7 +66,11 @@ export function oauth1aClient(c: Creds): Client {
       const r = await call('POST', `${c.base}/oauth/request-token`, { oauth_callback: callback });
       if (r.status !== 200) throw new Error(`request token: ${r.status} ${r.body}`);
       const p = parse(r.body);
-      return { token: p.oauth_token!, secret: p.oauth_token_secret!, confirmed: p.oauth_callback_confirmed };
+      return {
+        token: must(p.oauth_token, 'oauth_token in the request-token answer'),
+        secret: must(p.oauth_token_secret, 'oauth_token_secret in the request-token answer'),
+        confirmed: p.oauth_callback_confirmed,
+      };
     },
     async accessToken(token, secret, verifier) {
       const r = await call(
@@ -75,7 +81,10 @@ export function oauth1aClient(c: Creds): Client {
       );
       if (r.status !== 200) throw new Error(`access token: ${r.status} ${r.body}`);
       const p = parse(r.body);
-      return { token: p.oauth_token!, secret: p.oauth_token_secret! };
+      return {
+        token: must(p.oauth_token, 'oauth_token in the access-token answer'),
+        secret: must(p.oauth_token_secret, 'oauth_token_secret in the access-token answer'),
+      };
     },
     get: (url, query, token, secret) => call('GET', url, query, { key: token, secret }),
     postForm: (url, form, token, secret) => call('POST', url, {}, { key: token, secret }, form),
@@ -94,14 +103,12 @@ export function nodeOAuthClient(c: Creds, callback: string): Client {
   );
   const answer =
     (resolve: (a: Answer) => void) => (err: { statusCode: number; data?: string } | null, data?: string | Buffer) =>
-      resolve(
-        err ? { status: err.statusCode, body: String(err.data ?? '') } : { status: 200, body: String(data ?? '') },
-      );
+      resolve(err ? { status: err.statusCode, body: err.data ?? '' } : { status: 200, body: String(data ?? '') });
   return {
     name: 'oauth',
     requestToken: () =>
       new Promise((resolve, reject) =>
-        client.getOAuthRequestToken((err, token, secret, results) =>
+        client.getOAuthRequestToken((err: NodeOAuthError, token: string, secret: string, results: unknown) =>
           err
             ? reject(new Error(`request token: ${JSON.stringify(err)}`))
             : resolve({ token, secret, confirmed: (results as Record<string, string>).oauth_callback_confirmed }),
@@ -109,7 +116,7 @@ export function nodeOAuthClient(c: Creds, callback: string): Client {
       ),
     accessToken: (token, secret, verifier) =>
       new Promise((resolve, reject) =>
-        client.getOAuthAccessToken(token, secret, verifier, (err, t, s) =>
+        client.getOAuthAccessToken(token, secret, verifier, (err: NodeOAuthError, t: string, s: string) =>
           err ? reject(new Error(`access token: ${JSON.stringify(err)}`)) : resolve({ token: t, secret: s }),
         ),
       ),

@@ -1,7 +1,8 @@
 // A fresh, empty database of either kind for tests below the HTTP layer: a temporary SQLite
 // file or a throw-away PostgreSQL database; open() gives any number of connections to it
 // (each its own pool, like separate nodes), all closed and removed by cleanup().
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openDatabase, type Database } from '../../src/db';
@@ -24,11 +25,11 @@ export async function freshDatabase(kind: TestDatabase): Promise<FreshDatabase> 
   if (kind === 'pg') {
     const pg = await createTempPgDatabase();
     url = pg.url;
-    remove = pg.drop;
+    remove = () => pg.drop();
   } else {
     const dir = mkdtempSync(join(tmpdir(), 'applink-db-'));
     url = `sqlite:${join(dir, 'applink.sqlite')}`;
-    remove = async () => rmSync(dir, { recursive: true, force: true });
+    remove = () => rm(dir, { recursive: true, force: true });
   }
   const opened: Database[] = [];
   return {

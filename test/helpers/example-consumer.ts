@@ -5,12 +5,12 @@ import type { AddressInfo } from 'node:net';
 import type { TestServer } from './server';
 
 const { createConsumerApp } = require('../../examples/consumer/app.js') as {
-  createConsumerApp(o: {
+  createConsumerApp: (o: {
     applinkUrl: string;
     consumerKey: string;
     consumerSecret: string;
     publicUrl: string;
-  }): RequestListener;
+  }) => RequestListener;
 };
 
 export interface Site {

@@ -13,6 +13,7 @@ import { hmacSignature } from '../../src/oauth1/signature';
 import type { Wiring } from '../../src/wiring';
 import { approve, verifierFrom } from './browser';
 import { oauth1aClient } from './clients';
+import { must } from './must';
 
 /** A loopback port free right now (closed again before it is returned). */
 export async function freePort(): Promise<number> {
@@ -44,7 +45,7 @@ export interface Seen {
   verifyError: string | null;
 }
 
-export type Handler = (req: IncomingMessage, res: ServerResponse, seen: Seen) => boolean | void;
+export type Handler = (req: IncomingMessage, res: ServerResponse, seen: Seen) => boolean | undefined;
 
 export interface Upstream {
   url: string;
@@ -68,10 +69,10 @@ export async function startUpstream(): Promise<Upstream> {
   let jwks: ReturnType<typeof createRemoteJWKSet> | null = null;
   let handler: Handler | null = null;
   const seen: Seen[] = [];
-  const server = http.createServer(async (req, res) => {
+  const serve = async (req: IncomingMessage, res: ServerResponse) => {
     const s: Seen = {
-      method: req.method!,
-      url: req.url!,
+      method: must(req.method, 'the method of the request upstream'),
+      url: must(req.url, 'the URL of the request upstream'),
       headers: req.headers,
       bytes: 0,
       sha256: '',
@@ -88,7 +89,7 @@ export async function startUpstream(): Promise<Upstream> {
           audience,
           algorithms: ['ES256'],
         });
-        s.claims = { ...payload, kid: protectedHeader.kid! };
+        s.claims = { ...payload, kid: must(protectedHeader.kid, 'the kid in the assertion header') };
       } catch (e) {
         s.verifyError = `${(e as Error).name}: ${(e as Error).message}`;
       }
@@ -114,7 +115,8 @@ export async function startUpstream(): Promise<Upstream> {
       res.writeHead(status, { 'content-type': 'application/json', 'set-cookie': ['a=1; Path=/', 'b=2; Path=/'] });
       res.end(JSON.stringify({ ...s, claims: s.claims, verifyError: s.verifyError }));
     });
-  });
+  };
+  const server = http.createServer((req, res) => void serve(req, res));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as AddressInfo).port;
   return {
@@ -152,13 +154,17 @@ export async function linkApp(base: string, s: Wiring, username: string, consume
     name: `${consumerKey} app`,
     withSecret: true,
   });
-  const consumer = { key: consumerKey, secret: created.secret! };
+  const consumer = { key: consumerKey, secret: must(created.secret, 'the new consumer secret') };
   const client = oauth1aClient({ base, ...consumer, privateKey: '', method: 'HMAC-SHA1' });
   const rt = await client.requestToken('oob');
   const verifier = await verifierFrom(await approve(base, rt.token, username));
   const at = await client.accessToken(rt.token, rt.secret, verifier);
   const grants = await s.grants.list({ consumerKey });
-  return { consumer, token: { key: at.token, secret: at.secret }, grantId: grants[grants.length - 1]!.id };
+  return {
+    consumer,
+    token: { key: at.token, secret: at.secret },
+    grantId: must(grants.at(-1), 'the grant just made').id,
+  };
 }
 
 export interface Signed {
@@ -238,7 +244,11 @@ export function rawSend(
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () =>
-        resolve({ status: res.statusCode!, headers: res.headers, text: Buffer.concat(chunks).toString('utf8') }),
+        resolve({
+          status: must(res.statusCode, 'the response status'),
+          headers: res.headers,
+          text: Buffer.concat(chunks).toString('utf8'),
+        }),
       );
       res.on('error', reject);
     });

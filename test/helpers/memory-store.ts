@@ -23,6 +23,10 @@ import {
   type UserRecord,
 } from '../../src/oauth1/ports';
 import { hashToken, capAt } from '../../src/oauth1/tokens';
+import { must } from './must';
+
+/** The store's answer as a promise, with a throw becoming a rejection as it would in an async method. */
+const settled = <T>(answer: () => T): Promise<T> => new Promise((resolve) => resolve(answer()));
 
 interface RequestRow {
   hash: string;
@@ -96,7 +100,7 @@ export class MemoryStore implements ProtocolStore {
       sessionHandleHash: null,
       authorizationExpiresAt: null,
     });
-    return this.accessRecord(id)!;
+    return must(this.accessRecord(id), 'the access token just added');
   }
 
   private consumerById(id: number): ConsumerRecord | undefined {
@@ -115,7 +119,7 @@ export class MemoryStore implements ProtocolStore {
       expiresAt: g.expiresAt,
       revokedAt: g.revokedAt,
       lastUsedAt: g.lastUsedAt,
-      user: { ...this.users.get(g.userId)! },
+      user: { ...must(this.users.get(g.userId), `user ${g.userId} of grant ${id}`) },
     };
   }
 
@@ -123,67 +127,75 @@ export class MemoryStore implements ProtocolStore {
     return { ...row.record };
   }
 
-  async findCredentials<K extends TokenKind | null>(
+  findCredentials<K extends TokenKind | null>(
     consumerKey: string,
     tokenHash: string | null,
     kind: K,
   ): Promise<Credentials<K>> {
-    this.calls.findCredentials++;
-    const found = this.consumers.get(consumerKey);
-    const consumer = found ? { ...found } : null;
-    let token: AccessTokenRecord | RequestTokenRecord | null = null;
-    if (consumer && tokenHash !== null) {
-      if (kind === 'access') {
-        for (const [id, g] of this.grants)
-          if (g.hash === tokenHash && g.consumerId === consumer.id) token = this.accessRecord(id);
-      } else {
-        for (const row of this.requestTokens.values())
-          if (row.hash === tokenHash && row.record.consumerId === consumer.id) token = this.requestRecord(row);
+    return settled(() => {
+      this.calls.findCredentials++;
+      const found = this.consumers.get(consumerKey);
+      const consumer = found ? { ...found } : null;
+      let token: AccessTokenRecord | RequestTokenRecord | null = null;
+      if (consumer && tokenHash !== null) {
+        if (kind === 'access') {
+          for (const [id, g] of this.grants)
+            if (g.hash === tokenHash && g.consumerId === consumer.id) token = this.accessRecord(id);
+        } else {
+          for (const row of this.requestTokens.values())
+            if (row.hash === tokenHash && row.record.consumerId === consumer.id) token = this.requestRecord(row);
+        }
       }
-    }
-    return { consumer, token } as Credentials<K>;
-  }
-
-  async claimNonce(c: NonceClaim, touch: TokenTouch | null): Promise<boolean> {
-    this.calls.claimNonce++;
-    const key = JSON.stringify([c.consumerId, c.tokenRef, c.timestamp, c.nonce]);
-    if (this.nonces.has(key)) return false;
-    this.nonces.add(key);
-    const g = touch && this.grants.get(touch.accessTokenId);
-    if (g) g.lastUsedAt = touch.at;
-    return true;
-  }
-
-  async createRequestToken(t: NewRequestToken, audit: AuditEvent): Promise<number> {
-    const id = this.nextId++;
-    this.requestTokens.set(id, {
-      hash: t.tokenHash,
-      record: {
-        kind: 'request',
-        id,
-        consumerId: t.consumerId,
-        secret: t.secret,
-        callback: t.callback,
-        userId: null,
-        verifierHash: null,
-        verifierFailures: 0,
-        authorizedAt: null,
-        deniedAt: null,
-        usedAt: null,
-        expiresAt: t.expiresAt,
-      },
+      return { consumer, token } as Credentials<K>;
     });
-    this.audits.push({ ...audit, tokenId: id });
-    return id;
   }
 
-  async findRequestToken(tokenHash: string): Promise<{ token: RequestTokenRecord; consumer: ConsumerRecord } | null> {
-    for (const row of this.requestTokens.values()) {
-      if (row.hash !== tokenHash) continue;
-      const consumer = this.consumerById(row.record.consumerId);
-      return consumer ? { token: this.requestRecord(row), consumer: { ...consumer } } : null;
-    }
-    return null;
+  claimNonce(c: NonceClaim, touch: TokenTouch | null): Promise<boolean> {
+    return settled(() => {
+      this.calls.claimNonce++;
+      const key = JSON.stringify([c.consumerId, c.tokenRef, c.timestamp, c.nonce]);
+      if (this.nonces.has(key)) return false;
+      this.nonces.add(key);
+      const g = touch && this.grants.get(touch.accessTokenId);
+      if (g) g.lastUsedAt = touch.at;
+      return true;
+    });
+  }
+
+  createRequestToken(t: NewRequestToken, audit: AuditEvent): Promise<number> {
+    return settled(() => {
+      const id = this.nextId++;
+      this.requestTokens.set(id, {
+        hash: t.tokenHash,
+        record: {
+          kind: 'request',
+          id,
+          consumerId: t.consumerId,
+          secret: t.secret,
+          callback: t.callback,
+          userId: null,
+          verifierHash: null,
+          verifierFailures: 0,
+          authorizedAt: null,
+          deniedAt: null,
+          usedAt: null,
+          expiresAt: t.expiresAt,
+        },
+      });
+      this.audits.push({ ...audit, tokenId: id });
+      return id;
+    });
+  }
+
+  findRequestToken(tokenHash: string): Promise<{ token: RequestTokenRecord; consumer: ConsumerRecord } | null> {
+    return settled(() => {
+      for (const row of this.requestTokens.values()) {
+        if (row.hash !== tokenHash) continue;
+        const consumer = this.consumerById(row.record.consumerId);
+        return consumer ? { token: this.requestRecord(row), consumer: { ...consumer } } : null;
+      }
+      return null;
+    });
   }
 
   private enabled(consumerId: number, userId: number): boolean {
@@ -200,23 +212,35 @@ export class MemoryStore implements ProtocolStore {
     return true;
   }
 
-  async approveRequestToken(id: number, userId: number, verifierHash: string, at: number, audit: AuditEvent) {
-    return this.decide(id, userId, at, { userId, verifierHash, authorizedAt: at }, audit);
-  }
-
-  async denyRequestToken(id: number, userId: number, at: number, audit: AuditEvent) {
-    return this.decide(id, userId, at, { userId, deniedAt: at }, audit);
-  }
-
-  async recordVerifierFailure(id: number, audit: AuditEvent): Promise<number> {
-    const r = this.requestTokens.get(id)?.record;
-    if (!r) return MAX_VERIFIER_FAILURES;
-    r.verifierFailures++;
-    this.audits.push({
-      ...audit,
-      detail: { ...audit.detail, failures: r.verifierFailures, killed: r.verifierFailures >= MAX_VERIFIER_FAILURES },
+  approveRequestToken(
+    id: number,
+    userId: number,
+    verifierHash: string,
+    at: number,
+    audit: AuditEvent,
+  ): Promise<boolean> {
+    return settled(() => {
+      return this.decide(id, userId, at, { userId, verifierHash, authorizedAt: at }, audit);
     });
-    return r.verifierFailures;
+  }
+
+  denyRequestToken(id: number, userId: number, at: number, audit: AuditEvent): Promise<boolean> {
+    return settled(() => {
+      return this.decide(id, userId, at, { userId, deniedAt: at }, audit);
+    });
+  }
+
+  recordVerifierFailure(id: number, audit: AuditEvent): Promise<number> {
+    return settled(() => {
+      const r = this.requestTokens.get(id)?.record;
+      if (!r) return MAX_VERIFIER_FAILURES;
+      r.verifierFailures++;
+      this.audits.push({
+        ...audit,
+        detail: { ...audit.detail, failures: r.verifierFailures, killed: r.verifierFailures >= MAX_VERIFIER_FAILURES },
+      });
+      return r.verifierFailures;
+    });
   }
 
   private why(consumerId: number, userId: number): StepRefusal {
@@ -225,59 +249,65 @@ export class MemoryStore implements ProtocolStore {
     return 'raced';
   }
 
-  async exchangeRequestToken(e: Exchange, audit: AuditEvent): Promise<ExchangeOutcome> {
-    const r = this.requestTokens.get(e.requestTokenId)?.record;
-    const claimable =
-      r &&
-      r.consumerId === e.consumerId &&
-      r.userId === e.userId &&
-      r.usedAt === null &&
-      r.deniedAt === null &&
-      r.verifierHash !== null &&
-      r.verifierFailures < MAX_VERIFIER_FAILURES &&
-      this.enabled(e.consumerId, e.userId);
-    if (!claimable) {
-      const refused = this.why(e.consumerId, e.userId);
-      if (refused === 'user_disabled' && r && r.usedAt === null) r.deniedAt = e.createdAt;
-      return { refused };
-    }
-    r.usedAt = e.createdAt;
-    const id = this.nextId++;
-    this.grants.set(id, {
-      hash: e.accessTokenHash,
-      consumerId: e.consumerId,
-      userId: e.userId,
-      secret: e.accessSecret,
-      expiresAt: e.expiresAt,
-      revokedAt: null,
-      lastUsedAt: null,
-      sessionHandleHash: e.sessionHandleHash,
-      authorizationExpiresAt: e.authorizationExpiresAt,
+  exchangeRequestToken(e: Exchange, audit: AuditEvent): Promise<ExchangeOutcome> {
+    return settled(() => {
+      const r = this.requestTokens.get(e.requestTokenId)?.record;
+      const claimable =
+        r &&
+        r.consumerId === e.consumerId &&
+        r.userId === e.userId &&
+        r.usedAt === null &&
+        r.deniedAt === null &&
+        r.verifierHash !== null &&
+        r.verifierFailures < MAX_VERIFIER_FAILURES &&
+        this.enabled(e.consumerId, e.userId);
+      if (!claimable) {
+        const refused = this.why(e.consumerId, e.userId);
+        if (refused === 'user_disabled' && r && r.usedAt === null) r.deniedAt = e.createdAt;
+        return { refused };
+      }
+      r.usedAt = e.createdAt;
+      const id = this.nextId++;
+      this.grants.set(id, {
+        hash: e.accessTokenHash,
+        consumerId: e.consumerId,
+        userId: e.userId,
+        secret: e.accessSecret,
+        expiresAt: e.expiresAt,
+        revokedAt: null,
+        lastUsedAt: null,
+        sessionHandleHash: e.sessionHandleHash,
+        authorizationExpiresAt: e.authorizationExpiresAt,
+      });
+      this.audits.push({ ...audit, tokenId: id });
+      return { id };
     });
-    this.audits.push({ ...audit, tokenId: id });
-    return { id };
   }
 
-  async renewAccessToken(r: Renewal, audit: AuditEvent): Promise<RenewalOutcome> {
-    const g = this.grants.get(r.accessTokenId);
-    if (!g) return { renewed: false, refused: 'raced' };
-    if (g.revokedAt !== null) return { renewed: false, refused: 'revoked' };
-    if (this.consumerById(g.consumerId)?.disabled !== false) return { renewed: false, refused: 'consumer_disabled' };
-    if (this.users.get(g.userId)?.disabled !== false) return { renewed: false, refused: 'user_disabled' };
-    if (g.hash !== r.tokenHash) return { renewed: false, refused: 'raced' };
-    if (g.sessionHandleHash === null || g.sessionHandleHash !== r.sessionHandleHash)
-      return { renewed: false, refused: 'handle' };
-    if (g.authorizationExpiresAt !== null && g.authorizationExpiresAt <= r.at)
-      return { renewed: false, refused: 'authorization_expired' };
-    g.hash = r.newTokenHash;
-    g.secret = r.newSecret;
-    g.expiresAt = capAt(r.expiresAt, g.authorizationExpiresAt);
-    g.lastUsedAt = r.at;
-    this.audits.push(audit);
-    return { renewed: true, expiresAt: g.expiresAt, authorizationExpiresAt: g.authorizationExpiresAt };
+  renewAccessToken(r: Renewal, audit: AuditEvent): Promise<RenewalOutcome> {
+    return settled(() => {
+      const g = this.grants.get(r.accessTokenId);
+      if (!g) return { renewed: false, refused: 'raced' };
+      if (g.revokedAt !== null) return { renewed: false, refused: 'revoked' };
+      if (this.consumerById(g.consumerId)?.disabled !== false) return { renewed: false, refused: 'consumer_disabled' };
+      if (this.users.get(g.userId)?.disabled !== false) return { renewed: false, refused: 'user_disabled' };
+      if (g.hash !== r.tokenHash) return { renewed: false, refused: 'raced' };
+      if (g.sessionHandleHash === null || g.sessionHandleHash !== r.sessionHandleHash)
+        return { renewed: false, refused: 'handle' };
+      if (g.authorizationExpiresAt !== null && g.authorizationExpiresAt <= r.at)
+        return { renewed: false, refused: 'authorization_expired' };
+      g.hash = r.newTokenHash;
+      g.secret = r.newSecret;
+      g.expiresAt = capAt(r.expiresAt, g.authorizationExpiresAt);
+      g.lastUsedAt = r.at;
+      this.audits.push(audit);
+      return { renewed: true, expiresAt: g.expiresAt, authorizationExpiresAt: g.authorizationExpiresAt };
+    });
   }
 
-  async audit(e: AuditEvent): Promise<void> {
-    this.audits.push(e);
+  audit(e: AuditEvent): Promise<void> {
+    return settled(() => {
+      this.audits.push(e);
+    });
   }
 }

@@ -56,7 +56,7 @@ export async function spawnServer(env: Record<string, string>): Promise<ServerPr
     });
     void exited.then(({ code, signal }) => {
       clearTimeout(timer);
-      reject(new Error(`server exited (${code ?? signal}) before listening: ${stderr}`));
+      reject(new Error(`server exited (${String(code ?? signal)}) before listening: ${stderr}`));
     });
   });
   return { child, url, logs, exited };

@@ -1,6 +1,7 @@
 // HTTP/1.1 over a bare socket, for requests fetch() refuses to send: malformed heads,
 // repeated headers, raw bytes, absolute-form targets, lies about the body length.
 import { connect } from 'node:net';
+import { must } from './must';
 
 export interface RawAnswer {
   status: number;
@@ -37,7 +38,7 @@ export function rawExchange(
       try {
         resolve(parseAnswer(raw));
       } catch (e) {
-        reject(e);
+        reject(e instanceof Error ? e : new Error(String(e)));
       }
     };
     socket.on('data', (c: Buffer) => {
@@ -68,7 +69,7 @@ function parseAnswer(raw: Buffer): RawAnswer {
   const end = raw.indexOf('\r\n\r\n');
   if (end === -1) throw new Error(`incomplete answer: ${raw.toString('latin1').slice(0, 200)}`);
   const [statusLine, ...lines] = raw.subarray(0, end).toString('latin1').split('\r\n');
-  const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(statusLine!)?.[1]);
+  const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(must(statusLine, 'the status line'))?.[1]);
   const headers: Record<string, string> = {};
   for (const l of lines) {
     const i = l.indexOf(':');

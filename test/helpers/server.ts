@@ -67,7 +67,7 @@ export async function startTestServer(
   if (database === 'pg' && !given) {
     const pg = await createTempPgDatabase();
     databaseUrl = pg.url;
-    dropPg = pg.drop;
+    dropPg = () => pg.drop();
   }
   const env: Record<string, string> = {
     APPLINK_PORT: '0',
@@ -86,7 +86,10 @@ export async function startTestServer(
     const config = loadConfig(env);
     const logs = opts.logs;
     const logger = logs
-      ? createLogger({ logLevel: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line)) })
+      ? createLogger(
+          { logLevel: 'info' },
+          { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) },
+        )
       : createLogger(config);
     running = await startServer(config, logger);
   } catch (e) {

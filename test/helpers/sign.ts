@@ -5,6 +5,7 @@ import { randomBytes, sign as rsaSign } from 'node:crypto';
 import { formatForm, percentEncode } from '../../src/oauth1/encoding';
 import { baseStringUri, signatureBaseString } from '../../src/oauth1/base-string';
 import { hmacSignature, plaintextSignature } from '../../src/oauth1/signature';
+import { must } from './must';
 
 export interface SignOptions {
   method?: string;
@@ -38,23 +39,25 @@ export function buildSignedRequest(
 ): { url: string; init: RequestInit; baseString: string } {
   const method = o.method ?? 'GET';
   const sm = o.signatureMethod ?? 'HMAC-SHA1';
-  const oauth: Record<string, string> = {
-    oauth_consumer_key: o.consumerKey,
-    oauth_nonce: nonce(),
-    oauth_signature_method: sm,
-    oauth_timestamp: String(Math.floor(Date.now() / 1000)),
-    oauth_version: '1.0',
-    ...(o.token !== undefined && { oauth_token: o.token }),
-  };
+  const oauth = new Map<string, string>(
+    Object.entries({
+      oauth_consumer_key: o.consumerKey,
+      oauth_nonce: nonce(),
+      oauth_signature_method: sm,
+      oauth_timestamp: String(Math.floor(Date.now() / 1000)),
+      oauth_version: '1.0',
+      ...(o.token !== undefined && { oauth_token: o.token }),
+    }),
+  );
   for (const [k, v] of Object.entries(o.oauth ?? {})) {
-    if (v === null) delete oauth[k];
-    else oauth[k] = v;
+    if (v === null) oauth.delete(k);
+    else oauth.set(k, v);
   }
   const query = o.query ?? [];
   const form = o.form ?? [];
   const place = o.place ?? 'header';
   const signedUrl = new URL(o.signedUrl ?? url);
-  const oauthPairs = Object.entries(oauth) as Array<[string, string]>;
+  const oauthPairs = [...oauth];
   const base = signatureBaseString(method, baseStringUri(signedUrl.origin, signedUrl.pathname), [
     ...oauthPairs,
     ...query,
@@ -62,7 +65,11 @@ export function buildSignedRequest(
   ]);
   let signature: string;
   if (sm === 'RSA-SHA1' || sm === 'RSA-SHA256') {
-    signature = rsaSign(sm === 'RSA-SHA1' ? 'sha1' : 'sha256', Buffer.from(base), o.privateKey!).toString('base64');
+    signature = rsaSign(
+      sm === 'RSA-SHA1' ? 'sha1' : 'sha256',
+      Buffer.from(base),
+      must(o.privateKey, 'the private key for an RSA signature'),
+    ).toString('base64');
   } else if (sm === 'PLAINTEXT') {
     signature = plaintextSignature(o.consumerSecret ?? '', o.tokenSecret ?? '');
   } else {
