@@ -1,11 +1,12 @@
 /**
  * The only module that reads process.env. Every variable is parsed and validated once
- * into a typed, frozen object; a bad value is a ConfigError naming the variable.
+ * into a typed, frozen object; a bad value is a `config_invalid` ServiceError naming the variable.
  * Defaults are documented here and in the README's configuration table.
  */
 import { z } from 'zod';
 import { parseGatewayRoutes, type GatewayRoute } from './gateway/routes';
 import { forbiddenForwardHeader } from './gateway/headers';
+import { configInvalid } from './services/errors';
 
 export type DatabaseConfig = { client: 'sqlite'; filename: string } | { client: 'pg'; connectionString: string };
 
@@ -68,16 +69,6 @@ export interface SsoConfig {
   jwksCooldown: number;
 }
 
-export class ConfigError extends Error {
-  constructor(
-    readonly variable: string,
-    message: string,
-  ) {
-    super(`${variable}: ${message}`);
-    this.name = 'ConfigError';
-  }
-}
-
 type Env = Record<string, string | undefined>;
 
 const int = (min: number, max: number) =>
@@ -112,7 +103,7 @@ const database = z.string().transform((s, ctx): DatabaseConfig => {
 /** A database URL given on the command line (`applink db copy`), validated like APPLINK_DATABASE_URL. */
 export function parseDatabaseUrl(value: string, name: string): DatabaseConfig {
   const r = database.safeParse(value);
-  if (!r.success) throw new ConfigError(name, r.error.issues[0]?.message ?? 'invalid value');
+  if (!r.success) throw configInvalid(name, r.error.issues[0]?.message ?? 'invalid value');
   return r.data;
 }
 
@@ -306,19 +297,16 @@ function ssoFrom(env: Env, p: Parsed): SsoConfig | null {
   const url = p.APPLINK_SSO_JWKS_URL;
   const file = p.APPLINK_SSO_JWKS_FILE;
   if (url && file)
-    throw new ConfigError(
-      'APPLINK_SSO_JWKS_FILE',
-      'set either APPLINK_SSO_JWKS_URL or APPLINK_SSO_JWKS_FILE, not both',
-    );
+    throw configInvalid('APPLINK_SSO_JWKS_FILE', 'set either APPLINK_SSO_JWKS_URL or APPLINK_SSO_JWKS_FILE, not both');
   if (!url && !file)
-    throw new ConfigError(
+    throw configInvalid(
       'APPLINK_SSO_JWKS_URL',
       `required for single sign-on (or APPLINK_SSO_JWKS_FILE); set because of ${set.join(', ')}`,
     );
   if (!p.APPLINK_SSO_ISSUER)
-    throw new ConfigError('APPLINK_SSO_ISSUER', `required for single sign-on; set because of ${set.join(', ')}`);
+    throw configInvalid('APPLINK_SSO_ISSUER', `required for single sign-on; set because of ${set.join(', ')}`);
   if (!p.APPLINK_SSO_AUDIENCE)
-    throw new ConfigError('APPLINK_SSO_AUDIENCE', `required for single sign-on; set because of ${set.join(', ')}`);
+    throw configInvalid('APPLINK_SSO_AUDIENCE', `required for single sign-on; set because of ${set.join(', ')}`);
   return {
     jwks: url ? { kind: 'url', url } : { kind: 'file', path: file! },
     issuer: p.APPLINK_SSO_ISSUER,
@@ -338,18 +326,18 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   for (const [name, schema] of Object.entries(SCHEMA)) {
     const raw = env[name];
     const result = (schema as z.ZodType).safeParse(raw === '' ? undefined : raw);
-    if (!result.success) throw new ConfigError(name, result.error.issues[0]?.message ?? 'invalid value');
+    if (!result.success) throw configInvalid(name, result.error.issues[0]?.message ?? 'invalid value');
     v[name] = result.data;
   }
   const p = v as Parsed;
   const base = p.APPLINK_BASE_URL ?? null;
   const sso = ssoFrom(env, p);
   if (!p.APPLINK_LOGIN_FORM && !sso)
-    throw new ConfigError('APPLINK_LOGIN_FORM', 'off needs single sign-on (APPLINK_SSO_*) or nobody could sign in');
+    throw configInvalid('APPLINK_LOGIN_FORM', 'off needs single sign-on (APPLINK_SSO_*) or nobody could sign in');
   // The gateway's assertion names applink as its issuer: from configuration, never from a
   // request's Host header.
   if (p.APPLINK_GATEWAY_ROUTES.length > 0 && !base)
-    throw new ConfigError('APPLINK_BASE_URL', 'required with APPLINK_GATEWAY_ROUTES (the gateway signs it as issuer)');
+    throw configInvalid('APPLINK_BASE_URL', 'required with APPLINK_GATEWAY_ROUTES (the gateway signs it as issuer)');
   return Object.freeze({
     port: p.APPLINK_PORT,
     host: p.APPLINK_HOST,

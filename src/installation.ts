@@ -8,11 +8,12 @@
  * - The key is checked against the installation (src/master-key.ts) BEFORE anything is written,
  *   migrations included, exactly as the server checks it; `inspect` (keys status/repair)
  *   skips only that check, to diagnose and mend an installation that fails it.
- * - Every failure is a ConfigError: one line naming the variable to fix.
+ * - Every failure is a `config_invalid` ServiceError: one line naming the variable to fix.
  */
 import { existsSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { ConfigError, type Config, type DatabaseConfig } from './config';
+import type { Config, DatabaseConfig } from './config';
+import { configInvalid } from './services/errors';
 import { errorMessage } from './error-message';
 import { openDatabase, type Database } from './db';
 import { assertKeyOpensDatabase, keyVariable, loadMasterKey, recordMasterKeys } from './master-key';
@@ -55,12 +56,12 @@ function checkSqlitePath(filename: string, mode: OpenMode): { exists: boolean } 
   if (filename === ':memory:') return { exists: true };
   if (existsSync(filename)) {
     if (statSync(filename).isDirectory())
-      throw new ConfigError('APPLINK_DATABASE_URL', `${filename} is a folder, not an SQLite database file`);
+      throw configInvalid('APPLINK_DATABASE_URL', `${filename} is a folder, not an SQLite database file`);
     return { exists: true };
   }
   if (mode !== 'create') {
     const folder = existsSync(dirname(filename)) ? '' : ` (nor the folder ${dirname(filename)})`;
-    throw new ConfigError(
+    throw configInvalid(
       'APPLINK_DATABASE_URL',
       `no database at ${filename}${folder}: check the path; only \`applink migrate\` or starting the server creates one`,
     );
@@ -87,7 +88,7 @@ export async function openInstallation(
   try {
     db = openDatabase(config.database, { create: mode === 'create', warn: options.warn });
   } catch (e) {
-    throw new ConfigError('APPLINK_DATABASE_URL', `cannot open ${where}: ${firstLine(e)}`);
+    throw configInvalid('APPLINK_DATABASE_URL', `cannot open ${where}: ${firstLine(e)}`);
   }
   try {
     try {
@@ -96,14 +97,14 @@ export async function openInstallation(
       const code = (e as { code?: string }).code;
       const why =
         code === 'SQLITE_NOTADB' ? 'not an SQLite database' : code === 'SQLITE_CANTOPEN' ? 'cannot open the file' : '';
-      throw new ConfigError(
+      throw configInvalid(
         'APPLINK_DATABASE_URL',
         `cannot ${isSqlite ? 'open' : 'connect to'} ${where}: ${why || firstLine(e)}${why ? ` (${firstLine(e)})` : ''}`,
       );
     }
     const hasSchema = !fresh && (await db.hasSchema());
     if (!hasSchema && mode !== 'create')
-      throw new ConfigError(
+      throw configInvalid(
         'APPLINK_DATABASE_URL',
         `${where} holds no applink tables: check the URL; only \`applink migrate\` or starting the server creates them`,
       );

@@ -1,12 +1,13 @@
 /** `npm start` / `applink serve`: serve with the configuration from the environment. */
-import { ConfigError, loadConfig } from './config';
+import { loadConfig } from './config';
 import { errorMessage } from './error-message';
 import { createLogger } from './logger';
 import { startServer } from './server';
+import { ServiceError } from './services/errors';
 
 /** Any start-up failure as one line (the variable to fix when there is one), never a stack trace. */
 export function oneLine(e: unknown): string {
-  if (e instanceof ConfigError) return e.message;
+  if (e instanceof ServiceError) return e.message;
   return errorMessage(e).split('\n')[0]?.trim() || String(e);
 }
 

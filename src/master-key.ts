@@ -12,7 +12,8 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import { randomBytes } from 'node:crypto';
 import { dirname } from 'node:path';
 import type { Knex } from 'knex';
-import { ConfigError, type Config } from './config';
+import type { Config } from './config';
+import { configInvalid } from './services/errors';
 import { SecretBox } from './secret-box';
 import { SEALED_COLUMNS } from './db/rotate';
 
@@ -33,7 +34,7 @@ export function loadMasterKey(config: KeyConfig, options: LoadKeyOptions = {}): 
   const file = config.secretKeyFile;
   if (!existsSync(file)) {
     if (config.database?.client === 'pg') {
-      throw new ConfigError(
+      throw configInvalid(
         'APPLINK_SECRET_KEY',
         'must be set when the database is PostgreSQL, to the same key on every node (openssl rand -base64 32); ' +
           `no key file is generated (${file} does not exist)`,
@@ -41,7 +42,7 @@ export function loadMasterKey(config: KeyConfig, options: LoadKeyOptions = {}): 
     }
     if (!options.generate) {
       const db = config.database?.client === 'sqlite' ? ` the database ${config.database.filename} exists, and` : '';
-      throw new ConfigError(
+      throw configInvalid(
         'APPLINK_SECRET_KEY_FILE',
         `${file} does not exist;${db} only a new installation gets a new key: ` +
           "point APPLINK_SECRET_KEY_FILE at this installation's key file (or set APPLINK_SECRET_KEY)",
@@ -54,21 +55,20 @@ export function loadMasterKey(config: KeyConfig, options: LoadKeyOptions = {}): 
       chmodSync(file, 0o600);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      if (code !== 'EEXIST')
-        throw new ConfigError('APPLINK_SECRET_KEY_FILE', `cannot create ${file} (${String(code)})`);
+      if (code !== 'EEXIST') throw configInvalid('APPLINK_SECRET_KEY_FILE', `cannot create ${file} (${String(code)})`);
     }
   }
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (e) {
-    throw new ConfigError(
+    throw configInvalid(
       'APPLINK_SECRET_KEY_FILE',
       `cannot read ${file} (${String((e as NodeJS.ErrnoException).code)})`,
     );
   }
   const key = Buffer.from(text.trim(), 'base64');
-  if (key.length !== 32) throw new ConfigError('APPLINK_SECRET_KEY_FILE', `${file} does not hold a 32-byte base64 key`);
+  if (key.length !== 32) throw configInvalid('APPLINK_SECRET_KEY_FILE', `${file} does not hold a 32-byte base64 key`);
   return key;
 }
 
@@ -145,7 +145,7 @@ export async function assertKeyOpensDatabase(
     }
   }
   if (refused.length > 0) {
-    throw new ConfigError(
+    throw configInvalid(
       variable,
       `does not open the secrets stored in the database (sealed under key ${refused.join(', ')}; ` +
         `this process has key ${box.keyIds.join(', ')}): use this installation's key ` +

@@ -4,7 +4,8 @@ import type { Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { Express } from 'express';
-import { ConfigError, type Config } from './config';
+import type { Config } from './config';
+import { configInvalid } from './services/errors';
 import { errorMessage } from './error-message';
 import { openInstallation } from './installation';
 import { createLogger } from './logger';
@@ -44,13 +45,13 @@ function listenError(e: NodeJS.ErrnoException, config: Readonly<Config>): Error 
   const at = `${config.host}:${config.port}`;
   switch (e.code) {
     case 'EADDRINUSE':
-      return new ConfigError('APPLINK_PORT', `${at} is already in use (another applink, or another server)`);
+      return configInvalid('APPLINK_PORT', `${at} is already in use (another applink, or another server)`);
     case 'EACCES':
-      return new ConfigError('APPLINK_PORT', `${at}: not permitted (ports below 1024 need privileges)`);
+      return configInvalid('APPLINK_PORT', `${at}: not permitted (ports below 1024 need privileges)`);
     case 'EADDRNOTAVAIL':
     case 'ENOTFOUND':
     case 'EAI_AGAIN':
-      return new ConfigError('APPLINK_HOST', `${config.host} is not an address of this machine (${e.code})`);
+      return configInvalid('APPLINK_HOST', `${config.host} is not an address of this machine (${e.code})`);
     default:
       return e;
   }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { CONFIG_VARIABLES, ConfigError, loadConfig, VARIABLE_HELP } from '../src/config';
+import { CONFIG_VARIABLES, loadConfig, VARIABLE_HELP } from '../src/config';
+import { ServiceError } from '../src/services/errors';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -7,10 +8,10 @@ const fail = (env: Record<string, string>) => {
   try {
     loadConfig(env);
   } catch (e) {
-    expect(e).toBeInstanceOf(ConfigError);
-    return (e as ConfigError).message;
+    expect(e).toMatchObject({ code: 'config_invalid' });
+    return (e as ServiceError).message;
   }
-  throw new Error('expected a ConfigError');
+  throw new Error('expected a config_invalid ServiceError');
 };
 
 describe('configuration', () => {

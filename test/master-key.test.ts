@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ConfigError } from '../src/config';
+import { configVariable, ServiceError } from '../src/services/errors';
 import { assertKeyOpensDatabase, loadMasterKey } from '../src/master-key';
 import { SecretBox } from '../src/secret-box';
 import { freshDatabase, type FreshDatabase } from './helpers/db';
@@ -40,8 +40,8 @@ describe('loadMasterKey', () => {
     } catch (e) {
       err = e;
     }
-    expect(err).toBeInstanceOf(ConfigError);
-    expect((err as ConfigError).variable).toBe('APPLINK_SECRET_KEY');
+    expect(err).toBeInstanceOf(ServiceError);
+    expect(configVariable(err)).toBe('APPLINK_SECRET_KEY');
     expect((err as Error).message).toMatch(/same key on every node/);
     expect(existsSync(file)).toBe(false);
   });

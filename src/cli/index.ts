@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import { CONFIG_VARIABLES, ConfigError, loadConfig, parseDatabaseUrl, VARIABLE_HELP, type Config } from '../config';
+import { CONFIG_VARIABLES, loadConfig, parseDatabaseUrl, VARIABLE_HELP, type Config } from '../config';
 import { openDatabase } from '../db';
 import { describeDatabase, openInstallation, type OpenMode } from '../installation';
 import { PROJECT_ROOT } from '../paths';
@@ -16,7 +16,7 @@ import { createLogger } from '../logger';
 import { errorMessage } from '../error-message';
 import type { Wiring } from '../wiring';
 import { keyId } from '../secret-box';
-import { CopyRefused, copySqliteToPg } from '../db/copy';
+import { copySqliteToPg } from '../db/copy';
 import { DEFAULT_ACTIVATION_DELAY_MS } from '../gateway/signing-keys';
 import { OPERATOR } from '../services/actor';
 import { invalidInput, notFound, ServiceError } from '../services/errors';
@@ -584,12 +584,9 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
     return 0;
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode;
-    // The CLI's one place for errors: a ServiceError (any code), bad configuration and a
-    // refused copy print their message; anything else is unexpected.
-    const msg =
-      e instanceof ServiceError || e instanceof ConfigError || e instanceof CopyRefused
-        ? e.message
-        : `unexpected error: ${errorMessage(e).split('\n')[0] ?? ''}`;
+    // The CLI's one place for errors: a ServiceError (any code: a refused action, bad
+    // configuration, a refused copy or key repair) prints its message; anything else is unexpected.
+    const msg = e instanceof ServiceError ? e.message : `unexpected error: ${errorMessage(e).split('\n')[0] ?? ''}`;
     process.stderr.write(`applink: ${msg}\n`);
     return 1;
   }

@@ -9,12 +9,7 @@
 import type { Knex } from 'knex';
 import type { Database } from './index';
 
-export class CopyRefused extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'CopyRefused';
-  }
-}
+import { refused } from '../services/errors';
 
 export interface CopiedTable {
   table: string;
@@ -26,8 +21,8 @@ const MAX_PARAMETERS = 30_000;
 const PAGE = 2_000;
 
 export async function copySqliteToPg(source: Database, target: Database): Promise<CopiedTable[]> {
-  if (source.dialect !== 'sqlite') throw new CopyRefused('the source must be an SQLite database (sqlite:PATH)');
-  if (target.dialect !== 'pg') throw new CopyRefused('the target must be a PostgreSQL database (postgres://…)');
+  if (source.dialect !== 'sqlite') throw refused('the source must be an SQLite database (sqlite:PATH)');
+  if (target.dialect !== 'pg') throw refused('the target must be a PostgreSQL database (postgres://…)');
   await source.migrate();
   await target.migrate();
 
@@ -35,9 +30,9 @@ export async function copySqliteToPg(source: Database, target: Database): Promis
     const tables = await tablesInDependencyOrder(src);
     for (const table of tables) {
       if (!(await target.knex.schema.hasTable(table)))
-        throw new CopyRefused(`the target has no table ${table}: is it at the same version?`);
+        throw refused(`the target has no table ${table}: is it at the same version?`);
       const row = await target.knex(table).first(target.knex.raw('1 AS present'));
-      if (row) throw new CopyRefused(`the target database is not empty (table ${table} has rows); refusing to copy`);
+      if (row) throw refused(`the target database is not empty (table ${table} has rows); refusing to copy`);
     }
     return target.knex.transaction(async (dst) => {
       const copied: CopiedTable[] = [];
@@ -66,7 +61,7 @@ async function tablesInDependencyOrder(src: Knex.Transaction): Promise<string[]>
   const ordered: string[] = [];
   const visit = (n: string, path: string[]) => {
     if (ordered.includes(n)) return;
-    if (path.includes(n)) throw new CopyRefused(`circular foreign keys between ${path.join(', ')}`);
+    if (path.includes(n)) throw refused(`circular foreign keys between ${path.join(', ')}`);
     for (const p of parents.get(n) ?? []) visit(p, [...path, n]);
     ordered.push(n);
   };
@@ -100,7 +95,7 @@ async function copyTable(src: Knex.Transaction, dst: Knex.Transaction, table: st
       for (const [column, value] of Object.entries(r)) {
         if (column === '__applink_rowid') continue;
         if (!(column in targetColumns))
-          throw new CopyRefused(`the target's table ${table} has no column ${column}: is it at the same version?`);
+          throw refused(`the target's table ${table} has no column ${column}: is it at the same version?`);
         o[column] = convert[column]!(value);
       }
       return o;

@@ -8,6 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Knex } from 'knex';
 import type { SecretBox } from '../secret-box';
+import { refused } from '../services/errors';
 
 /** Every column that holds a SecretBox ciphertext. A new sealed column must be added here. */
 export const SEALED_COLUMNS: ReadonlyArray<{ table: string; column: string }> = Object.freeze([
@@ -24,18 +25,12 @@ export interface ColumnKeys {
   byKey: Record<string, number>;
 }
 
-export class UnknownKeyError extends Error {
-  constructor(
-    readonly table: string,
-    readonly keyId: string,
-  ) {
-    super(
-      `${table} holds secrets sealed under key ${keyId}, which is not loaded: ` +
-        'set APPLINK_PREVIOUS_SECRET_KEYS to include it',
-    );
-    this.name = 'UnknownKeyError';
-  }
-}
+/** A stored secret sealed under a key this process does not hold: refused, nothing written. */
+const unknownKey = (table: string, keyId: string) =>
+  refused(
+    `${table} holds secrets sealed under key ${keyId}, which is not loaded: ` +
+      'set APPLINK_PREVIOUS_SECRET_KEYS to include it',
+  );
 
 // `v1.<8 hex key id>.<data>`: the key id is characters 4 to 11 (SQL substr is 1-based).
 const KEY_ID_SQL = (column: string) => `substr(${column}, 4, 8)`;
@@ -76,7 +71,7 @@ export async function rotateSecrets(
   // Refuse up front if any stored value is under a key this process cannot open.
   for (const usage of await sealedKeyUsage(knex)) {
     for (const id of Object.keys(usage.byKey)) {
-      if (!box.hasKey(id)) throw new UnknownKeyError(usage.table, id);
+      if (!box.hasKey(id)) throw unknownKey(usage.table, id);
     }
   }
   const results: RotationResult[] = [];
@@ -119,13 +114,6 @@ async function dropUnusedKeys(knex: Knex, box: SecretBox): Promise<void> {
     .delete();
 }
 
-export class RepairRefused extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'RepairRefused';
-  }
-}
-
 export interface ForgetResult {
   keyId: string;
   /** consumers whose shared secret was sealed under the key: each got a new secret (shown once) */
@@ -149,18 +137,16 @@ export interface ForgetResult {
  */
 export async function forgetKey(knex: Knex, box: SecretBox, id: string): Promise<ForgetResult> {
   if (!/^[0-9a-f]{8}$/.test(id))
-    throw new RepairRefused('--forget-key must be a key id (8 hex digits) from `applink keys status`');
+    throw refused('--forget-key must be a key id (8 hex digits) from `applink keys status`');
   if (box.hasKey(id))
-    throw new RepairRefused(
-      `key ${id} is loaded: nothing is lost; run \`applink keys rotate\` to re-seal under the current key`,
-    );
+    throw refused(`key ${id} is loaded: nothing is lost; run \`applink keys rotate\` to re-seal under the current key`);
   const usage = await sealedKeyUsage(knex);
   const recorded = ((await knex('master_keys').pluck('key_id')) as string[]) ?? [];
   const inData = usage.some((c) => (c.byKey[id] ?? 0) > 0);
-  if (!inData && !recorded.includes(id)) throw new RepairRefused(`no stored secret is sealed under key ${id}`);
+  if (!inData && !recorded.includes(id)) throw refused(`no stored secret is sealed under key ${id}`);
   const current = box.currentKeyId;
   if (!recorded.includes(current) && !usage.some((c) => (c.byKey[current] ?? 0) > 0))
-    throw new RepairRefused(
+    throw refused(
       `the current key ${current} has sealed nothing in this database: repair with this installation's key`,
     );
   const sealedUnder = (q: Knex.QueryBuilder, column: string) => q.whereRaw(`${KEY_ID_SQL(column)} = ?`, [id]);

@@ -28,12 +28,6 @@ export interface UpstreamCall {
 
 export type ProxyOutcome = 'ok' | 'bad_gateway' | 'timeout' | 'aborted';
 
-class UpstreamTimeout extends Error {
-  constructor() {
-    super('upstream timed out');
-  }
-}
-
 export function agentFor(upstream: URL): Agent {
   return upstream.protocol === 'https:'
     ? new https.Agent({ keepAlive: true, scheduling: 'lifo' })
@@ -70,10 +64,14 @@ export function forward(
       timeout: call.timeoutMs,
     });
 
-    upReq.on('timeout', () => upReq.destroy(new UpstreamTimeout()));
+    // Silence past the timeout: the one error that follows is ours, and means 504.
+    let timedOut = false;
+    upReq.on('timeout', () => {
+      timedOut = true;
+      upReq.destroy(new Error('upstream timed out'));
+    });
 
     upReq.on('error', (err) => {
-      const timedOut = err instanceof UpstreamTimeout;
       if (!res.headersSent && !res.destroyed) {
         logger.warn(
           { ...logContext, err: { code: (err as NodeJS.ErrnoException).code ?? err.name, timedOut } },

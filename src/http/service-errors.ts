@@ -2,7 +2,8 @@
  * The one place a ServiceError (src/services/errors.ts) becomes an HTTP answer. Pages get
  * the error page with the code's status, unless the route said what to do instead
  * (onServiceError: re-show its form with the message, or flash and redirect); JSON routes
- * get `{ error, message, fields }`. Called by the error handler (src/http/errors.ts).
+ * get `{ error, message, fields }` (for the 5xx codes, `config_invalid` and `unavailable`,
+ * the page's words instead of the message). Called by the error handler (src/http/errors.ts).
  */
 import type { Request, RequestHandler, Response } from 'express';
 import { ServiceError, type ServiceErrorCode } from '../services/errors';
@@ -37,7 +38,17 @@ function pageFor(err: ServiceError): { title: string; message: string } {
       return { title: 'Not found', message: 'There is no page at this address.' };
     case 'forbidden':
       return { title: 'Access denied', message: err.message };
-    default:
+    // the server's fault, not the request's: the detail is for the operator's log, not the page
+    case 'config_invalid':
+      return { title: 'Server error', message: 'Something went wrong on our side. Please try again.' };
+    case 'unavailable':
+      return {
+        title: 'Temporarily unavailable',
+        message: 'A service this depends on cannot be reached. Please try again shortly.',
+      };
+    case 'invalid_input':
+    case 'conflict':
+    case 'refused':
       return { title: 'The request could not be completed', message: err.message };
   }
 }
@@ -57,5 +68,7 @@ export async function sendServiceError(
   if (page && registered?.codes.includes(err.code)) return registered.handle(err, req, res);
   res.status(err.httpStatus);
   if (page) return renderErrorPage(pageFor(err));
-  res.set('Cache-Control', 'no-store').json(err.toJSON());
+  // A 5xx is the server's fault: the code, and the page's words rather than the operator's detail.
+  const body = err.httpStatus >= 500 ? { error: err.code, message: pageFor(err).message } : err.toJSON();
+  res.set('Cache-Control', 'no-store').json(body);
 }

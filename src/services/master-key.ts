@@ -9,15 +9,12 @@ import { recordedKeys } from '../master-key';
 import type { GatewayKeyInfo, GatewayKeys } from '../gateway/signing-keys';
 import {
   forgetKey,
-  RepairRefused,
   type ForgetResult,
   rotateSecrets,
   sealedKeyUsage,
-  UnknownKeyError,
   type ColumnKeys,
   type RotationResult,
 } from '../db/rotate';
-import { refused } from './errors';
 import { requireAdministrator, type Actor } from './actor';
 import type { Transactor } from './transaction';
 
@@ -50,14 +47,8 @@ export class KeyService {
     opts: { batchSize: number },
   ): Promise<{ currentKeyId: string; rotated: number; results: RotationResult[] }> {
     requireAdministrator(actor);
-    let results: RotationResult[];
-    try {
-      results = await rotateSecrets(this.tx.db, this.box, opts);
-    } catch (e) {
-      // a stored secret sealed under a key this process does not hold: nothing was written
-      if (e instanceof UnknownKeyError) throw refused(e.message);
-      throw e;
-    }
+    // refused (nothing written) when a stored secret is sealed under a key this process does not hold
+    const results = await rotateSecrets(this.tx.db, this.box, opts);
     const rotated = results.reduce((n, x) => n + x.rotated, 0);
     await this.tx.audit(actor, { event: 'keys.rotated', detail: { keyId: this.box.currentKeyId, rotated } });
     return { currentKeyId: this.box.currentKeyId, rotated, results };
@@ -70,25 +61,21 @@ export class KeyService {
    */
   async forgetMasterKey(actor: Actor, opts: { keyId: string }): Promise<ForgetResult> {
     requireAdministrator(actor);
-    try {
-      return await this.tx.run(async (t) => {
-        const r = await forgetKey(t.db, this.box, opts.keyId.trim().toLowerCase());
-        await t.audit(actor, {
-          event: 'keys.forgotten',
-          detail: {
-            keyId: r.keyId,
-            consumers: r.consumers.map((c) => c.key),
-            accessTokensRevoked: r.accessTokensRevoked,
-            requestTokensDeleted: r.requestTokensDeleted,
-            gatewayKeysDeleted: r.gatewayKeysDeleted,
-          },
-        });
-        return r;
+    // forgetKey refuses (a ServiceError) a malformed, loaded or unknown key id
+    return this.tx.run(async (t) => {
+      const r = await forgetKey(t.db, this.box, opts.keyId.trim().toLowerCase());
+      await t.audit(actor, {
+        event: 'keys.forgotten',
+        detail: {
+          keyId: r.keyId,
+          consumers: r.consumers.map((c) => c.key),
+          accessTokensRevoked: r.accessTokensRevoked,
+          requestTokensDeleted: r.requestTokensDeleted,
+          gatewayKeysDeleted: r.gatewayKeysDeleted,
+        },
       });
-    } catch (e) {
-      if (e instanceof RepairRefused) throw refused(e.message);
-      throw e;
-    }
+      return r;
+    });
   }
 
   listGatewayKeys(): Promise<GatewayKeyInfo[]> {

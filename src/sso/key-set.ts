@@ -2,27 +2,23 @@
  * Where the proxy's signing keys come from. A remote key set (jose) is fetched with a
  * timeout, cached, and fetched again when a token names an unknown `kid`, at most once
  * per cooldown; a local JWKS file is read at start and re-read under the same rule.
- * Any failure to obtain keys surfaces as KeySetUnavailable: the caller fails closed.
+ * Any failure to obtain keys surfaces as an `unavailable` ServiceError (keySetUnavailable):
+ * the caller fails closed.
  */
 import { readFileSync } from 'node:fs';
 import { createLocalJWKSet, createRemoteJWKSet, errors, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
-import { ConfigError } from '../config';
+import { configInvalid, unavailable } from '../services/errors';
 
 /** Fetch timeout for the remote key set. */
 export const JWKS_TIMEOUT_MS = 5_000;
 /** Keys are re-fetched at most this often when nothing asks for a refresh sooner. */
 export const JWKS_MAX_AGE_MS = 10 * 60_000;
 
-export class KeySetUnavailable extends Error {
-  constructor(cause: unknown) {
-    super('the signing key set could not be obtained', { cause });
-    this.name = 'KeySetUnavailable';
-  }
-}
+const keySetUnavailable = (cause: unknown) => unavailable('the signing key set could not be obtained', cause);
 
 export interface KeySet {
   getKey: JWTVerifyGetKey;
-  /** Loads the keys ahead of the first sign-in; rejects with KeySetUnavailable. */
+  /** Loads the keys ahead of the first sign-in; rejects with an `unavailable` ServiceError. */
   warm(): Promise<void>;
 }
 
@@ -42,14 +38,14 @@ export function remoteKeySet(url: URL, cooldownSeconds: number): KeySet {
         return await jwks(header, token);
       } catch (e) {
         if (isKeyMismatch(e)) throw e;
-        throw new KeySetUnavailable(e);
+        throw keySetUnavailable(e);
       }
     },
     async warm() {
       try {
         await jwks.reload();
       } catch (e) {
-        throw new KeySetUnavailable(e);
+        throw keySetUnavailable(e);
       }
     },
   };
@@ -61,15 +57,12 @@ export function fileKeySet(path: string, cooldownSeconds: number, now: () => num
     try {
       parsed = JSON.parse(readFileSync(path, 'utf8'));
     } catch (e) {
-      throw new ConfigError(
-        'APPLINK_SSO_JWKS_FILE',
-        `cannot read a JSON key set from ${path}: ${(e as Error).message}`,
-      );
+      throw configInvalid('APPLINK_SSO_JWKS_FILE', `cannot read a JSON key set from ${path}: ${(e as Error).message}`);
     }
     try {
       return createLocalJWKSet(parsed as JSONWebKeySet);
     } catch {
-      throw new ConfigError('APPLINK_SSO_JWKS_FILE', `${path} is not a JSON Web Key Set ({"keys": [...]})`);
+      throw configInvalid('APPLINK_SSO_JWKS_FILE', `${path} is not a JSON Web Key Set ({"keys": [...]})`);
     }
   };
   // Read at start: a missing or broken file stops the server with a clear message.
@@ -86,7 +79,7 @@ export function fileKeySet(path: string, cooldownSeconds: number, now: () => num
           loadedAt = now();
         } catch (reloadError) {
           loadedAt = now();
-          throw new KeySetUnavailable(reloadError);
+          throw keySetUnavailable(reloadError);
         }
         return local(header, token);
       }

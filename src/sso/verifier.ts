@@ -6,7 +6,7 @@
  */
 import { errors, jwtVerify } from 'jose';
 import type { KeySet } from './key-set';
-import { KeySetUnavailable } from './key-set';
+import { ServiceError } from '../services/errors';
 import { displayNameField, normaliseEmail } from '../services/fields';
 
 export const ALGORITHMS = ['RS256', 'ES256'];
@@ -73,7 +73,8 @@ export function createAssertionVerifier(o: VerifierOptions): (token: string) => 
 }
 
 function reasonFor(e: unknown): RefusalReason {
-  if (e instanceof KeySetUnavailable) return 'key_set_unavailable';
+  // the key set could not be obtained (src/sso/key-set.ts): the proxy's fault, not the token's
+  if (e instanceof ServiceError && e.code === 'unavailable') return 'key_set_unavailable';
   if (e instanceof errors.JOSEAlgNotAllowed) return 'algorithm_not_allowed';
   if (e instanceof errors.JWKSNoMatchingKey || e instanceof errors.JWKSMultipleMatchingKeys) return 'unknown_key';
   if (e instanceof errors.JWSSignatureVerificationFailed) return 'bad_signature';

@@ -1,7 +1,8 @@
 // Route configuration, matching and the rewriting of the request target, as pure functions,
 // and the configuration errors that name APPLINK_GATEWAY_*.
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../../src/config';
+import { loadConfig } from '../../src/config';
+import { configVariable, ServiceError } from '../../src/services/errors';
 import { ACCEPTED_PATHS as accepted, REFUSED_PATHS as refused } from './path-cases';
 import {
   matchRoute,
@@ -47,11 +48,11 @@ describe('APPLINK_GATEWAY_ROUTES', () => {
     ['/.well-known=http://x', 'must be a path'],
     ['/healthz=http://x', 'collides'],
   ])('%s is refused: %s', (value, message) => {
-    expect(() => loadConfig({ APPLINK_GATEWAY_ROUTES: value })).toThrow(ConfigError);
+    expect(() => loadConfig({ APPLINK_GATEWAY_ROUTES: value })).toThrow(ServiceError);
     try {
       loadConfig({ APPLINK_GATEWAY_ROUTES: value });
     } catch (e) {
-      expect((e as ConfigError).variable).toBe('APPLINK_GATEWAY_ROUTES');
+      expect(configVariable(e)).toBe('APPLINK_GATEWAY_ROUTES');
       expect((e as Error).message).toContain(message);
     }
   });
@@ -82,7 +83,7 @@ describe('APPLINK_BASE_URL and APPLINK_GATEWAY_FORWARD_HEADERS', () => {
     try {
       loadConfig({ APPLINK_GATEWAY_ROUTES: '/t=http://127.0.0.1:1' });
     } catch (e) {
-      expect((e as ConfigError).variable).toBe('APPLINK_BASE_URL');
+      expect(configVariable(e)).toBe('APPLINK_BASE_URL');
       expect((e as Error).message).not.toContain('\n');
     }
     const c = loadConfig({ APPLINK_GATEWAY_ROUTES: '/t=http://127.0.0.1:1', APPLINK_BASE_URL: 'https://a.example' });

@@ -1,6 +1,7 @@
 // SSO configuration: all-or-nothing, exactly one key source, clear errors naming the variable.
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../../src/config';
+import { loadConfig } from '../../src/config';
+import { configVariable, ServiceError } from '../../src/services/errors';
 
 const CORE = {
   APPLINK_SSO_JWKS_URL: 'https://team.cloudflareaccess.com/cdn-cgi/access/certs',
@@ -8,14 +9,14 @@ const CORE = {
   APPLINK_SSO_AUDIENCE: 'aud-tag',
 };
 
-function errorOf(env: Record<string, string>): ConfigError {
+function errorOf(env: Record<string, string>): ServiceError {
   try {
     loadConfig(env);
   } catch (e) {
-    if (e instanceof ConfigError) return e;
+    if (e instanceof ServiceError && e.code === 'config_invalid') return e;
     throw e;
   }
-  throw new Error('expected a ConfigError');
+  throw new Error('expected a config_invalid ServiceError');
 }
 
 describe('SSO configuration', () => {
@@ -85,7 +86,7 @@ describe('SSO configuration', () => {
     ['SSO-only without SSO', { APPLINK_LOGIN_FORM: 'off' }, 'APPLINK_LOGIN_FORM', /single sign-on/],
   ])('rejects %s', (_name, env, variable, message) => {
     const e = errorOf(env);
-    expect(e.variable).toBe(variable);
+    expect(configVariable(e)).toBe(variable);
     expect(e.message).toMatch(message);
     expect(e.message.startsWith(`${variable}: `)).toBe(true);
   });

@@ -20,7 +20,8 @@ import {
   ssoEnv,
   type SigningKey,
 } from '../helpers/sso';
-import { ConfigError, loadConfig } from '../../src/config';
+import { loadConfig } from '../../src/config';
+import { configVariable } from '../../src/services/errors';
 import { startServer } from '../../src/server';
 import { createLogger } from '../../src/logger';
 
@@ -356,8 +357,7 @@ describe('the key set', () => {
         },
         (e: unknown) => e,
       );
-      expect(err).toBeInstanceOf(ConfigError);
-      expect((err as ConfigError).variable).toBe('APPLINK_SSO_JWKS_FILE');
+      expect(configVariable(err)).toBe('APPLINK_SSO_JWKS_FILE');
     }
   });
 });
