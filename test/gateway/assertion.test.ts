@@ -13,6 +13,7 @@ import { SecretBox } from '../../src/secret-box';
 import { GatewayKeys, KEY_REFRESH_MS, type SigningKey } from '../../src/gateway/signing-keys';
 import { ASSERTION_REUSE_MS, Assertions, type AssertionSubject } from '../../src/gateway/assertion';
 import type { UserRecord } from '../../src/oauth1/ports';
+import { must } from '../helpers/must';
 
 const alice: UserRecord = {
   id: 7,
@@ -34,7 +35,7 @@ const subject = (over: Partial<AssertionSubject> = {}): AssertionSubject => ({
 
 async function newKey(kid: string): Promise<{ key: SigningKey; publicKey: webcrypto.CryptoKey }> {
   const pair = await webcrypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify']);
-  return { key: { kid, key: pair.privateKey as unknown as SigningKey['key'] }, publicKey: pair.publicKey };
+  return { key: { kid, key: pair.privateKey }, publicKey: pair.publicKey };
 }
 
 describe('assertion reuse', () => {
@@ -53,7 +54,7 @@ describe('assertion reuse', () => {
       currentDate: new Date(t + ASSERTION_REUSE_MS - 1),
     });
     expect(payload).toMatchObject({ sub: 'alice', grant_id: 12, consumer_key: 'wiki' });
-    expect(payload.exp! * 1000 - (t + ASSERTION_REUSE_MS)).toBeGreaterThanOrEqual(55_000);
+    expect(must(payload.exp, 'the exp claim') * 1000 - (t + ASSERTION_REUSE_MS)).toBeGreaterThanOrEqual(55_000);
   });
 
   it('never reuses across grants, routes, keys, or once a claim has changed', async () => {

@@ -10,6 +10,7 @@ import { PASSWORD, seedUser, startTestServer, type TestServer } from '../helpers
 import { chromiumAvailable, launchChromium } from '../helpers/chromium';
 import { linkApp, pinnedBase, signRawTarget, startUpstream, type Linked, type Upstream } from '../helpers/gateway';
 import { formatForm } from '../../src/oauth1/encoding';
+import { must } from '../helpers/must';
 
 const run = chromiumAvailable();
 
@@ -45,8 +46,8 @@ describe.runIf(run)('an upstream page in a signed-in administrator\u2019s browse
   let up: Upstream;
   let server: TestServer;
   let base: string;
-  let browser: Browser;
-  let ctx: BrowserContext;
+  let browser: Browser | undefined;
+  let ctx: BrowserContext | undefined;
   let eve: Linked;
   let malloryId: number;
 
@@ -61,7 +62,7 @@ describe.runIf(run)('an upstream page in a signed-in administrator\u2019s browse
     await seedUser(server, 'eve');
     eve = await linkApp(base, server.services, 'eve', 'eve-app');
     up.handle((req, res) => {
-      if (!req.url!.startsWith('/page')) return false;
+      if (!req.url?.startsWith('/page')) return false;
       res.writeHead(200, {
         'content-type': 'text/html; charset=utf-8',
         // and an attempt to replace the administrator's session
@@ -75,17 +76,19 @@ describe.runIf(run)('an upstream page in a signed-in administrator\u2019s browse
   afterAll(async () => {
     await ctx?.close();
     await browser?.close();
-    await server?.stop();
-    await up?.close();
+    await (server as TestServer | undefined)?.stop();
+    await (up as Upstream | undefined)?.close();
   });
 
-  const isAdmin = async (username: string) => (await server.services.users.findByUsername(username))!.isAdmin;
+  const isAdmin = async (username: string) =>
+    must(await server.services.users.findByUsername(username), `the user ${username}`).isAdmin;
 
   // each test in a fresh browser profile, signed in anew
   const signInAsRoot = async (): Promise<Page> => {
     await ctx?.close();
-    ctx = await browser.newContext();
-    const page = await ctx.newPage();
+    const fresh = await must(browser, 'the browser').newContext();
+    ctx = fresh;
+    const page = await fresh.newPage();
     await page.goto(`${base}/login`);
     await page.getByLabel('Username').fill('root');
     await page.getByLabel('Password').fill(PASSWORD);
@@ -95,7 +98,7 @@ describe.runIf(run)('an upstream page in a signed-in administrator\u2019s browse
   };
 
   const report = async (page: Page): Promise<Record<string, string>> => {
-    await page.waitForFunction(() => document.getElementById('out')?.textContent?.includes('done=1'), null, {
+    await page.waitForFunction(() => document.getElementById('out')?.textContent.includes('done=1'), null, {
       timeout: 10_000,
     });
     const text = (await page.locator('#out').textContent()) ?? '';
@@ -125,16 +128,17 @@ describe.runIf(run)('an upstream page in a signed-in administrator\u2019s browse
     expect(await isAdmin('mallory')).toBe(false);
     const seenBefore = up.seen.length;
     const res = await page.goto(`${base}/app/page?${formatForm(signRawTarget(eve, 'GET', base, '/app/page'))}`);
-    expect(res!.status()).toBe(200);
+    const answer = must(res, 'the response to the gateway page');
+    expect(answer.status()).toBe(200);
     const r = await report(page);
     expect(r.cookie).toMatch(/^blocked/);
     expect(r['set-cookie']).toMatch(/^blocked/);
     expect(r.storage).toMatch(/^blocked/);
     expect(r.read).toMatch(/^blocked/);
     // the upstream acted for eve, and never saw the administrator's session cookie
-    const seen = up.seen[seenBefore]!;
-    expect(seen.claims!.sub).toBe('eve');
-    expect(String(seen.headers.cookie ?? '')).not.toContain('applink.sid');
+    const seen = must(up.seen[seenBefore], 'what the upstream saw');
+    expect(must(seen.claims, 'the verified claims').sub).toBe('eve');
+    expect(seen.headers.cookie ?? '').not.toContain('applink.sid');
 
     // give a POST that might have been sent every chance to land
     await new Promise((res2) => setTimeout(res2, 500));
@@ -143,23 +147,28 @@ describe.runIf(run)('an upstream page in a signed-in administrator\u2019s browse
       .knex('audit_events')
       .where({ event: 'user.admin_granted' })
       .count({ n: '*' });
-    expect(Number(audit[0]!.n)).toBe(1); // the control's, only
+    expect(Number(must(audit[0], 'the count').n)).toBe(1); // the control's, only
 
     // still signed in as root (the upstream's Set-Cookie did not replace the session), and the
     // admin console says mallory is no administrator
     const users = await page.goto(`${base}/admin/users`);
-    expect(users!.status()).toBe(200);
+    expect(must(users, 'the response to /admin/users').status()).toBe(200);
     const row = page.locator('tr', { hasText: 'mallory' });
     await expect.poll(() => row.locator('a, button', { hasText: /make admin/i }).count()).toBe(1);
-    const cookies = await ctx.cookies(base);
-    expect(cookies.find((c) => c.name === 'applink.sid')!.value).not.toContain('evil');
+    const cookies = await page.context().cookies(base);
+    expect(
+      must(
+        cookies.find((c) => c.name === 'applink.sid'),
+        'the session cookie',
+      ).value,
+    ).not.toContain('evil');
     // the upstream's own cookie is kept
-    const routeCookies = await ctx.cookies(`${base}/app/x`);
+    const routeCookies = await page.context().cookies(`${base}/app/x`);
     expect(routeCookies.find((c) => c.name === 'upstream')?.value).toBe('1');
     // ... confined to the route: never sent to applink's own pages
     expect(routeCookies.find((c) => c.name === 'wide')?.path).toBe('/app');
     expect(cookies.map((c) => c.name)).not.toContain('wide');
-    expect(res!.headers()['content-security-policy']).toContain('sandbox');
+    expect(answer.headers()['content-security-policy']).toContain('sandbox');
     await page.close();
   });
 });

@@ -21,6 +21,7 @@ import {
   type Seen,
   type Upstream,
 } from '../helpers/gateway';
+import { must } from '../helpers/must';
 
 let up: Upstream;
 let server: TestServer;
@@ -65,40 +66,46 @@ async function through(
 ) {
   const before = up.seen.length;
   const res = await send(method, sign(who, method, `${server.url}${path}`, o), extra);
-  const seen: Seen | null = up.seen.length > before ? up.seen[up.seen.length - 1]! : null;
+  const seen: Seen | null = up.seen.length > before ? must(up.seen.at(-1), 'what the upstream saw') : null;
   expect(up.seen.length - before).toBeLessThanOrEqual(1);
   return { ...res, seen };
 }
 
 function expectActsFor(seen: Seen | null, username: string, consumerKey: string, l: Linked) {
   expect(seen, 'the call reached the upstream').not.toBeNull();
-  expect(seen!.verifyError).toBeNull();
-  const c = seen!.claims!;
+  const s = must(seen, 'what the upstream saw');
+  expect(s.verifyError).toBeNull();
+  const c = must(s.claims, 'the verified claims');
   expect(c.iss).toBe(server.url);
   expect(c.sub).toBe(username);
   expect(c.email).toBe(`${username}@example.com`);
   expect(c.name).toBe(`${username} Example`);
   expect(c.consumer_key).toBe(consumerKey);
   expect(c.grant_id).toBe(l.grantId);
-  expect(c.exp! - c.iat!).toBe(60);
-  expect(Math.abs(c.iat! - Date.now() / 1000)).toBeLessThan(5);
+  const iat = must(c.iat, 'the iat claim');
+  expect(must(c.exp, 'the exp claim') - iat).toBe(60);
+  expect(Math.abs(iat - Date.now() / 1000)).toBeLessThan(5);
   expect(c.jti).toMatch(/^[0-9a-f-]{36}$/);
-  expect(seen!.headers['x-applink-user']).toBe(username);
-  expect(seen!.headers['x-applink-consumer']).toBe(consumerKey);
-  expect(seen!.headers.authorization).toBeUndefined();
+  expect(s.headers['x-applink-user']).toBe(username);
+  expect(s.headers['x-applink-consumer']).toBe(consumerKey);
+  expect(s.headers.authorization).toBeUndefined();
+  return s;
 }
+
+/** The claims of the assertion the upstream verified. */
+const claimsOf = (seen: Seen | null) => must(must(seen, 'what the upstream saw').claims, 'the verified claims');
 
 describe('signed calls reach the upstream as the user', () => {
   it('GET: prefix stripped, query intact, assertion verified against the JWKS', async () => {
     const r = await through('GET', '/tracker/issues/ABC-1', { query: { q: "a b+c&d=e/ü!*'()~", empty: '' } });
     expect(r.status, r.text).toBe(200);
-    expectActsFor(r.seen, 'alice', 'wiki', alice);
-    expect(r.seen!.method).toBe('GET');
-    expect(r.seen!.url).toBe('/issues/ABC-1?q=a%20b%2Bc%26d%3De%2F%C3%BC%21%2A%27%28%29~&empty=');
-    expect(r.seen!.claims!.aud).toBe(`${server.url}/tracker`);
-    expect(r.seen!.headers['x-forwarded-prefix']).toBe('/tracker');
+    const seen = expectActsFor(r.seen, 'alice', 'wiki', alice);
+    expect(seen.method).toBe('GET');
+    expect(seen.url).toBe('/issues/ABC-1?q=a%20b%2Bc%26d%3De%2F%C3%BC%21%2A%27%28%29~&empty=');
+    expect(claimsOf(seen).aud).toBe(`${server.url}/tracker`);
+    expect(seen.headers['x-forwarded-prefix']).toBe('/tracker');
     // the upstream's answer comes back, with both cookies, confined to the route
-    expect(JSON.parse(r.text).url).toBe(r.seen!.url);
+    expect((JSON.parse(r.text) as { url: string }).url).toBe(seen.url);
     expect(r.headers.getSetCookie()).toEqual(['a=1; Path=/tracker', 'b=2; Path=/tracker']);
     expect(r.headers.get('via')).toBe('1.1 applink');
   });
@@ -106,11 +113,11 @@ describe('signed calls reach the upstream as the user', () => {
   it('the route prefix alone is the upstream root; the longest prefix wins', async () => {
     const root = await through('GET', '/tracker');
     expect(root.status).toBe(200);
-    expect(root.seen!.url).toBe('/');
+    expect(must(root.seen, 'what the upstream saw').url).toBe('/');
     const v2 = await through('GET', '/tracker/v2/things', { query: { a: '1' } });
     expect(v2.status).toBe(200);
-    expect(v2.seen!.url).toBe('/api/v2/things?a=1');
-    expect(v2.seen!.claims!.aud).toBe(`${server.url}/tracker/v2`);
+    expect(must(v2.seen, 'what the upstream saw').url).toBe('/api/v2/things?a=1');
+    expect(claimsOf(v2.seen).aud).toBe(`${server.url}/tracker/v2`);
     const other = await send('GET', sign(alice, 'GET', `${server.url}/trackers/x`));
     expect(other.status).toBe(404);
   });
@@ -118,12 +125,12 @@ describe('signed calls reach the upstream as the user', () => {
   it('updates last_used like any API call', async () => {
     const bob = await linkApp(server.url, server.services, 'bob', 'ci');
     const [before] = await server.services.grants.list({ consumerKey: 'ci' });
-    expect(before!.lastUsedAt).toBeNull();
+    expect(must(before, "ci's grant").lastUsedAt).toBeNull();
     const r = await through('GET', '/tracker/me', {}, {}, bob);
     expectActsFor(r.seen, 'bob', 'ci', bob);
-    const [after] = await server.services.grants.list({ consumerKey: 'ci' });
-    expect(after!.lastUsedAt).not.toBeNull();
-    expect(after!.lastUsedIp).toBe('127.0.0.1');
+    const after = must((await server.services.grants.list({ consumerKey: 'ci' }))[0], "ci's grant");
+    expect(after.lastUsedAt).not.toBeNull();
+    expect(after.lastUsedIp).toBe('127.0.0.1');
   });
 
   it('POST form: the signed body arrives byte for byte', async () => {
@@ -131,34 +138,33 @@ describe('signed calls reach the upstream as the user', () => {
     const s = sign(alice, 'POST', `${server.url}/tracker/issues`, { form });
     const r = await through('POST', '/tracker/issues', { form });
     expect(r.status, r.text).toBe(200);
-    expectActsFor(r.seen, 'alice', 'wiki', alice);
-    expect(r.seen!.method).toBe('POST');
-    expect(r.seen!.body).toBe(s.body);
-    expect(r.seen!.headers['content-type']).toBe('application/x-www-form-urlencoded');
-    expect(r.seen!.headers['content-length']).toBe(String(Buffer.byteLength(s.body!)));
+    const seen = expectActsFor(r.seen, 'alice', 'wiki', alice);
+    expect(seen.method).toBe('POST');
+    expect(seen.body).toBe(s.body);
+    expect(seen.headers['content-type']).toBe('application/x-www-form-urlencoded');
+    expect(seen.headers['content-length']).toBe(String(Buffer.byteLength(must(s.body, 'the signed body'))));
   });
 
   it('OAuth parameters sent in the form body or the query are removed before forwarding', async () => {
     const inBody = await through('POST', '/tracker/issues', { form: { summary: 'x y' }, oauthIn: 'body' });
     expect(inBody.status, inBody.text).toBe(200);
-    expectActsFor(inBody.seen, 'alice', 'wiki', alice);
-    expect(inBody.seen!.body).toBe('summary=x%20y');
-    expect(inBody.seen!.headers['content-length']).toBe('13');
+    const seenBody = expectActsFor(inBody.seen, 'alice', 'wiki', alice);
+    expect(seenBody.body).toBe('summary=x%20y');
+    expect(seenBody.headers['content-length']).toBe('13');
 
     const inQuery = await through('GET', '/tracker/search', { query: { jql: 'a=b' }, oauthIn: 'query' });
     expect(inQuery.status, inQuery.text).toBe(200);
-    expectActsFor(inQuery.seen, 'alice', 'wiki', alice);
-    expect(inQuery.seen!.url).toBe('/search?jql=a%3Db');
+    expect(expectActsFor(inQuery.seen, 'alice', 'wiki', alice).url).toBe('/search?jql=a%3Db');
   });
 
   it('POST JSON with oauth_body_hash arrives intact; a tampered body never arrives', async () => {
     const json = JSON.stringify({ fields: { summary: 'Ünïcode body', n: 1 } });
     const r = await through('POST', '/tracker/rest/issue', { json, query: { notify: 'false' } });
     expect(r.status, r.text).toBe(200);
-    expectActsFor(r.seen, 'alice', 'wiki', alice);
-    expect(r.seen!.body).toBe(json);
-    expect(r.seen!.url).toBe('/rest/issue?notify=false');
-    expect(r.seen!.headers['content-type']).toBe('application/json');
+    const seen = expectActsFor(r.seen, 'alice', 'wiki', alice);
+    expect(seen.body).toBe(json);
+    expect(seen.url).toBe('/rest/issue?notify=false');
+    expect(seen.headers['content-type']).toBe('application/json');
 
     const s = sign(alice, 'POST', `${server.url}/tracker/rest/issue`, { json });
     const before = up.seen.length;
@@ -174,7 +180,7 @@ describe('signed calls reach the upstream as the user', () => {
     const before = up.seen.length;
     const put = await send('PUT', { ...s, body }, { 'content-type': 'application/octet-stream' });
     expect(put.status, put.text).toBe(200);
-    const seen = up.seen[before]!;
+    const seen = must(up.seen[before], 'what the upstream saw');
     expectActsFor(seen, 'alice', 'wiki', alice);
     expect(seen.method).toBe('PUT');
     expect(seen.bytes).toBe(200_000);
@@ -182,14 +188,14 @@ describe('signed calls reach the upstream as the user', () => {
 
     const del = await through('DELETE', '/tracker/issues/ABC-1');
     expect(del.status).toBe(200);
-    expectActsFor(del.seen, 'alice', 'wiki', alice);
-    expect(del.seen!.method).toBe('DELETE');
-    expect(del.seen!.bytes).toBe(0);
+    const seenDel = expectActsFor(del.seen, 'alice', 'wiki', alice);
+    expect(seenDel.method).toBe('DELETE');
+    expect(seenDel.bytes).toBe(0);
   });
 
   it('the upstream status and headers come back; hop-by-hop headers do not', async () => {
     up.handle((req, res) => {
-      if (!req.url!.startsWith('/teapot')) return false;
+      if (!req.url?.startsWith('/teapot')) return false;
       res.writeHead(418, {
         connection: 'keep-alive, x-hop',
         'x-hop': 'secret',
@@ -304,7 +310,7 @@ describe('no spoofing', () => {
     });
     expect(r.status, r.text).toBe(200);
     expect(up.seen.length).toBe(before + 1);
-    const seen = up.seen[before]!;
+    const seen = must(up.seen[before], 'what the upstream saw');
     expectActsFor(seen, 'alice', 'wiki', alice);
     const h = seen.headers;
     expect(h['applink-jwt-assertion']).not.toBe(fake);
@@ -341,7 +347,7 @@ describe('upstream failures', () => {
   });
 
   it('upstream slower than APPLINK_GATEWAY_TIMEOUT: 504', async () => {
-    up.handle((req) => req.url!.startsWith('/slow')); // never answers
+    up.handle((req) => req.url?.startsWith('/slow') === true); // never answers
     try {
       const started = Date.now();
       const r = await send('GET', sign(alice, 'GET', `${server.url}/tracker/slow`));
@@ -355,7 +361,7 @@ describe('upstream failures', () => {
 
   it('an upstream that dies mid-response cuts the response short', async () => {
     up.handle((req, res) => {
-      if (!req.url!.startsWith('/dies')) return false;
+      if (!req.url?.startsWith('/dies')) return false;
       res.writeHead(200, { 'content-length': '1000000' });
       res.write('x'.repeat(1000));
       setTimeout(() => res.destroy(), 50);
@@ -384,7 +390,10 @@ describe('keys', () => {
       expect(k.kid).toMatch(/^[A-Za-z0-9_-]{43}$/);
       expect(k.d).toBeUndefined();
     }
-    const row = await server.services.db.knex('gateway_keys').first('private_key_enc');
+    const row = must<{ private_key_enc: string }>(
+      await server.services.db.knex('gateway_keys').first('private_key_enc'),
+      'a gateway key row',
+    );
     expect(row.private_key_enc).toMatch(/^v1\./); // sealed with the master key
     expect(row.private_key_enc).not.toContain('PRIVATE KEY');
   });
@@ -394,9 +403,9 @@ describe('keys', () => {
     // activates 1.5 s after it is published (in production: jose's 30 s vs the 120 s default).
     up.trust(server.url, ['/tracker', '/tracker/v2'], 500);
     const first = await through('GET', '/tracker/before');
-    expectActsFor(first.seen, 'alice', 'wiki', alice);
-    const oldKid = first.seen!.claims!.kid;
-    const oldAssertion = String(first.seen!.headers['applink-jwt-assertion']);
+    const firstSeen = expectActsFor(first.seen, 'alice', 'wiki', alice);
+    const oldKid = claimsOf(firstSeen).kid;
+    const oldAssertion = String(firstSeen.headers['applink-jwt-assertion']);
 
     const next = await server.services.gatewayKeys.rotate(1500);
     expect(next.state).toBe('next');
@@ -408,12 +417,12 @@ describe('keys', () => {
 
     const during = await through('GET', '/tracker/during');
     expectActsFor(during.seen, 'alice', 'wiki', alice);
-    expect(during.seen!.claims!.kid).toBe(oldKid);
+    expect(claimsOf(during.seen).kid).toBe(oldKid);
 
     await new Promise((r) => setTimeout(r, 1600));
     const after = await through('GET', '/tracker/after');
     expectActsFor(after.seen, 'alice', 'wiki', alice);
-    expect(after.seen!.claims!.kid).toBe(next.kid);
+    expect(claimsOf(after.seen).kid).toBe(next.kid);
     expect(await published()).toEqual(expect.arrayContaining([oldKid, next.kid]));
 
     // an assertion signed with the old key before the switch still verifies
@@ -421,43 +430,61 @@ describe('keys', () => {
     await expect(jwtVerify(oldAssertion, set, { issuer: server.url })).resolves.toBeTruthy();
 
     const states = await server.services.gatewayKeys.list();
-    expect(states.find((k) => k.kid === oldKid)!.state).toBe('retired');
-    expect(states.find((k) => k.kid === next.kid)!.state).toBe('signing');
+    expect(
+      must(
+        states.find((k) => k.kid === oldKid),
+        'the old key',
+      ).state,
+    ).toBe('retired');
+    expect(
+      must(
+        states.find((k) => k.kid === next.kid),
+        'the next key',
+      ).state,
+    ).toBe('signing');
   });
 
   it('`applink gateway rotate-key` on the same database; calls keep verifying throughout', async () => {
     const saved = { ...process.env };
     Object.assign(process.env, server.env);
     const out: string[] = [];
-    const io = { out: (x: string) => void out.push(x), readStdin: async () => '' };
+    const io = { out: (x: string) => void out.push(x), readStdin: () => Promise.resolve('') };
     let rotated: { kid: string; state: string };
     try {
       expect(await main(['node', 'applink', 'gateway', 'rotate-key', '--activate-in', 'soon'], io)).toBe(1);
       expect(await main(['node', 'applink', 'gateway', 'rotate-key', '--activate-in', '1', '--json'], io)).toBe(0);
-      rotated = JSON.parse(out.pop()!) as { kid: string; state: string };
+      rotated = JSON.parse(must(out.pop(), 'the printed key')) as { kid: string; state: string };
       expect(rotated.state).toBe('next');
       expect(await main(['node', 'applink', 'gateway', 'keys', '--json'], io)).toBe(0);
-      const listed = JSON.parse(out.pop()!) as Array<{ kid: string; state: string }>;
-      expect(listed.find((k) => k.kid === rotated.kid)!.state).toBe('next');
+      const listed = JSON.parse(must(out.pop(), 'the printed keys')) as Array<{ kid: string; state: string }>;
+      expect(
+        must(
+          listed.find((k) => k.kid === rotated.kid),
+          'the rotated key',
+        ).state,
+      ).toBe('next');
       expect(listed.filter((k) => k.state === 'signing')).toHaveLength(1);
       const jwks = (await (await fetch(`${server.url}/.well-known/jwks.json`)).json()) as {
         keys: Array<{ kid: string }>;
       };
       expect(jwks.keys.map((k) => k.kid)).toContain(rotated.kid);
       const [audit] = await server.services.audits.list({ event: 'gateway.key_rotated' });
-      expect(JSON.parse(audit!.detail!)).toMatchObject({ kid: rotated.kid, by: 'cli' });
+      expect(JSON.parse(must(must(audit, 'the audit entry').detail, 'its detail'))).toMatchObject({
+        kid: rotated.kid,
+        by: 'cli',
+      });
     } finally {
       process.env = saved;
     }
     // Until the new key activates, the server signs with the current one.
     const before = await through('GET', '/tracker/after-cli');
     expectActsFor(before.seen, 'alice', 'wiki', alice);
-    expect(before.seen!.claims!.kid).not.toBe(rotated.kid);
+    expect(claimsOf(before.seen).kid).not.toBe(rotated.kid);
     await new Promise((r) => setTimeout(r, 1100));
     server.services.gatewayKeys.refresh(); // what the 30-second re-read does
     const after = await through('GET', '/tracker/after-activation');
     expectActsFor(after.seen, 'alice', 'wiki', alice);
-    expect(after.seen!.claims!.kid).toBe(rotated.kid);
+    expect(claimsOf(after.seen).kid).toBe(rotated.kid);
   });
 });
 
@@ -486,7 +513,7 @@ describe('behind a base URL with a path', () => {
     const l = await linkApp(base, server2.services, 'erin', 'wiki');
     const r = await send('GET', sign(l, 'GET', `${base}/tracker/browse/X-1`, { query: { a: 'b' } }));
     expect(r.status, r.text).toBe(200);
-    const seen = up2.seen[up2.seen.length - 1]!;
+    const seen = must(up2.seen.at(-1), 'what the upstream saw');
     expect(seen.verifyError).toBeNull();
     expect(seen.url).toBe('/jira/browse/X-1?a=b');
     expect(seen.claims).toMatchObject({ iss: base, aud: `${base}/tracker`, sub: 'erin' });
@@ -497,8 +524,8 @@ describe('behind a base URL with a path', () => {
 });
 
 describe("docs/gateway.md's upstream example", () => {
-  let child: ChildProcess;
-  let server3: TestServer;
+  let child: ChildProcess | undefined;
+  let server3: TestServer | undefined;
   afterAll(async () => {
     child?.kill();
     await server3?.stop();
@@ -506,7 +533,10 @@ describe("docs/gateway.md's upstream example", () => {
 
   it('verifies the assertion and greets the user', async () => {
     const doc = readFileSync(join(PROJECT_ROOT, 'docs', 'gateway.md'), 'utf8');
-    const code = /\*\*The upstream's side\*\*[\s\S]*?```js\n([\s\S]*?)```/.exec(doc)![1]!;
+    const code = must(
+      /\*\*The upstream's side\*\*[\s\S]*?```js\n([\s\S]*?)```/.exec(doc)?.[1],
+      "the upstream's example in docs/gateway.md",
+    );
     expect(code.trim().split('\n')).toHaveLength(10);
     const port = await freePort();
     const base = `http://127.0.0.1:${await freePort()}`;

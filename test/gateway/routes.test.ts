@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config';
 import { configVariable, ServiceError } from '../../src/services/errors';
 import { ACCEPTED_PATHS as accepted, REFUSED_PATHS as refused } from './path-cases';
+import { must } from '../helpers/must';
 import {
   matchRoute,
   nonCanonicalPath,
@@ -136,17 +137,20 @@ describe('matching and the upstream target', () => {
     expect(matchRoute(routes, '/t')).toMatchObject({ rest: '/', query: '' });
     expect(matchRoute(routes, '/t?x=1')).toMatchObject({ rest: '/', query: 'x=1' });
     expect(matchRoute(routes, '/t/a/b?x=1#frag')).toMatchObject({ rest: '/a/b', query: 'x=1' });
-    expect(matchRoute(routes, '/t/v2/a')!.route.prefix).toBe('/t/v2');
-    expect(matchRoute(routes, '/t/v20')!.route.prefix).toBe('/t');
+    expect(must(matchRoute(routes, '/t/v2/a'), 'the match for /t/v2/a').route.prefix).toBe('/t/v2');
+    expect(must(matchRoute(routes, '/t/v20'), 'the match for /t/v20').route.prefix).toBe('/t');
     expect(matchRoute(routes, '/tx')).toBeNull();
     expect(matchRoute(routes, '/T/a')).toBeNull();
     expect(matchRoute(routes, '/other')).toBeNull();
   });
 
   it('keeps the query byte for byte, without oauth_* pairs', () => {
-    const m = matchRoute(routes, '/t/v2/a%20b?q=a+b%2Fc&oauth_token=T&x=&oauth%5Fnonce=n&&z=%E2%82%AC')!;
+    const m = must(
+      matchRoute(routes, '/t/v2/a%20b?q=a+b%2Fc&oauth_token=T&x=&oauth%5Fnonce=n&&z=%E2%82%AC'),
+      'the match',
+    );
     expect(upstreamTarget(m)).toBe('/api/a%20b?q=a+b%2Fc&x=&&z=%E2%82%AC');
-    expect(upstreamTarget(matchRoute(routes, '/t/a?oauth_signature=s')!)).toBe('/a');
+    expect(upstreamTarget(must(matchRoute(routes, '/t/a?oauth_signature=s'), 'the match'))).toBe('/a');
     expect(withoutOAuthPairs('summary=x+y&oauth_consumer_key=k&oauthx=1')).toBe('summary=x+y&oauthx=1');
   });
 

@@ -21,6 +21,7 @@ import { MAIN } from '../helpers/process';
 import { formatForm, percentEncode } from '../../src/oauth1/encoding';
 import { FORWARDED_REQUEST_HEADERS, GATEWAY_CSP } from '../../src/gateway/headers';
 import { ACCEPTED_PATHS, REFUSED_PATHS } from './path-cases';
+import { must } from '../helpers/must';
 
 let up: Upstream;
 let server: TestServer;
@@ -76,8 +77,11 @@ async function exchange(
   // give a request that did get through time to be recorded
   await new Promise((r) => setTimeout(r, 5));
   expect(up.seen.length - before).toBeLessThanOrEqual(1);
-  return { ...answer, seen: up.seen.length > before ? up.seen[up.seen.length - 1]! : null };
+  return { ...answer, seen: up.seen.length > before ? must(up.seen.at(-1), 'what the upstream saw') : null };
 }
+
+/** What the upstream received, for a call that must have reached it. */
+const reached = (r: Exchange) => must(r.seen, 'what the upstream saw');
 
 /** A GET signed over the raw target, OAuth in the header. */
 const signedGet = (target: string, head: string[] = []) =>
@@ -97,8 +101,8 @@ describe('paths: only canonical ones, forwarded byte for byte', () => {
   it.each(ACCEPTED_PATHS.map((p) => [JSON.stringify(p), p]))('forwards %s as is', async (_label, p) => {
     const r = await signedGet(`/jira${p}?x=1`);
     expect(r.status, r.body).toBe(200);
-    expect(r.seen!.verifyError).toBeNull();
-    expect(r.seen!.url).toBe(`/jira${p}?x=1`);
+    expect(reached(r).verifyError).toBeNull();
+    expect(reached(r).url).toBe(`/jira${p}?x=1`);
   });
 
   it('a route prefix reached through a non-canonical path is refused too', async () => {
@@ -124,7 +128,7 @@ describe('oauth_body_hash: decided from the parsed protocol parameters', () => {
     ['%6F for o', (n) => (n === 'oauth_body_hash' ? '%6Fauth_body_hash' : n)],
     [
       'every character encoded',
-      (n) => (n === 'oauth_body_hash' ? [...n].map((c) => `%${c.charCodeAt(0).toString(16)}`).join('') : n),
+      (n) => (n === 'oauth_body_hash' ? n.replace(/./g, (c) => `%${c.charCodeAt(0).toString(16)}`) : n),
     ],
     ['only the last _', (n) => (n === 'oauth_body_hash' ? 'oauth_body%5Fhash' : n)],
   ];
@@ -157,8 +161,8 @@ describe('oauth_body_hash: decided from the parsed protocol parameters', () => {
       json,
     );
     expect(r.status, r.body).toBe(200);
-    expect(r.seen!.body).toBe(json);
-    expect(r.seen!.url).toBe('/jira/rest/issue');
+    expect(reached(r).body).toBe(json);
+    expect(reached(r).url).toBe('/jira/rest/issue');
   });
 
   it.each(spellings)('in the query, %s', async (_l, nameAs) => {
@@ -176,8 +180,8 @@ describe('oauth_body_hash: decided from the parsed protocol parameters', () => {
       json,
     );
     expect(right.status, right.body).toBe(200);
-    expect(right.seen!.body).toBe(json);
-    expect(right.seen!.url).toBe('/jira/rest/issue'); // the protocol parameters stay here
+    expect(reached(right).body).toBe(json);
+    expect(reached(right).url).toBe('/jira/rest/issue'); // the protocol parameters stay here
   });
 
   it('a form body still may not carry oauth_body_hash, however spelt', async () => {
@@ -267,10 +271,10 @@ describe('request headers: an allowlist, and applink its own identity', () => {
   it("only listed headers arrive; identity is applink's; owned cookies are stripped", async () => {
     const r = await signedGet('/jira/whoami', [...hostile, 'Accept: application/json', 'X-Atlassian-Token: no-check']);
     expect(r.status, r.body).toBe(200);
-    const h = r.seen!.headers;
+    const h = reached(r).headers;
     expect(Object.keys(h).filter((n) => !allowed.has(n))).toEqual([]);
-    expect(r.seen!.verifyError).toBeNull();
-    expect(r.seen!.claims!.sub).toBe('alice');
+    expect(reached(r).verifyError).toBeNull();
+    expect(must(reached(r).claims, 'the verified claims').sub).toBe('alice');
     expect(h['applink-jwt-assertion']).not.toContain(fake);
     expect(h['x-applink-user']).toBe('alice');
     expect(h['x-applink-consumer']).toBe('wiki');
@@ -286,16 +290,17 @@ describe('request headers: an allowlist, and applink its own identity', () => {
   it('a Cookie header of owned cookies only is not forwarded at all', async () => {
     const r = await signedGet('/jira/x', ['Cookie: applink.sid=s%3Aabc', 'Cookie: CF_Authorization=eyJ']);
     expect(r.status).toBe(200);
-    expect(r.seen!.headers.cookie).toBeUndefined();
+    expect(reached(r).headers.cookie).toBeUndefined();
   });
 
   it('the issuer and X-Forwarded-Host come from APPLINK_BASE_URL, never from Host', async () => {
     for (const host of ['evil.example', 'evil.example:8080', `127.0.0.1:${new URL(base).port}`]) {
       const r = await signedGet('/jira/x', [`Host: ${host}`]);
       expect(r.status, r.body).toBe(200);
-      expect(r.seen!.claims!.iss).toBe(base);
-      expect(r.seen!.claims!.aud).toBe(`${base}/jira`);
-      expect(r.seen!.headers['x-forwarded-host']).toBe(new URL(base).host);
+      const claims = must(reached(r).claims, 'the verified claims');
+      expect(claims.iss).toBe(base);
+      expect(claims.aud).toBe(`${base}/jira`);
+      expect(reached(r).headers['x-forwarded-host']).toBe(new URL(base).host);
     }
   });
 });
@@ -326,15 +331,15 @@ describe('upgrades are refused, never forwarded as plain requests', () => {
   it('Connection: upgrade without Upgrade is a plain request, forwarded without it', async () => {
     const r = await signedGet('/jira/x', ['Connection: upgrade']);
     expect(r.status, r.body).toBe(200);
-    expect(r.seen!.headers.upgrade).toBeUndefined();
-    expect(String(r.seen!.headers.connection ?? '')).not.toMatch(/upgrade/i);
+    expect(reached(r).headers.upgrade).toBeUndefined();
+    expect(reached(r).headers.connection ?? '').not.toMatch(/upgrade/i);
   });
 });
 
 describe('responses: sandboxed, and unable to touch applink state', () => {
   it('Set-Cookie for applink cookies and origin-wide headers are dropped; CSP sandbox added', async () => {
     up.handle((req, res) => {
-      if (!req.url!.startsWith('/jira/page')) return false;
+      if (!req.url?.startsWith('/jira/page')) return false;
       res.writeHead(200, {
         'content-type': 'text/html',
         'set-cookie': [
@@ -388,7 +393,7 @@ describe('responses: sandboxed, and unable to touch applink state', () => {
       [500, 'image/svg+xml'],
     ] as const) {
       up.handle((req, res) => {
-        if (!req.url!.startsWith('/jira/any')) return false;
+        if (!req.url?.startsWith('/jira/any')) return false;
         res.writeHead(status, { 'content-type': type, location: '/elsewhere' });
         res.end('<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>');
         return true;

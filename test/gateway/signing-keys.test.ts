@@ -18,6 +18,7 @@ import {
 } from '../../src/gateway/signing-keys';
 import { signAssertion } from '../../src/gateway/assertion';
 import { createTempPgDatabase, pgAvailable } from '../helpers/pg';
+import { must } from '../helpers/must';
 import type { UserRecord } from '../../src/oauth1/ports';
 
 const user: UserRecord = {
@@ -44,11 +45,14 @@ for (const dialect of ['sqlite', 'pg'] as const) {
       if (dialect === 'sqlite') {
         const dir = mkdtempSync(join(tmpdir(), 'applink-keys-'));
         db = openDatabase({ client: 'sqlite', filename: join(dir, 'k.sqlite') });
-        cleanup = async () => rmSync(dir, { recursive: true, force: true });
+        cleanup = () => {
+          rmSync(dir, { recursive: true, force: true });
+          return Promise.resolve();
+        };
       } else {
         const tmp = await createTempPgDatabase();
         db = openDatabase({ client: 'pg', connectionString: tmp.url });
-        cleanup = tmp.drop;
+        cleanup = () => tmp.drop();
       }
       await db.migrate();
     });
@@ -74,9 +78,9 @@ for (const dialect of ['sqlite', 'pg'] as const) {
 
     it('many calls at once on one node meeting an empty table make one key', async () => {
       const a = node();
-      const got = await Promise.all([...Array(10)].map((_, i) => (i % 2 ? a.signingKey() : a.jwks())));
+      const got = await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 ? a.signingKey() : a.jwks())));
       expect(await db.knex('gateway_keys').count({ n: '*' })).toEqual([{ n: 1 }]);
-      expect(new Set(got.map((g) => ('kid' in g ? g.kid : g.keys[0]!.kid))).size).toBe(1);
+      expect(new Set(got.map((g) => ('kid' in g ? g.kid : must(g.keys[0], 'a published key').kid))).size).toBe(1);
       await db.knex('gateway_keys').delete();
     });
 
@@ -102,15 +106,17 @@ for (const dialect of ['sqlite', 'pg'] as const) {
         consumer_key: 'wiki',
         grant_id: 3,
       });
-      expect(payload.exp! - payload.iat!).toBe(ASSERTION_LIFETIME_S);
+      expect(must(payload.exp, 'the exp claim') - must(payload.iat, 'the iat claim')).toBe(ASSERTION_LIFETIME_S);
     });
 
     it('the private key is sealed at rest; only public halves are published', async () => {
-      const rows = await db.knex('gateway_keys').select('private_key_enc', 'public_jwk');
+      const rows = await db
+        .knex<{ private_key_enc: string; public_jwk: string }>('gateway_keys')
+        .select('private_key_enc', 'public_jwk');
       for (const r of rows) {
         expect(r.private_key_enc).toMatch(/^v1\.[0-9a-f]{8}\./);
         expect(box.open(r.private_key_enc)).toContain('BEGIN PRIVATE KEY');
-        expect(JSON.parse(r.public_jwk).d).toBeUndefined();
+        expect((JSON.parse(r.public_jwk) as { d?: unknown }).d).toBeUndefined();
       }
       for (const k of (await node().jwks()).keys) expect(k.d).toBeUndefined();
     });

@@ -19,6 +19,7 @@ import { secretBoxFor } from '../../src/master-key';
 import { createLogger } from '../../src/logger';
 import { createWiring } from '../../src/wiring';
 import { PROJECT_ROOT } from '../../src/paths';
+import { must } from '../helpers/must';
 
 const MiB = 1024 * 1024;
 const CHUNK = randomBytes(64 * 1024);
@@ -66,10 +67,15 @@ function upload(l: Linked, url: string, progress: { sent: number }): Promise<{ s
         headers: { ...s.headers, 'content-type': 'application/octet-stream', 'content-length': String(TOTAL) },
       },
       (res) => {
+        const status = res.statusCode;
+        if (status === undefined) {
+          reject(new Error('a response without a status code'));
+          return;
+        }
         let text = '';
         res.setEncoding('utf8');
         res.on('data', (c: string) => (text += c));
-        res.on('end', () => resolve({ status: res.statusCode!, text }));
+        res.on('end', () => resolve({ status, text }));
       },
     );
     req.on('error', reject);
@@ -101,11 +107,12 @@ async function hashOf(res: IncomingMessage): Promise<{ bytes: number; sha256: st
 /** The upstream's side: /sink hashes what arrives (and can be paused), /source sends TOTAL bytes. */
 function streamingUpstream(up: Upstream, ctl: { received: number; sinkReq?: IncomingMessage; written: number }) {
   up.handle((req, res, seen) => {
-    if (req.url!.startsWith('/sink')) {
+    const url = req.url ?? '';
+    if (url.startsWith('/sink')) {
       ctl.sinkReq = req;
       ctl.received = 0;
       const h = createHash('sha256');
-      let stall = req.url!.includes('stall');
+      let stall = url.includes('stall');
       req.on('data', (c: Buffer) => {
         ctl.received += c.length;
         h.update(c);
@@ -120,7 +127,7 @@ function streamingUpstream(up: Upstream, ctl: { received: number; sinkReq?: Inco
       });
       return true;
     }
-    if (req.url!.startsWith('/source')) {
+    if (url.startsWith('/source')) {
       if (!seen.claims) {
         res.writeHead(403).end();
         return true;
@@ -206,7 +213,7 @@ describe('in-process: a client that leaves ends the upstream exchange', () => {
     let upstreamReq: IncomingMessage | undefined;
     const closed = new Promise<boolean>((resolve) => {
       up.handle((req) => {
-        if (!req.url!.startsWith('/sink')) return false;
+        if (!req.url?.startsWith('/sink')) return false;
         upstreamReq = req;
         req.resume();
         req.on('close', () => resolve(req.complete));
@@ -233,7 +240,7 @@ describe('in-process: a client that leaves ends the upstream exchange', () => {
   it('mid-download: the upstream response is cut', async () => {
     const ended = new Promise<boolean>((resolve) => {
       up.handle((req, res) => {
-        if (!req.url!.startsWith('/source')) return false;
+        if (!req.url?.startsWith('/source')) return false;
         res.writeHead(200, { 'content-length': String(TOTAL) });
         writeAll(res, { sent: 0 }).catch(() => undefined);
         res.on('close', () => resolve(res.writableFinished));
@@ -281,7 +288,7 @@ describe('spawned server: resident memory while 100 MiB go each way', () => {
   let dir: string;
   let base: string;
   let alice: Linked;
-  let closeDb: () => Promise<void>;
+  let closeDb: (() => Promise<void>) | undefined;
 
   beforeAll(async () => {
     const main = ensureBuilt();
@@ -299,20 +306,21 @@ describe('spawned server: resident memory while 100 MiB go each way', () => {
       env: { PATH: process.env.PATH, ...env },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
+    const stdout = must(child.stdout, "the server's piped stdout");
     base = await new Promise<string>((resolve, reject) => {
       let buf = '';
-      child.stdout!.setEncoding('utf8');
+      stdout.setEncoding('utf8');
       const onData = (c: string) => {
         buf += c;
-        const m = /"url":"(http:\/\/[^"]+)","database"/.exec(buf);
-        if (m) {
-          child.stdout!.off('data', onData);
-          child.stdout!.resume(); // keep draining the request log
-          resolve(m[1]!);
+        const url = /"url":"(http:\/\/[^"]+)","database"/.exec(buf)?.[1];
+        if (url !== undefined) {
+          stdout.off('data', onData);
+          stdout.resume(); // keep draining the request log
+          resolve(url);
         }
       };
-      child.stdout!.on('data', onData);
-      child.once('exit', (code) => reject(new Error(`applink exited with ${code}`)));
+      stdout.on('data', onData);
+      child.once('exit', (code) => reject(new Error(`applink exited with ${String(code)}`)));
     });
     up.trust(base, ['/files']);
     const config = loadConfig(env);
@@ -329,10 +337,12 @@ describe('spawned server: resident memory while 100 MiB go each way', () => {
   });
 
   afterAll(async () => {
-    child?.kill('SIGTERM');
-    if (child && child.exitCode === null) await once(child, 'exit');
+    // beforeAll may have stopped part-way: any of these may still be unset
+    const started = child as ChildProcess | undefined;
+    started?.kill('SIGTERM');
+    if (started?.exitCode === null) await once(started, 'exit');
     await closeDb?.();
-    await up?.close();
+    await (up as Upstream | undefined)?.close();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
@@ -342,10 +352,11 @@ describe('spawned server: resident memory while 100 MiB go each way', () => {
     // warm up on small calls: code loaded, statements prepared, signing key made
     for (let i = 0; i < 5; i++) (await download(alice, `${base}/files/source`)).destroy();
     await sleep(200);
-    const baseline = rssOf(child.pid!);
+    const pid = must(child.pid, "the server's pid");
+    const baseline = rssOf(pid);
     let peak = baseline;
-    const sampler = setInterval(() => (peak = Math.max(peak, rssOf(child.pid!))), 10);
-    const growth = () => Math.max(peak, rssOf(child.pid!, 'VmHWM')) - baseline;
+    const sampler = setInterval(() => (peak = Math.max(peak, rssOf(pid))), 10);
+    const growth = () => Math.max(peak, rssOf(pid, 'VmHWM')) - baseline;
     const round = async () => {
       const u = await upload(alice, `${base}/files/sink`, { sent: 0 });
       expect(u.status, u.text).toBe(200);
