@@ -143,11 +143,12 @@ function sqliteHotPath(db: Database): HotPath {
   // Group commit: one transaction for the claims of one round (a commit is most of an
   // insert's cost). A duplicate within a round loses exactly as it would across rounds.
   const claim = batched((claims: Array<{ claim: NonceClaim; touch: TokenTouch | null }>) =>
-    run((s) =>
-      claims.length === 1 && claims[0]!.touch === null
-        ? [claimOne(s, claims[0]!.claim, null)]
-        : s.conn.transaction(() => claims.map((c) => claimOne(s, c.claim, c.touch)))(),
-    ),
+    run((s) => {
+      const only = claims.length === 1 ? claims[0] : undefined;
+      return only?.touch === null
+        ? [claimOne(s, only.claim, null)]
+        : s.conn.transaction(() => claims.map((c) => claimOne(s, c.claim, c.touch)))();
+    }),
   );
   const setDisplayName = batched(
     (items: Array<{ userId: number; displayName: string; audit: AuditEvent; at: number }>) =>
@@ -291,8 +292,10 @@ function pgHotPath(db: Database): HotPath {
       sent.map((c) => c.touch?.accessTokenId ?? null),
     ]);
     const won = new Array<boolean>(sent.length).fill(false);
-    for (const i of rows[0]!.won as number[]) won[i - 1] = true;
-    return slot.map((i) => i !== -1 && won[i]!);
+    const answer = rows[0];
+    if (!answer) throw new Error('the nonce claim returned no row');
+    for (const i of answer.won as number[]) won[i - 1] = true;
+    return slot.map((i) => i !== -1 && won[i] === true);
   });
 
   return {

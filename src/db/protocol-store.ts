@@ -143,7 +143,7 @@ export class SqlProtocolStore implements ProtocolStore {
   async createRequestToken(t: NewRequestToken, audit: AuditEvent): Promise<number> {
     const secretEnc = this.box.seal(t.secret);
     const id = await this.db.knex.transaction(async (trx) => {
-      const [row] = await trx('request_tokens')
+      const [row]: Array<{ id: number }> = await trx('request_tokens')
         .insert({
           token_hash: t.tokenHash,
           consumer_id: t.consumerId,
@@ -166,7 +166,7 @@ export class SqlProtocolStore implements ProtocolStore {
       .knex('request_tokens as t')
       .join('consumers as c', 'c.id', 't.consumer_id')
       .where('t.token_hash', tokenHash)
-      .first(
+      .first<(RequestTokenRow & ConsumerRow & { c_secret_enc: string | null; c_created_at: number }) | undefined>(
         't.*',
         'c.consumer_key',
         'c.name',
@@ -178,7 +178,7 @@ export class SqlProtocolStore implements ProtocolStore {
         'c.created_at as c_created_at',
       );
     if (!row) return null;
-    const r = row as RequestTokenRow & ConsumerRow & { c_secret_enc: string | null; c_created_at: number };
+    const r = row;
     return {
       token: toRequestToken(r, this.box),
       consumer: toConsumer(
@@ -265,7 +265,7 @@ export class SqlProtocolStore implements ProtocolStore {
         }
         return { refused };
       }
-      const [row] = await trx('access_tokens')
+      const [row]: Array<{ id: number }> = await trx('access_tokens')
         .insert({
           token_hash: e.accessTokenHash,
           consumer_id: e.consumerId,
@@ -288,28 +288,29 @@ export class SqlProtocolStore implements ProtocolStore {
   async renewAccessToken(r: Renewal, audit: AuditEvent): Promise<RenewalOutcome> {
     const secretEnc = this.box.seal(r.newSecret);
     const outcome = await this.db.knex.transaction(async (trx): Promise<RenewalOutcome> => {
-      const grant = (await trx('access_tokens as t')
+      const grant = await trx('access_tokens as t')
         .join('users as u', 'u.id', 't.user_id')
         .join('consumers as c', 'c.id', 't.consumer_id')
         .where('t.id', r.accessTokenId)
-        .first(
+        .first<GrantSessionRow | undefined>(
           't.token_hash',
           't.session_handle_hash',
           't.revoked_at',
           't.authorization_expires_at',
           'u.disabled_at as u_disabled',
           'c.disabled_at as c_disabled',
-        )) as GrantSessionRow | undefined;
-      const refused = grant ? renewalRefusal(grant, r) : 'raced';
+        );
+      if (!grant) return { renewed: false, refused: 'raced' };
+      const refused = renewalRefusal(grant, r);
       if (refused) return { renewed: false, refused };
-      const expiresAt = capAt(r.expiresAt, grant!.authorization_expires_at);
+      const expiresAt = capAt(r.expiresAt, grant.authorization_expires_at);
       // The claim: the grant must still carry the token the renewal was signed with (of
       // two concurrent renewals, the second finds the first one's token there and loses),
       // and still be live, in the same statement that replaces it.
       const won = await trx('access_tokens')
         .where({ id: r.accessTokenId, token_hash: r.tokenHash, session_handle_hash: r.sessionHandleHash })
         .whereNull('revoked_at')
-        .where((q) => q.whereNull('authorization_expires_at').orWhere('authorization_expires_at', '>', r.at))
+        .whereRaw('(authorization_expires_at IS NULL OR authorization_expires_at > ?)', [r.at])
         .whereExists(enabledConsumer(trx, 'access_tokens'))
         .whereExists(enabledUser(trx, null))
         .update({
@@ -321,7 +322,7 @@ export class SqlProtocolStore implements ProtocolStore {
         });
       if (won !== 1) return { renewed: false, refused: 'raced' };
       await recordAudit(trx, audit);
-      return { renewed: true, expiresAt, authorizationExpiresAt: grant!.authorization_expires_at };
+      return { renewed: true, expiresAt, authorizationExpiresAt: grant.authorization_expires_at };
     });
     if (outcome.renewed) this.onAudit(audit);
     return outcome;
@@ -368,11 +369,11 @@ const enabledUser = (trx: Knex.Transaction, userId: number | null) => {
 
 /** After a step's conditional write found nothing: was it the user, the consumer, or a race? */
 async function whyRefused(trx: Knex.Transaction, userId: number, consumerId: number): Promise<StepRefusal> {
-  const c = (await trx('consumers').where({ id: consumerId }).first('disabled_at')) as
-    { disabled_at: number | null } | undefined;
+  const c = await trx('consumers')
+    .where({ id: consumerId })
+    .first<{ disabled_at: number | null } | undefined>('disabled_at');
   if (!c || c.disabled_at !== null) return 'consumer_disabled';
-  const u = (await trx('users').where({ id: userId }).first('disabled_at')) as
-    { disabled_at: number | null } | undefined;
+  const u = await trx('users').where({ id: userId }).first<{ disabled_at: number | null } | undefined>('disabled_at');
   if (!u || u.disabled_at !== null) return 'user_disabled';
   return 'raced';
 }

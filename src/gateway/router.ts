@@ -9,7 +9,7 @@
  * verification the request stream itself is piped to the upstream.
  */
 import express, { Router, type ErrorRequestHandler, type Request, type RequestHandler, type Response } from 'express';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Agent, IncomingMessage, ServerResponse } from 'node:http';
 import { authenticateApiCall } from '../oauth1/flows/api-call';
 import { collectParams, isFormContentType, type CollectedParams } from '../oauth1/params';
 import { OAuthProblem } from '../oauth1/problems';
@@ -19,7 +19,14 @@ import type { Wiring } from '../wiring';
 import { Assertions } from './assertion';
 import { headerPolicy, upstreamRequestHeaders } from './headers';
 import { agentFor, forward, type ProxyOutcome } from './proxy';
-import { matchRoute, nonCanonicalPath, upstreamTarget, withoutOAuthPairs, type RouteMatch } from './routes';
+import {
+  matchRoute,
+  nonCanonicalPath,
+  upstreamTarget,
+  withoutOAuthPairs,
+  type GatewayRoute,
+  type RouteMatch,
+} from './routes';
 
 /** The cookie Cloudflare Access signs browsers in with: never an upstream's business. */
 const CLOUDFLARE_COOKIE = 'CF_Authorization';
@@ -96,7 +103,13 @@ function createGateway(s: Wiring): Gateway | null {
   if (routes.length === 0) return null;
   if (!s.config.baseUrl) throw new Error('gateway routes need APPLINK_BASE_URL');
   const baseUrl = s.config.baseUrl;
-  const agents = new Map(routes.map((r) => [r.prefix, agentFor(r.upstream)]));
+  // One keep-alive agent per route, kept with the route itself.
+  const agents = new WeakMap(routes.map((r) => [r, agentFor(r.upstream)]));
+  const agentOf = (route: GatewayRoute): Agent => {
+    let agent = agents.get(route);
+    if (!agent) agents.set(route, (agent = agentFor(route.upstream)));
+    return agent;
+  };
   const owned = [SESSION_COOKIE, CLOUDFLARE_COOKIE, ...(s.config.sso ? [s.config.sso.cookie] : [])];
   const policy = headerPolicy(s.config.gatewayForwardHeaders, owned);
   const readBody = express.raw({
@@ -170,11 +183,11 @@ function createGateway(s: Wiring): Gateway | null {
         {
           upstream,
           target: upstreamTarget(match),
-          method: req.method!,
+          method: req.method ?? 'GET',
           headers,
           body,
           timeoutMs: s.config.gatewayTimeout,
-          agent: agents.get(match.route.prefix)!,
+          agent: agentOf(match.route),
           owned: policy.owned,
           cookiePath: prefix,
         },

@@ -104,7 +104,7 @@ export function createRequestListener(s: Wiring, app: Express, options: FrontOpt
   };
 
   return (req, res) => {
-    const url = req.url!;
+    const url = req.url ?? '';
     if (url.startsWith(myself) && (url.length === myself.length || url.charCodeAt(myself.length) === 0x3f)) {
       const m = req.method;
       if (m === 'GET' || m === 'HEAD') return serve(req, res, getMyself);

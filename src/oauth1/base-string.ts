@@ -14,10 +14,12 @@ const DEFAULT_PORT: Readonly<Record<string, string>> = { http: '80', https: '443
  */
 export function baseStringUri(origin: string, target: string): string {
   const m = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/(\[[^\]]*\]|[^:/?#]*)(?::(\d*))?$/.exec(origin);
-  if (!m) throw new OAuthProblem('parameter_rejected', { advice: 'The request URL cannot be parsed.' });
-  const scheme = m[1]!.toLowerCase();
-  const host = m[2]!.toLowerCase();
-  const port = m[3];
+  const [, rawScheme, rawHost, port] = m ?? [];
+  if (rawScheme === undefined || rawHost === undefined) {
+    throw new OAuthProblem('parameter_rejected', { advice: 'The request URL cannot be parsed.' });
+  }
+  const scheme = rawScheme.toLowerCase();
+  const host = rawHost.toLowerCase();
   const authority = port && port !== DEFAULT_PORT[scheme] ? `${host}:${port}` : host;
   let end = target.length;
   const q = target.indexOf('?');
@@ -33,8 +35,11 @@ export function baseStringUri(origin: string, target: string): string {
 /** Splits an absolute URL into the (origin, target) pair baseStringUri takes. */
 export function splitUrl(url: string): { origin: string; target: string } {
   const m = /^([A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]*)(.*)$/s.exec(url);
-  if (!m) throw new OAuthProblem('parameter_rejected', { advice: 'The request URL cannot be parsed.' });
-  return { origin: m[1]!, target: m[2]! };
+  const [, origin, target] = m ?? [];
+  if (origin === undefined || target === undefined) {
+    throw new OAuthProblem('parameter_rejected', { advice: 'The request URL cannot be parsed.' });
+  }
+  return { origin, target };
 }
 
 // Characters that may appear raw in a path (RFC 3986 pchar plus "/" and "%" of escapes).
@@ -54,11 +59,8 @@ export function normaliseParams(params: readonly Pair[]): string {
 }
 
 function sortedEncodedPairs(params: readonly Pair[]): string[] {
-  const encoded = new Array<string>(params.length);
-  for (let i = 0; i < params.length; i++) {
-    const p = params[i]!;
-    encoded[i] = percentEncode(p[0]) + '=' + percentEncode(p[1]);
-  }
+  const encoded: string[] = [];
+  for (const [name, value] of params) encoded.push(percentEncode(name) + '=' + percentEncode(value));
   // Sorting "name=value" strings as wholes is wrong when one name is a prefix of another
   // ("a=" vs "a-"), so compare the encoded name first, then the value.
   return encoded.sort(compareEncodedPairs);
@@ -97,11 +99,12 @@ export function signatureBaseString(method: string, uri: string, params: readonl
 function encodedNormalisedParams(params: readonly Pair[]): string {
   const encoded = sortedEncodedPairs(params);
   let out = '';
-  for (let i = 0; i < encoded.length; i++) {
-    let e = encoded[i]!;
+  let separator = '';
+  for (let e of encoded) {
     if (e.indexOf('%') !== -1) e = e.replace(PERCENT, '%25');
     const eq = e.indexOf('=');
-    out += (i === 0 ? '' : '%26') + e.slice(0, eq) + '%3D' + e.slice(eq + 1);
+    out += separator + e.slice(0, eq) + '%3D' + e.slice(eq + 1);
+    separator = '%26';
   }
   return out;
 }

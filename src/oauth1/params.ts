@@ -83,9 +83,9 @@ export function parseAuthorizationHeader(header: string | undefined): Pair[] | u
       });
     }
     pos = HEADER_PARAM.lastIndex;
-    const name = percentDecode(p[1]!);
+    const name = percentDecode(p[1] ?? '');
     if (name === 'realm') continue;
-    pairs.push([name, percentDecode(p[2]!)]);
+    pairs.push([name, percentDecode(p[2] ?? '')]);
   }
   return pairs;
 }

@@ -145,7 +145,8 @@ export async function verifySignedRequest<K extends TokenKind | null>(
       parametersRejected: ['oauth_consumer_key'],
     });
   }
-  const tokenValue = kind === null ? null : o.oauth_token!;
+  // (present whenever kind is not null: checked above)
+  const tokenValue = kind === null ? null : (o.oauth_token ?? '');
   if (tokenValue !== null && !TOKEN_SHAPE.test(tokenValue)) throw new OAuthProblem('token_rejected');
 
   // One lookup: consumer and token together.
@@ -155,7 +156,7 @@ export async function verifySignedRequest<K extends TokenKind | null>(
 
   // Signature, computed in full whatever was found.
   const baseString = signatureBaseString(parts.method, baseStringUri(parts.origin, parts.target), params.signed);
-  const valid = verifySignature(method, baseString, params.signature!, {
+  const valid = verifySignature(method, baseString, o.oauth_signature, {
     consumerSecret: consumer.secret,
     tokenSecret: token ? token.secret : kind === null ? '' : DUMMY_TOKEN_SECRET,
     publicKey: consumer.publicKey,
