@@ -10,9 +10,10 @@ import { createTempPgDatabase } from '../helpers/pg';
 import { assertion, KeySetServer, signingKey, ssoEnv, type SigningKey } from '../helpers/sso';
 import { SETUP_LIMITS, SIGN_IN_LIMITS } from '../../src/http/web/brakes';
 import { attempt } from '../helpers/sign-in';
+import { must } from '../helpers/must';
 
 const rows = async (s: TestServer, table: string) =>
-  Number((await s.services.db.knex(table).count({ n: '*' }).first())!.n);
+  Number(must(await s.services.db.knex(table).count({ n: '*' }).first(), `the row count of ${table}`).n);
 const sizes = async (s: TestServer) => ({
   sessions: await rows(s, 'sessions'),
   audit: await rows(s, 'audit_events'),
@@ -116,7 +117,7 @@ describe.each((await testDatabases()).filter((d) => d === 'pg'))('two nodes on o
   const logs: Array<Record<string, unknown>> = [];
   beforeAll(async () => {
     const pg = await createTempPgDatabase();
-    drop = pg.drop;
+    drop = () => pg.drop();
     const env = {
       APPLINK_DATABASE_URL: pg.url,
       APPLINK_SECRET_KEY: randomBytes(32).toString('base64'),
@@ -132,7 +133,7 @@ describe.each((await testDatabases()).filter((d) => d === 'pg'))('two nodes on o
   });
 
   it('share one setup code and one budget of wrong codes', async () => {
-    const code = logs.filter((l) => l.setupCode).at(-1)!.setupCode as string;
+    const code = must(logs.filter((l) => l.setupCode).at(-1), 'a logged setup code').setupCode as string;
     const trySetup = async (node: TestServer, setupCode: string, from: string) => {
       const jar = new CookieJar();
       const headers = { 'x-forwarded-for': from };

@@ -9,6 +9,7 @@ import { hmacSignature } from '../../src/oauth1/signature';
 import { parseProblemHeader } from '../helpers/problem-header';
 import { percentEncode } from '../../src/oauth1/encoding';
 import { hashToken, newSecretValue, newTokenValue } from '../../src/oauth1/tokens';
+import { must } from '../helpers/must';
 
 async function grant(s: TestServer, consumerKey: string) {
   const token = newTokenValue();
@@ -17,8 +18,8 @@ async function grant(s: TestServer, consumerKey: string) {
   const consumer = await s.services.consumers.findByKey(consumerKey);
   await s.services.db.knex('access_tokens').insert({
     token_hash: hashToken(token),
-    consumer_id: consumer!.id,
-    user_id: user!.id,
+    consumer_id: must(consumer, `consumer ${consumerKey}`).id,
+    user_id: must(user, 'user alice').id,
     secret_enc: s.services.box.seal(secret),
     created_at: Date.now(),
   });
@@ -69,9 +70,12 @@ describe('APPLINK_BASE_URL with a path prefix', () => {
       oauth: { oauth_callback: 'oob' },
     });
     expect(r.status, r.body).toBe(200);
-    const page = await fetch(`${s.url}/applink/oauth/authorize?oauth_token=${r.params.oauth_token}`, {
-      redirect: 'manual',
-    });
+    const page = await fetch(
+      `${s.url}/applink/oauth/authorize?oauth_token=${must(r.params.oauth_token, 'the request token')}`,
+      {
+        redirect: 'manual',
+      },
+    );
     expect(page.status).toBe(302);
     expect(page.headers.get('location')).toMatch(/^\/applink\/login\?next=%2Fapplink%2Foauth%2Fauthorize/);
   });
@@ -96,7 +100,7 @@ describe('trusted X-Forwarded-* without a base URL', () => {
   const forwarded = { 'x-forwarded-proto': 'https', 'x-forwarded-host': 'Links.EXAMPLE.com:443' };
 
   it('builds the base string on the forwarded scheme and host, lower-cased, default port dropped', async () => {
-    const secret = (await s.services.store.findCredentials('wiki', null, null)).consumer!.secret;
+    const secret = must((await s.services.store.findCredentials('wiki', null, null)).consumer, 'consumer wiki').secret;
     const at = await grant(s, 'wiki');
     const r = await signedFetch(`${s.url}/rest/api/1/myself`, {
       consumerKey: 'wiki',
@@ -109,7 +113,10 @@ describe('trusted X-Forwarded-* without a base URL', () => {
   });
 
   it('ignores X-Forwarded-* unless APPLINK_TRUST_PROXY is on', async () => {
-    const secret = (await plain.services.store.findCredentials('wiki', null, null)).consumer!.secret;
+    const secret = must(
+      (await plain.services.store.findCredentials('wiki', null, null)).consumer,
+      'consumer wiki',
+    ).secret;
     const at = await grant(plain, 'wiki');
     const r = await signedFetch(`${plain.url}/rest/api/1/myself`, {
       consumerKey: 'wiki',
@@ -130,7 +137,7 @@ describe.each(await testDatabases())('parameter edge cases over the wire on %s',
   beforeAll(async () => {
     s = await startTestServer({ database });
     await seedUser(s, 'alice');
-    secret = (await seedConsumer(s, 'wiki')).secret!;
+    secret = must((await seedConsumer(s, 'wiki')).secret, 'the secret of consumer wiki');
     at = await grant(s, 'wiki');
   });
   afterAll(() => s.stop());
@@ -227,7 +234,7 @@ describe.each(await testDatabases())('parameter edge cases over the wire on %s',
     );
     // displayName appears twice (query and body): the body must hold it once
     expect(r.status).toBe(200);
-    expect(JSON.parse(r.body).displayName).toBe('Zoë + Co');
+    expect((JSON.parse(r.body) as { displayName: string }).displayName).toBe('Zoë + Co');
   });
 
   it('rejects a signature computed as if + were a plus', async () => {

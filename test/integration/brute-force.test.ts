@@ -9,9 +9,10 @@ import { attempt } from '../helpers/sign-in';
 import { signedFetch } from '../helpers/sign';
 import { pairDelayMs, SIGN_IN_LIMITS } from '../../src/http/web/brakes';
 import { hashToken } from '../../src/oauth1/tokens';
+import { must } from '../helpers/must';
 
 const count = async (s: TestServer, table: string) =>
-  Number((await s.services.db.knex(table).count({ n: '*' }).first())!.n);
+  Number(must(await s.services.db.knex(table).count({ n: '*' }).first(), `the row count of ${table}`).n);
 
 describe.each(await testDatabases())('sign-in brakes on %s', (database) => {
   let s: TestServer;
@@ -90,7 +91,11 @@ describe.each(await testDatabases())('sign-in brakes on %s', (database) => {
     expect((await throttledRows()) - before).toBeLessThanOrEqual(2); // the 1st and the 10th
     expect(await count(s, 'throttles')).toBeLessThanOrEqual(counters + 1); // its sampling counter
     const sampled = await s.services.audits.list({ event: 'login.throttled' });
-    expect(sampled.map((e) => JSON.parse(e.detail!).count)).toContain(10);
+    expect(
+      sampled.map(
+        (e) => (JSON.parse(must(e.detail, 'the detail of a login.throttled event')) as { count: number }).count,
+      ),
+    ).toContain(10);
   });
 });
 
@@ -114,7 +119,10 @@ describe('the per-address brake', () => {
     expect(stopped.status).toBe(429);
     expect((await attempt(s.url, 'erin', PASSWORD, '203.0.113.81')).status).toBe(302);
     const [throttled] = await s.services.audits.list({ event: 'login.throttled', limit: 1 });
-    expect(JSON.parse(throttled!.detail!)).toMatchObject({ by: 'address', count: 1 });
+    expect(JSON.parse(must(must(throttled, 'a login.throttled event').detail, 'its detail'))).toMatchObject({
+      by: 'address',
+      count: 1,
+    });
   }, 120_000);
 });
 
@@ -147,7 +155,8 @@ describe('verifier guessing', () => {
         oauth: { oauth_callback: 'oob' },
       })
     ).params;
-    const verifier = await verifierFrom(await approve(s.url, rt.oauth_token!, 'alice'));
+    const token = must(rt.oauth_token, 'the request token');
+    const verifier = await verifierFrom(await approve(s.url, token, 'alice'));
     const answers = await Promise.all(Array.from({ length: 10 }, (_, i) => exchange(rt, `wrong-${i}`)));
     // each is either judged (verifier_invalid) or, once three were, refused (token_rejected)
     const judged = answers.filter((a) => a.params.oauth_problem === 'verifier_invalid').length;
@@ -156,10 +165,13 @@ describe('verifier guessing', () => {
     const right = await exchange(rt, verifier);
     expect(right.status).toBe(401);
     expect(right.params.oauth_problem).toBe('token_rejected');
-    const row = await s.services.db
-      .knex('request_tokens')
-      .where({ token_hash: hashToken(rt.oauth_token!) })
-      .first();
+    const row = must(
+      (await s.services.db
+        .knex('request_tokens')
+        .where({ token_hash: hashToken(token) })
+        .first()) as { verifier_failures: number; used_at: number | null } | undefined,
+      'the request token row',
+    );
     expect(row.verifier_failures).toBeGreaterThanOrEqual(3);
     expect(row.used_at).toBeNull();
     expect(await s.services.db.knex('access_tokens').count({ n: '*' }).first()).toMatchObject({ n: 0 });

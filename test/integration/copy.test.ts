@@ -10,6 +10,7 @@ import { rsaKeys, seedConsumer, seedUser, startTestServer, testDatabases, type T
 import { approve, browse, CookieJar, signIn, verifierFrom } from '../helpers/browser';
 import { oauth1aClient, type Client, type Method } from '../helpers/clients';
 import { runCli } from '../helpers/cli';
+import { must } from '../helpers/must';
 
 const onPg = (await testDatabases()).filter((d) => d === 'pg');
 
@@ -59,7 +60,10 @@ describe.each(onPg)('applink db copy: SQLite to %s', () => {
       await dance(sqlite, { user: 'bob', consumer: 'wiki', method: 'HMAC-SHA1', secret: hmac.secret }),
     ];
     const revoked = await dance(sqlite, { user: 'bob', consumer: 'tracker', method: 'RSA-SHA1', secret: null });
-    const revokedId = (await sqlite.services.grants.list({ username: 'bob', consumerKey: 'tracker' }))[0]!.id;
+    const revokedId = must(
+      (await sqlite.services.grants.list({ username: 'bob', consumerKey: 'tracker' }))[0],
+      "bob's tracker grant",
+    ).id;
     expect(await sqlite.services.grants.revoke(OPERATOR, { id: revokedId })).not.toBeNull();
     for (const g of grants) expect((await myself(sqlite.url, g)).status).toBe(200);
     // an authorization still pending (request token issued, not yet approved)
@@ -71,7 +75,7 @@ describe.each(onPg)('applink db copy: SQLite to %s', () => {
     const before = await sqlite.services.grants.list({ includeRevoked: true });
     const counts: Record<string, number> = {};
     for (const t of ['users', 'consumers', 'access_tokens', 'request_tokens', 'sessions', 'audit_events', 'nonces'])
-      counts[t] = Number(((await sqlite.services.db.knex(t).count({ n: '*' }).first()) as { n: number }).n);
+      counts[t] = Number(((await sqlite.services.db.knex(t).count({ n: '*' }).first()) as { n: number | string }).n);
     await sqlite.close(); // the SQLite server stops before the copy
 
     // --- the copy
@@ -99,14 +103,14 @@ describe.each(onPg)('applink db copy: SQLite to %s', () => {
 
     // --- a server on the copy, same master key
     const onPgServer = await startTestServer({
-      env: { APPLINK_DATABASE_URL: pg.url, APPLINK_SECRET_KEY: sqlite.env.APPLINK_SECRET_KEY! },
+      env: { APPLINK_DATABASE_URL: pg.url, APPLINK_SECRET_KEY: must(sqlite.env.APPLINK_SECRET_KEY, 'the master key') },
     });
     cleanups.push(() => onPgServer.stop());
     expect(await onPgServer.services.grants.list({ includeRevoked: true })).toEqual(before);
     for (const g of grants) {
       const r = await myself(onPgServer.url, g);
       expect(r.status, r.body).toBe(200);
-      expect(JSON.parse(r.body).username).toBe(g.user);
+      expect((JSON.parse(r.body) as { username: string }).username).toBe(g.user);
     }
     const dead = await myself(onPgServer.url, revoked);
     expect(dead.status).toBe(401);
@@ -133,7 +137,7 @@ describe.each(onPg)('applink db copy: SQLite to %s', () => {
 
     // sequences continue after the copied ids: new rows get new ids
     const after = await onPgServer.services.grants.list({ includeRevoked: true });
-    expect(after.at(-1)!.id).toBe(Math.max(...before.map((g) => g.id)) + 1);
+    expect(after.at(-1)?.id).toBe(Math.max(...before.map((g) => g.id)) + 1);
     const carol = await seedUser(onPgServer, 'carol');
     expect(carol.id).toBe(3);
   });

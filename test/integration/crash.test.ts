@@ -14,6 +14,7 @@ import { PASSWORD } from '../helpers/server';
 import { browse, CookieJar, csrfOf, form, signIn, verifierFrom } from '../helpers/browser';
 import { signedFetch } from '../helpers/sign';
 import { hashToken } from '../../src/oauth1/tokens';
+import { must } from '../helpers/must';
 
 const dir = mkdtempSync(join(tmpdir(), 'applink-crash-'));
 const file = join(dir, 'applink.sqlite');
@@ -48,7 +49,7 @@ describe('crash safety (kill -9)', { timeout: 180_000 }, () => {
     const consumer = await withDatabase(env, async (s) => {
       await s.users.create(OPERATOR, { username: 'alice', email: 'alice@example.com', password: PASSWORD });
       const c = await s.consumers.create(OPERATOR, { key: 'crash', name: 'Crash test' });
-      return { key: 'crash', secret: c.secret! };
+      return { key: 'crash', secret: must(c.secret, 'the secret of consumer crash') };
     });
     const asConsumer = { consumerKey: consumer.key, consumerSecret: consumer.secret, method: 'POST' };
 
@@ -59,6 +60,8 @@ describe('crash safety (kill -9)', { timeout: 180_000 }, () => {
       server = await spawnServer(env);
       const base = server.url;
       let killed = false;
+      // read through a call: the workers' awaits let the kill happen between two reads
+      const isKilled = () => killed;
 
       // One after the other: parallel sign-ins of one account from one address count as
       // parallel guesses for the brakes (docs/operations.md, Brute force).
@@ -71,15 +74,15 @@ describe('crash safety (kill -9)', { timeout: 180_000 }, () => {
       }
 
       const worker = async (jar: CookieJar) => {
-        while (!killed) {
+        while (!isKilled()) {
           try {
             const rt = await signedFetch(`${base}/oauth/request-token`, {
               ...asConsumer,
               oauth: { oauth_callback: 'oob' },
             });
             if (rt.status !== 200) throw new Error(`request token ${rt.status} ${rt.body}`);
-            const token = rt.params.oauth_token!;
-            const secret = rt.params.oauth_token_secret!;
+            const token = must(rt.params.oauth_token, 'the request token');
+            const secret = must(rt.params.oauth_token_secret, 'the request token secret');
             const consent = await browse(jar, `${base}/oauth/authorize?oauth_token=${encodeURIComponent(token)}`);
             const html = await consent.text();
             if (consent.status !== 200) throw new Error(`consent ${consent.status}`);
@@ -98,7 +101,10 @@ describe('crash safety (kill -9)', { timeout: 180_000 }, () => {
               oauth: { oauth_verifier: verifier },
             });
             if (at.status !== 200) throw new Error(`access token ${at.status} ${at.body}`);
-            const grant = { token: at.params.oauth_token!, secret: at.params.oauth_token_secret! };
+            const grant = {
+              token: must(at.params.oauth_token, 'the access token'),
+              secret: must(at.params.oauth_token_secret, 'the access token secret'),
+            };
             seen.grants.push(grant);
             const call = await signedFetch(`${base}/rest/api/1/myself`, {
               consumerKey: consumer.key,
@@ -109,7 +115,7 @@ describe('crash safety (kill -9)', { timeout: 180_000 }, () => {
             if (call.status !== 200) throw new Error(`call ${call.status}`);
           } catch (e) {
             // after the kill, failures are the point; before it, they are bugs
-            if (!killed) seen.unexpected.push((e as Error).message);
+            if (!isKilled()) seen.unexpected.push((e as Error).message);
             return;
           }
         }
@@ -146,7 +152,7 @@ describe('crash safety (kill -9)', { timeout: 180_000 }, () => {
       const r = await call(g);
       expect(r.status, r.body).toBe(200);
     }
-    const granted = new Set(seen.grants.length ? await grantedRequestTokens(file) : []);
+    const granted = new Set(seen.grants.length ? grantedRequestTokens(file) : []);
     for (const a of seen.approvals) {
       const r = await signedFetch(`${restarted}/oauth/access-token`, {
         ...asConsumer,
@@ -159,7 +165,11 @@ describe('crash safety (kill -9)', { timeout: 180_000 }, () => {
         expect(r.params.oauth_problem).toBe('token_rejected');
       } else {
         expect(r.status, r.body).toBe(200);
-        expect((await call({ token: r.params.oauth_token!, secret: r.params.oauth_token_secret! })).status).toBe(200);
+        const again = {
+          token: must(r.params.oauth_token, 'the access token'),
+          secret: must(r.params.oauth_token_secret, 'the access token secret'),
+        };
+        expect((await call(again)).status).toBe(200);
       }
     }
 
@@ -170,7 +180,7 @@ describe('crash safety (kill -9)', { timeout: 180_000 }, () => {
 });
 
 /** Hashes of the request tokens that were exchanged. */
-async function grantedRequestTokens(path: string): Promise<string[]> {
+function grantedRequestTokens(path: string): string[] {
   const db = new BetterSqlite3(path, { readonly: true });
   try {
     return (

@@ -6,6 +6,7 @@ import { seedConsumer, seedUser, startTestServer, testDatabases, type TestServer
 import { approve, browse, CookieJar, csrfOf, form, signIn, verifierFrom } from '../helpers/browser';
 import { signedFetch } from '../helpers/sign';
 import { parseProblemHeader } from '../helpers/problem-header';
+import { must } from '../helpers/must';
 
 describe.each(await testDatabases())('current user and consumer state at every step on %s', (database) => {
   let s: TestServer;
@@ -46,8 +47,8 @@ describe.each(await testDatabases())('current user and consumer state at every s
       return {
         status: r.status,
         problem: r.params.oauth_problem,
-        token: r.params.oauth_token!,
-        secret: r.params.oauth_token_secret!,
+        token: must(r.params.oauth_token, 'the request token'),
+        secret: must(r.params.oauth_token_secret, 'the request token secret'),
       };
     };
     const exchange = (rt: { token: string; secret: string }, verifier: string) =>
@@ -63,7 +64,7 @@ describe.each(await testDatabases())('current user and consumer state at every s
   }
 
   const problem = (r: { status: number; headers: Headers }) =>
-    `${r.status} ${parseProblemHeader(r.headers.get('www-authenticate')).oauth_problem}`;
+    `${r.status} ${parseProblemHeader(r.headers.get('www-authenticate')).oauth_problem ?? 'no oauth_problem'}`;
 
   it('approve, user disabled, exchange: permission_denied, nothing created, not even after re-enabling', async () => {
     const f = await fixture();
@@ -103,9 +104,9 @@ describe.each(await testDatabases())('current user and consumer state at every s
     );
     expect(decided.status).toBe(400);
     expect(await decided.text()).toContain('disabled');
-    const row = await knex()('request_tokens')
+    const row = (await knex()('request_tokens')
       .where({ consumer_id: knex()('consumers').where({ consumer_key: f.c.key }).select('id') })
-      .first();
+      .first()) as Record<string, unknown> | undefined;
     expect(row).toMatchObject({ user_id: null, verifier_hash: null, denied_at: null });
   });
 
@@ -133,7 +134,11 @@ describe.each(await testDatabases())('current user and consumer state at every s
     const verifier = await verifierFrom(await approve(s.url, rt.token, f.user));
     const at = await f.exchange(rt, verifier);
     expect(at.status).toBe(200);
-    const token = { token: at.params.oauth_token!, secret: at.params.oauth_token_secret! };
+    const token = {
+      token: must(at.params.oauth_token, 'the access token'),
+      secret: must(at.params.oauth_token_secret, 'the access token secret'),
+    };
+    const handle = must(at.params.oauth_session_handle, 'the session handle');
     const renew = () =>
       signedFetch(`${s.url}/oauth/access-token`, {
         consumerKey: f.c.key,
@@ -141,7 +146,7 @@ describe.each(await testDatabases())('current user and consumer state at every s
         method: 'POST',
         token: token.token,
         tokenSecret: token.secret,
-        oauth: { oauth_session_handle: at.params.oauth_session_handle! },
+        oauth: { oauth_session_handle: handle },
       });
     await setUser(f.user, true);
     expect(problem(await f.myself(token))).toBe('401 permission_denied');
@@ -173,7 +178,11 @@ describe.each(await testDatabases())('current user and consumer state at every s
         expect(['401 permission_denied', '401 token_rejected']).toContain(problem(r));
       }
       if (count === 1) {
-        const token = { token: ok[0]!.params.oauth_token!, secret: ok[0]!.params.oauth_token_secret! };
+        const granted = must(ok[0], 'the exchange that answered 200').params;
+        const token = {
+          token: must(granted.oauth_token, 'the access token'),
+          secret: must(granted.oauth_token_secret, 'the access token secret'),
+        };
         expect(problem(await f.myself(token))).toBe('401 permission_denied');
       }
     }

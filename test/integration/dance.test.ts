@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rsaKeys, seedConsumer, seedUser, startTestServer, testDatabases, type TestServer } from '../helpers/server';
 import { approve, verifierFrom } from '../helpers/browser';
 import { nodeOAuthClient, oauth1aClient, type Method } from '../helpers/clients';
+import { must } from '../helpers/must';
 
 const CALLBACK = 'http://127.0.0.1:9/linked/callback?state=x%20y';
 const cases: Array<[string, Method, string]> = [];
@@ -34,7 +35,7 @@ describe.each(await testDatabases())('three-legged dance on %s', (database) => {
       expect(decision.status).toBe(200);
     } else {
       expect(decision.status).toBe(302);
-      const loc = new URL(decision.headers.get('location')!);
+      const loc = new URL(must(decision.headers.get('location'), 'the callback redirect'));
       expect(`${loc.origin}${loc.pathname}`).toBe('http://127.0.0.1:9/linked/callback');
       expect(loc.searchParams.get('state')).toBe('x y');
       expect(loc.searchParams.get('oauth_token')).toBe(rt.token);
@@ -55,10 +56,10 @@ describe.each(await testDatabases())('three-legged dance on %s', (database) => {
     expect(JSON.parse(posted.body)).toEqual({ username: 'alice', email: 'alice@example.com', displayName: name });
 
     const again = await client.get(url, {}, at.token, at.secret);
-    expect(JSON.parse(again.body).displayName).toBe(name);
+    expect((JSON.parse(again.body) as { displayName: string }).displayName).toBe(name);
 
     const grants = await server.services.grants.list({ username: 'alice', consumerKey: key });
     expect(grants).toHaveLength(1);
-    expect(grants[0]!.lastUsedAt).not.toBeNull();
+    expect(must(grants[0], 'the grant').lastUsedAt).not.toBeNull();
   });
 });

@@ -7,6 +7,9 @@ import { seedConsumer, seedUser, startTestServer, testDatabases, type TestServer
 import { approve, verifierFrom } from '../helpers/browser';
 import { buildSignedRequest, signedFetch, type SignOptions } from '../helpers/sign';
 import { FAILURE_LOG_DEFAULTS, recentFailures, unknownKeys } from '../../src/db/failure-log';
+import { capture } from '../helpers/capture';
+import { credentialsOf } from '../helpers/credentials';
+import { must } from '../helpers/must';
 
 describe.each(await testDatabases())('failure log over HTTP on %s', (database) => {
   let s: TestServer;
@@ -18,23 +21,27 @@ describe.each(await testDatabases())('failure log over HTTP on %s', (database) =
     s = await startTestServer({ database });
     await seedUser(s, 'alice');
     c = await seedConsumer(s, 'jira');
-    consumerId = (await s.services.db.knex('consumers').where({ consumer_key: 'jira' }).first('id')).id as number;
+    consumerId = must<{ id: number }>(
+      await s.services.db.knex('consumers').where({ consumer_key: 'jira' }).first('id'),
+      'consumer jira',
+    ).id;
     const rt = await signedFetch(`${s.url}/oauth/request-token`, {
       consumerKey: c.key,
       consumerSecret: c.secret,
       method: 'POST',
       oauth: { oauth_callback: 'oob' },
     });
-    const verifier = await verifierFrom(await approve(s.url, rt.params.oauth_token!, 'alice'));
+    const requestToken = credentialsOf(rt.params, 'request token');
+    const verifier = await verifierFrom(await approve(s.url, requestToken.token, 'alice'));
     const r = await signedFetch(`${s.url}/oauth/access-token`, {
       consumerKey: c.key,
       consumerSecret: c.secret,
       method: 'POST',
-      token: rt.params.oauth_token!,
-      tokenSecret: rt.params.oauth_token_secret!,
+      token: requestToken.token,
+      tokenSecret: requestToken.secret,
       oauth: { oauth_verifier: verifier },
     });
-    at = { token: r.params.oauth_token!, secret: r.params.oauth_token_secret! };
+    at = credentialsOf(r.params, 'access token');
     await s.services.failures.flush();
     await s.services.db.knex('consumer_failures').delete();
   });
@@ -55,12 +62,12 @@ describe.each(await testDatabases())('failure log over HTTP on %s', (database) =
     const r = await myself({ oauth: { oauth_timestamp: String(Math.floor(Date.now() / 1000) - 3600) } });
     expect(r.status).toBe(401);
     await s.services.failures.flush();
-    const [f] = await recentFailures(knex(), consumerId);
+    const f = must((await recentFailures(knex(), consumerId))[0], 'the recorded failure');
     expect(f).toMatchObject({ problem: 'timestamp_refused', method: 'GET', path: '/rest/api/1/myself', count: 1 });
-    expect(f!.clockSkew).toBeLessThanOrEqual(-3599);
-    expect(f!.clockSkew).toBeGreaterThanOrEqual(-3605);
-    expect(f!.hint).toMatch(/^The consumer's clock is 36\d\d s behind this server's \(accepted: 300 s either way\)/);
-    expect(f!.ip).toMatch(/127\.0\.0\.1/);
+    expect(f.clockSkew).toBeLessThanOrEqual(-3599);
+    expect(f.clockSkew).toBeGreaterThanOrEqual(-3605);
+    expect(f.hint).toMatch(/^The consumer's clock is 36\d\d s behind this server's \(accepted: 300 s either way\)/);
+    expect(f.ip).toMatch(/127\.0\.0\.1/);
   });
 
   it('signature_invalid behind a proxy applink does not trust: both URLs and what to set', async () => {
@@ -70,14 +77,14 @@ describe.each(await testDatabases())('failure log over HTTP on %s', (database) =
     });
     expect(r.status).toBe(401);
     await s.services.failures.flush();
-    const [f] = await recentFailures(knex(), consumerId);
+    const f = must((await recentFailures(knex(), consumerId))[0], 'the recorded failure');
     expect(f).toMatchObject({
       problem: 'signature_invalid',
       serverUrl: s.url,
       reachedUrl: s.url,
       forwarded: 'x-forwarded-proto: https; x-forwarded-host: links.example.com',
     });
-    expect(f!.hint).toContain('Set APPLINK_BASE_URL');
+    expect(f.hint).toContain('Set APPLINK_BASE_URL');
   });
 
   it('unknown consumer keys go to their own list', async () => {
@@ -112,10 +119,10 @@ describe.each(await testDatabases())('failure log over HTTP on %s', (database) =
         query: [['q', 'secret-query']],
         ...extra,
       });
-      const auth = (req.init.headers as Record<string, string>).authorization!;
+      const auth = must((req.init.headers as Record<string, string>).authorization, 'the Authorization header');
       sent.push(
-        decodeURIComponent(/oauth_signature="([^"]+)"/.exec(auth)![1]!),
-        /oauth_nonce="([^"]+)"/.exec(auth)![1]!,
+        decodeURIComponent(capture(/oauth_signature="([^"]+)"/, auth, 'oauth_signature in the header')),
+        capture(/oauth_nonce="([^"]+)"/, auth, 'oauth_nonce in the header'),
       );
       const res = await fetch(req.url, req.init);
       if (extra.oauth?.oauth_nonce) expect((await fetch(req.url, req.init)).status).toBe(401); // nonce_used
@@ -125,7 +132,14 @@ describe.each(await testDatabases())('failure log over HTTP on %s', (database) =
     const stored = JSON.stringify(await knex()('consumer_failures').select());
     expect(stored).toContain('signature_invalid');
     expect(sent).toHaveLength(6);
-    for (const secret of [at.token, at.secret, c.secret!, 'secret-query', 'my-very-own-nonce', ...sent]) {
+    for (const secret of [
+      at.token,
+      at.secret,
+      must(c.secret, 'the consumer secret'),
+      'secret-query',
+      'my-very-own-nonce',
+      ...sent,
+    ]) {
       expect(stored).not.toContain(secret);
     }
     expect(stored).not.toContain('GET&http');
@@ -154,7 +168,7 @@ describe.each(await testDatabases())('failure log over HTTP on %s', (database) =
       expect(rows.length).toBeLessThanOrEqual(FAILURE_LOG_DEFAULTS.keep);
       // identical refusals (same problem, address, path): one row with their count
       const merged = (await recentFailures(knex(), consumerId)).find((f) => f.problem === 'signature_invalid');
-      expect(merged!.count).toBeGreaterThanOrEqual(160);
+      expect(must(merged, 'the merged signature_invalid row').count).toBeGreaterThanOrEqual(160);
     } finally {
       s.services.failures.record = record;
     }

@@ -11,6 +11,8 @@ import { seedConsumer, seedUser, startTestServer, testDatabases, type TestServer
 import { browse, CookieJar, csrfOf, form, signIn } from '../helpers/browser';
 import { signedFetch, type SignOptions } from '../helpers/sign';
 import { parseProblemHeader } from '../helpers/problem-header';
+import { credentialsOf } from '../helpers/credentials';
+import { must } from '../helpers/must';
 
 const JIRA = 'https://jira.example';
 const DANCE = `${JIRA}/plugins/servlet/applinks/oauth/login-dance/access`;
@@ -60,7 +62,7 @@ describe.each(await testDatabases())('Jira as the consumer on %s', (database) =>
     });
     expect(r.status, r.body).toBe(200);
     expect(r.params.oauth_callback_confirmed).toBe('true');
-    return { token: r.params.oauth_token!, secret: r.params.oauth_token_secret! };
+    return credentialsOf(r.params, 'request token');
   }
 
   /** The user's browser: Jira's authorize URL, sign-in, the consent page, a decision. */
@@ -69,10 +71,13 @@ describe.each(await testDatabases())('Jira as the consumer on %s', (database) =>
     const authorize = `${endpoint('authorize')}?oauth_token=${encodeURIComponent(token)}&oauth_callback=${encodeURIComponent(callback)}`;
     const first = await browse(jar, authorize);
     expect(first.status).toBe(302);
-    const next = new URL(first.headers.get('location')!, s.url).searchParams.get('next')!;
+    const next = must(
+      new URL(must(first.headers.get('location'), 'the redirect to sign-in'), s.url).searchParams.get('next'),
+      'next in the redirect to sign-in',
+    );
     const login = await signIn(s.url, jar, 'alice', next);
     expect(login.status).toBe(302);
-    const back = new URL(login.headers.get('location')!, s.url);
+    const back = new URL(must(login.headers.get('location'), 'the redirect after sign-in'), s.url);
     expect(back.pathname).toBe('/plugins/servlet/oauth/authorize');
     const consent = await browse(jar, back.toString());
     const html = await consent.text();
@@ -111,20 +116,20 @@ describe.each(await testDatabases())('Jira as the consumer on %s', (database) =>
 
     const allowed = await decide(rt.token, callback, 'allow');
     expect(allowed.status).toBe(302);
-    const back = new URL(allowed.headers.get('location')!);
+    const back = new URL(must(allowed.headers.get('location'), 'the callback redirect'));
     expect(`${back.origin}${back.pathname}`).toBe(DANCE);
     // Jira's own parameters come back exactly, with the token and verifier added
     expect(back.searchParams.get('applicationLinkID')).toBe(linkId);
     expect(back.searchParams.get('redirectUrl')).toBe(redirectUrl);
     expect(back.searchParams.get('oauth_token')).toBe(rt.token);
-    const verifier = back.searchParams.get('oauth_verifier')!;
+    const verifier = must(back.searchParams.get('oauth_verifier'), 'the verifier in the callback');
     expect(verifier).toMatch(/^[0-9a-f]{20}$/);
 
     const at = await exchange(rt, verifier);
     expect(at.status, at.body).toBe(200);
     expect(Number(at.params.oauth_expires_in)).toBeGreaterThan(157_680_000 - 60);
     expect(Number(at.params.oauth_authorization_expires_in)).toBeGreaterThan(157_680_000 + 30 * 86_400 - 60);
-    const token = { token: at.params.oauth_token!, secret: at.params.oauth_token_secret! };
+    const token = credentialsOf(at.params, 'access token');
     const me = await api(token);
     expect(me.status, me.body).toBe(200);
     expect(JSON.parse(me.body)).toMatchObject({ username: 'alice' });
@@ -138,11 +143,11 @@ describe.each(await testDatabases())('Jira as the consumer on %s', (database) =>
       place: 'body',
       token: token.token,
       tokenSecret: token.secret,
-      oauth: { oauth_session_handle: at.params.oauth_session_handle! },
+      oauth: { oauth_session_handle: must(at.params.oauth_session_handle, 'the session handle') },
     });
     expect(renewed.status, renewed.body).toBe(200);
     expect(renewed.params.oauth_session_handle).toBe(at.params.oauth_session_handle);
-    const fresh = { token: renewed.params.oauth_token!, secret: renewed.params.oauth_token_secret! };
+    const fresh = credentialsOf(renewed.params, 'renewed access token');
     expect((await api(fresh)).status).toBe(200);
     expect(refusal(await api(token))).toMatchObject({ status: '401', oauth_problem: 'token_rejected' });
     // one grant for the user, the same one
@@ -154,10 +159,12 @@ describe.each(await testDatabases())('Jira as the consumer on %s', (database) =>
     const rt = await requestToken(callback);
     const denied = await decide(rt.token, callback, 'deny');
     expect(denied.status).toBe(302);
-    const back = new URL(denied.headers.get('location')!);
+    const back = new URL(must(denied.headers.get('location'), 'the callback redirect'));
     expect(back.searchParams.get('oauth_verifier')).toBe('denied');
     expect(back.searchParams.get('oauth_problem')).toBe('permission_denied');
-    const r = refusal(await exchange(rt, back.searchParams.get('oauth_verifier')!));
+    const r = refusal(
+      await exchange(rt, must(back.searchParams.get('oauth_verifier'), 'the verifier in the callback')),
+    );
     expect(r).toMatchObject({ status: '401', oauth_problem: 'permission_denied' });
     expect(r.oauth_problem_advice).toBe('The user denied access.');
   });

@@ -18,6 +18,15 @@ import { PASSWORD } from '../helpers/server';
 import { pinnedBase } from '../helpers/gateway';
 import { browse, CookieJar, csrfOf, form, signIn, verifierFrom } from '../helpers/browser';
 import { signedFetch } from '../helpers/sign';
+import { credentialsOf } from '../helpers/credentials';
+import { must } from '../helpers/must';
+
+/** `applink keys status --json` */
+interface KeyStatus {
+  currentKeyId: string;
+  stale: number;
+  columns: Array<{ table: string; column: string; byKey: Record<string, number> }>;
+}
 
 const BIN = resolve(__dirname, '../../bin/applink.js');
 const dir = mkdtempSync(join(tmpdir(), 'applink-keys-'));
@@ -33,7 +42,12 @@ const upstream: Server = createServer((req, res) => {
 const upstreamUrl = new Promise<string>((resolve) =>
   upstream.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${(upstream.address() as { port: number }).port}`)),
 );
-const kidOf = (jwt: string) => JSON.parse(Buffer.from(jwt.split('.')[0]!, 'base64url').toString()).kid as string;
+const kidOf = (jwt: string) =>
+  (
+    JSON.parse(Buffer.from(must(jwt.split('.')[0], 'the header of the assertion'), 'base64url').toString()) as {
+      kid: string;
+    }
+  ).kid;
 
 const base = {
   APPLINK_PORT: '0',
@@ -86,7 +100,7 @@ describe('applink keys rotate', () => {
   it('generate prints a fresh 32-byte key', () => {
     const r = cli(base, 'keys', 'generate', '--json');
     expect(r.code, r.err).toBe(0);
-    const { key, keyId: id } = JSON.parse(r.out);
+    const { key, keyId: id } = JSON.parse(r.out) as { key: string; keyId: string };
     expect(Buffer.from(key, 'base64')).toHaveLength(32);
     expect(id).toBe(keyId(Buffer.from(key, 'base64')));
   });
@@ -101,13 +115,16 @@ describe('applink keys rotate', () => {
     await s.services.users.create(OPERATOR, { username: 'alice', email: 'alice@example.com', password: PASSWORD });
     const consumer = {
       key: 'rot',
-      secret: (await s.services.consumers.create(OPERATOR, { key: 'rot', name: 'Rotated' })).secret!,
+      secret: must(
+        (await s.services.consumers.create(OPERATOR, { key: 'rot', name: 'Rotated' })).secret,
+        'the secret of consumer rot',
+      ),
     };
     const asConsumer = { consumerKey: consumer.key, consumerSecret: consumer.secret, method: 'POST' };
     const requestToken = async (url: string) => {
       const r = await signedFetch(`${url}/oauth/request-token`, { ...asConsumer, oauth: { oauth_callback: 'oob' } });
       expect(r.status, r.body).toBe(200);
-      return { token: r.params.oauth_token!, secret: r.params.oauth_token_secret! };
+      return credentialsOf(r.params, 'request token');
     };
     const approveWith = async (url: string, jar: CookieJar, token: string) => {
       const page = await browse(jar, `${url}/oauth/authorize?oauth_token=${encodeURIComponent(token)}`);
@@ -128,7 +145,7 @@ describe('applink keys rotate', () => {
         oauth: { oauth_verifier: verifier },
       });
       expect(r.status, r.body).toBe(200);
-      return { token: r.params.oauth_token!, secret: r.params.oauth_token_secret! };
+      return credentialsOf(r.params, 'access token');
     };
     const call = (url: string, at: { token: string; secret: string }) =>
       signedFetch(`${url}/rest/api/1/myself`, {
@@ -153,14 +170,14 @@ describe('applink keys rotate', () => {
         tokenSecret: grant.secret,
       });
       expect(r.status, r.body).toBe(200);
-      return kidOf(assertions.at(-1)!);
+      return kidOf(must(assertions.at(-1), 'the assertion the upstream received'));
     };
     const gatewayKid = await viaGateway(s.url);
     await s.close();
 
     const k1 = keyId(Buffer.from(K1, 'base64'));
     const k2 = keyId(Buffer.from(K2, 'base64'));
-    const status = (env: Record<string, string>) => JSON.parse(cli(env, 'keys', 'status', '--json').out);
+    const status = (env: Record<string, string>) => JSON.parse(cli(env, 'keys', 'status', '--json').out) as KeyStatus;
     expect(status(withKeys(K1)).stale).toBe(0);
 
     // 2. Restart with K2 current and K1 previous: everything from before still works,
@@ -173,7 +190,7 @@ describe('applink keys rotate', () => {
     const before = status(withKeys(K2, [K1]));
     expect(before.currentKeyId).toBe(k2);
     expect(before.stale).toBe(5); // consumer secret, two request tokens, one access token, the gateway key
-    expect(before.columns.find((c: { table: string }) => c.table === 'request_tokens').byKey).toEqual({
+    expect(before.columns.find((c) => c.table === 'request_tokens')?.byKey).toEqual({
       [k1]: 2,
       [k2]: 1,
     });
@@ -187,17 +204,19 @@ describe('applink keys rotate', () => {
     // 3. Rotate (one row per transaction, to interleave with the server) while calls run.
     let rotating = true;
     const answers: number[] = [];
-    const load = (async () => {
+    // a function, not an inline call: `rotating` changes while it awaits
+    const keepCalling = async () => {
       while (rotating) {
         answers.push((await call(s.url, grant)).status);
         answers.push(
-          (await requestToken(s.url).then(
+          await requestToken(s.url).then(
             () => 200,
             () => 500,
-          )) as number,
+          ),
         );
       }
-    })();
+    };
+    const load = keepCalling();
     const rotated = await cliAsync(withKeys(K2, [K1]), 'keys', 'rotate', '--batch-size', '1', '--json');
     rotating = false;
     await load;
@@ -208,7 +227,10 @@ describe('applink keys rotate', () => {
     const after = status(withKeys(K2, [K1]));
     expect(after.stale).toBe(0);
     const audit = await s.services.audits.list({ event: 'keys.rotated' });
-    expect(JSON.parse(audit[0]!.detail!)).toMatchObject({ keyId: k2, rotated: 5 });
+    expect(JSON.parse(must(must(audit[0], 'the keys.rotated event').detail, 'its detail'))).toMatchObject({
+      keyId: k2,
+      rotated: 5,
+    });
     await s.close();
 
     // 4. K1 retired: the old grant, the pending approval, the consumer secret and the
