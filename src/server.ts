@@ -13,6 +13,7 @@ import { createWiring, type Wiring } from './wiring';
 import { createApp } from './http/app';
 import { createRequestListener } from './http/front';
 import { clientErrorResponse } from './http/errors';
+import { serverRoot } from './http/request-parts';
 import { sweep } from './db/sweep';
 
 export interface RunningServer {
@@ -37,7 +38,7 @@ export interface ServerOptions {
 
 /** Where the operator opens /setup: the public base URL when set, else the listen address. */
 export function setupUrlOf(config: Readonly<Config>, listenUrl: string): string {
-  return config.baseUrl ? `${config.baseUrl.origin}${config.basePath}/setup` : `${listenUrl}${config.basePath}/setup`;
+  return `${serverRoot(config, listenUrl)}/setup`;
 }
 
 /** A failed listen as one line naming the variable to change. */
@@ -98,7 +99,8 @@ export async function startServer(
     });
   });
 
-  let realm = config.baseUrl ? config.baseUrl.origin + config.basePath : '';
+  // the public root; until the server listens (no request can arrive before), the configured address
+  let realm = serverRoot(config);
   // Requests Node's parser refuses (oversized head, broken syntax) never reach Express:
   // answer them here, in the Problem Reporting format, and keep serving everyone else.
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
@@ -128,7 +130,7 @@ export async function startServer(
   const addr = server.address() as AddressInfo;
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   const url = `http://${host}:${addr.port}`;
-  if (!realm) realm = url;
+  realm = serverRoot(config, url);
 
   // Every node sweeps (see db/sweep.ts for why that is safe); never two sweeps at once here.
   let sweeping: Promise<void> | undefined;

@@ -13,7 +13,7 @@ import type { Agent, IncomingMessage, ServerResponse } from 'node:http';
 import { authenticateApiCall } from '../oauth1/flows/api-call';
 import { collectParams, isFormContentType, type CollectedParams } from '../oauth1/params';
 import { OAuthProblem } from '../oauth1/problems';
-import { requestParts, type ReceivedRequest } from '../http/request-parts';
+import { configuredRoot, requestParts, type ReceivedRequest } from '../http/request-parts';
 import { SESSION_COOKIE } from '../http/web';
 import type { Wiring } from '../wiring';
 import { Assertions } from './assertion';
@@ -118,7 +118,7 @@ function createGateway(s: Wiring): Gateway | null {
     inflate: false,
   }) as unknown as Gateway['readBody'];
   // The issuer is the configured base URL (gateway routes require it), never a Host header.
-  const issuer = baseUrl.origin + s.config.basePath;
+  const issuer = configuredRoot({ baseUrl, basePath: s.config.basePath });
   const proto = baseUrl.protocol.slice(0, -1);
   const assertions = new Assertions();
 

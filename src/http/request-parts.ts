@@ -78,16 +78,39 @@ export function requestParts(req: ReceivedRequest, config: Config): RequestParts
   };
 }
 
-/**
+/*
  * The public root URL of the service, `https://host/base-path` (no trailing slash): every
  * absolute link the service prints (consumer endpoints, the setup URL, the realm, the
- * gateway's issuer) starts with it.
+ * gateway's issuer) starts with it. These three functions are the only places it is built:
+ * from APPLINK_BASE_URL when set, else from the request, else (no request at hand) from the
+ * address the server listens on.
  */
+
+/** The configured public root (APPLINK_BASE_URL's origin + the base path), or null without APPLINK_BASE_URL. */
+export function configuredRoot(config: { baseUrl: URL; basePath: string }): string;
+export function configuredRoot(config: Pick<Config, 'baseUrl' | 'basePath'>): string | null;
+export function configuredRoot(config: Pick<Config, 'baseUrl' | 'basePath'>): string | null {
+  return config.baseUrl ? config.baseUrl.origin + config.basePath : null;
+}
+
+/** The public root for a request: the configured one, else the origin the request addressed. */
 export function publicRoot(
   config: Pick<Config, 'baseUrl' | 'basePath' | 'trustProxy' | 'trustProxyHops' | 'host' | 'port'>,
   req: IncomingMessage,
 ): string {
-  return requestOrigin(req, config) + config.basePath;
+  return configuredRoot(config) ?? requestOrigin(req, config) + config.basePath;
+}
+
+/**
+ * The public root without a request (the setup URL printed at start, the realm of answers to
+ * requests Node could not parse): the configured one, else `listenUrl` (the server's own
+ * `http://address:port`, by default the configured host and port) + the base path.
+ */
+export function serverRoot(
+  config: Pick<Config, 'baseUrl' | 'basePath' | 'host' | 'port'>,
+  listenUrl = `http://${config.host}:${config.port}`,
+): string {
+  return configuredRoot(config) ?? listenUrl + config.basePath;
 }
 
 /** The realm of WWW-Authenticate: the service's public root. */
@@ -95,6 +118,7 @@ export function realmOf(req: IncomingMessage, config: Config): string {
   try {
     return publicRoot(config, req);
   } catch {
-    return `http://${config.host}:${config.port}${config.basePath}`;
+    // an unusable Host header
+    return serverRoot(config);
   }
 }
