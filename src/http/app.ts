@@ -14,7 +14,7 @@ import { trustProxyHops } from './forwarded';
 import { brakesFor } from './web/brakes';
 import { publicRoot } from './request-parts';
 import { profileRouter } from './profile-router';
-import { adminRouter } from './admin-router';
+import { adminRouter } from './admin';
 import { recentFailures, unknownKeys } from '../db/failure-log';
 import { setupRouter } from './setup-router';
 import { layoutEngine, viewHelpers } from './views';

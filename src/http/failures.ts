@@ -44,8 +44,8 @@ export function failureRow(e: FailureEntry): FailureRow {
   return {
     id: e.id,
     consumerKey: e.consumerKey,
-    lastAt: when(e.lastAt, { seconds: true })!,
-    firstAt: when(e.firstAt, { seconds: true })!,
+    lastAt: when(e.lastAt, { seconds: true }),
+    firstAt: when(e.firstAt, { seconds: true }),
     count: e.count,
     problem: e.problem,
     address: e.ip ?? '—',

@@ -32,6 +32,8 @@ const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', '
 const pad = (n: number) => String(n).padStart(2, '0');
 
 /** A time for a page; null stays null (the view prints "never"). */
+export function when(ms: number, opts?: { seconds?: boolean }): When;
+export function when(ms: number | null | undefined, opts?: { seconds?: boolean }): When | null;
 export function when(ms: number | null | undefined, opts: { seconds?: boolean } = {}): When | null {
   if (ms === null || ms === undefined) return null;
   const d = new Date(ms);

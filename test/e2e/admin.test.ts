@@ -7,7 +7,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { PASSWORD, rsaKeys, seedUser, startTestServer, type TestServer } from '../helpers/server';
 import { reserveConsumerSite } from '../helpers/example-consumer';
 import { checkPage, chromiumAvailable, launchChromium, PHONE, shot, textOf } from '../helpers/chromium';
-import { AUDIT_PAGE_SIZE } from '../../src/http/admin-router';
+import { AUDIT_PAGE_SIZE } from '../../src/services/audit';
 
 const run = chromiumAvailable();
 
