@@ -63,7 +63,7 @@ it('writes the start line and every access line by the time the server has stopp
     ['GET', '/healthz', 200],
     ['GET', '/rest/api/1/myself', 400],
   ]);
-  expect(access[1]!.oauth_problem).toBe('parameter_absent');
+  expect(access[1]?.oauth_problem).toBe('parameter_absent');
   expect(out).not.toContain(secret);
   expect(lines.some((l) => l.msg === 'shutting down')).toBe(true);
 });

@@ -17,6 +17,8 @@ import { createTempPgDatabase } from '../helpers/pg';
 import { PASSWORD, testDatabases } from '../helpers/server';
 import { browse, CookieJar, csrfOf, form, signIn } from '../helpers/browser';
 import { runCli } from '../helpers/cli';
+import { capture } from '../helpers/capture';
+import { must } from '../helpers/must';
 
 const onPg = (await testDatabases()).filter((d) => d === 'pg');
 
@@ -52,7 +54,7 @@ function startNode(env: Record<string, string>): Promise<Node> {
     });
     proc.on('exit', (code) => {
       clearTimeout(timer);
-      reject(Object.assign(new Error(`node exited with ${code}: ${err}`), { code, stderr: err }));
+      reject(Object.assign(new Error(`node exited with ${String(code)}: ${err}`), { code, stderr: err }));
     });
   });
 }
@@ -60,14 +62,18 @@ function startNode(env: Record<string, string>): Promise<Node> {
 describe.each(onPg)('two nodes on one %s database', () => {
   const key = randomBytes(32).toString('base64');
   let dbUrl: string;
-  let drop: () => Promise<void>;
+  let drop: (() => Promise<void>) | undefined;
   let env: Record<string, string>;
   let a: Node;
   let b: Node;
+  // every node that came up, so that one failing to start does not leave the other running
+  const started: Node[] = [];
   const consumers: Record<string, string> = {};
 
   beforeAll(async () => {
-    ({ url: dbUrl, drop } = await createTempPgDatabase());
+    const pg = await createTempPgDatabase();
+    dbUrl = pg.url;
+    drop = () => pg.drop();
     env = {
       APPLINK_DATABASE_URL: dbUrl,
       APPLINK_SECRET_KEY: key,
@@ -75,23 +81,36 @@ describe.each(onPg)('two nodes on one %s database', () => {
       APPLINK_LOG_LEVEL: 'info',
     };
     // Both nodes start at once on the fresh database: both run the migrations.
-    [a, b] = await Promise.all([startNode(env), startNode(env)]);
+    const start = async () => {
+      const n = await startNode(env);
+      started.push(n);
+      return n;
+    };
+    [a, b] = await Promise.all([start(), start()]);
     // users and consumers, created by an admin process on the same database
     const config = loadConfig({ APPLINK_DATABASE_URL: dbUrl, APPLINK_SECRET_KEY: key });
     const db = openDatabase(config.database);
     try {
-      const s = createWiring(config, db, new SecretBox(config.secretKey!), createLogger({ logLevel: 'silent' }));
+      const s = createWiring(
+        config,
+        db,
+        new SecretBox(must(config.secretKey, 'the master key')),
+        createLogger({ logLevel: 'silent' }),
+      );
       for (const u of ['alice', 'bob', 'carol'])
         await s.users.create(OPERATOR, { username: u, email: `${u}@example.com`, password: PASSWORD });
       for (const c of ['wiki', 'tracker'])
-        consumers[c] = (await s.consumers.create(OPERATOR, { key: c, name: `${c} app` })).secret!;
+        consumers[c] = must(
+          (await s.consumers.create(OPERATOR, { key: c, name: `${c} app` })).secret,
+          `the secret of consumer ${c}`,
+        );
     } finally {
       await db.close();
     }
   });
   afterAll(async () => {
-    for (const n of [a, b]) {
-      if (!n || n.proc.exitCode !== null) continue;
+    for (const n of started) {
+      if (n.proc.exitCode !== null) continue;
       const exited = new Promise((r) => n.proc.once('exit', r));
       n.proc.kill('SIGTERM');
       await exited;
@@ -101,7 +120,7 @@ describe.each(onPg)('two nodes on one %s database', () => {
 
   const signer = (consumer: string) =>
     new OAuth1a({
-      consumer: { key: consumer, secret: consumers[consumer]! },
+      consumer: { key: consumer, secret: must(consumers[consumer], `the secret of consumer ${consumer}`) },
       signature_method: 'HMAC-SHA1',
       hash_function: (base, k) => createHmac('sha1', k).update(base).digest('base64'),
     });
@@ -132,7 +151,10 @@ describe.each(onPg)('two nodes on one %s database', () => {
   }
   const parse = (body: string): Token => {
     const p = new URLSearchParams(body);
-    return { token: p.get('oauth_token')!, secret: p.get('oauth_token_secret')! };
+    return {
+      token: must(p.get('oauth_token'), 'oauth_token in the answer'),
+      secret: must(p.get('oauth_token_secret'), 'oauth_token_secret in the answer'),
+    };
   };
 
   const requestToken = async (node: Node, consumer = 'wiki'): Promise<Token> => {
@@ -159,7 +181,7 @@ describe.each(onPg)('two nodes on one %s database', () => {
       form({ _csrf: csrfOf(html), oauth_token: rt.token, decision: 'allow' }),
     );
     expect(decided.status).toBe(200);
-    return /id="verifier">([^<]+)</.exec(await decided.text())![1]!;
+    return capture(/id="verifier">([^<]+)</, await decided.text(), 'the verifier on the page');
   };
 
   const exchange = (node: Node, rt: Token, verifier: string, consumer = 'wiki') =>
@@ -210,9 +232,16 @@ describe.each(onPg)('two nodes on one %s database', () => {
       const rt = await requestToken(a);
       const verifier = await approveAcross(b, b, rt, 'bob');
       const [ra, rb] = await Promise.all([exchange(a, rt, verifier), exchange(b, rt, verifier)]);
-      const outcomes = [ra, rb].map((r) => (r.status === 200 ? 'issued' : `${r.status} ${problem(r.body)}`)).sort();
+      const outcomes = [ra, rb]
+        .map((r) => (r.status === 200 ? 'issued' : `${r.status} ${problem(r.body) ?? 'no oauth_problem'}`))
+        .sort();
       expect(outcomes).toEqual(['401 token_rejected', 'issued']);
-      const winner = parse([ra, rb].find((r) => r.status === 200)!.body);
+      const winner = parse(
+        must(
+          [ra, rb].find((r) => r.status === 200),
+          'the exchange that answered 200',
+        ).body,
+      );
       expect((await myself(round % 2 ? a : b, winner)).status).toBe(200);
     }
   });
@@ -223,7 +252,7 @@ describe.each(onPg)('two nodes on one %s database', () => {
     const jar = new CookieJar();
     await signIn(a.url, jar, 'carol');
     const page = await (await browse(jar, `${a.url}/profile/authorized-apps`)).text();
-    const id = /authorized-apps\/(\d+)\/revoke/.exec(page)![1]!;
+    const id = capture(/authorized-apps\/(\d+)\/revoke/, page, 'the revoke link of the grant');
     const revoked = await browse(jar, `${a.url}/profile/authorized-apps/${id}/revoke`, form({ _csrf: csrfOf(page) }));
     expect(revoked.status).toBe(302);
     const next = await myself(b, t, 'tracker');
@@ -247,13 +276,13 @@ describe.each(onPg)('two nodes on one %s database', () => {
       ...env,
       APPLINK_SECRET_KEY: '',
       APPLINK_SECRET_KEY_FILE: join(__dirname, 'no', 'such.key'),
-    }).catch((e: { code: number; stderr: string }) => e);
+    }).catch((e: unknown) => e);
     expect(noKey).toMatchObject({ code: 1 });
     expect((noKey as { stderr: string }).stderr).toMatch(
       /APPLINK_SECRET_KEY: must be set when the database is PostgreSQL/,
     );
     const otherKey = await startNode({ ...env, APPLINK_SECRET_KEY: randomBytes(32).toString('base64') }).catch(
-      (e: { code: number; stderr: string }) => e,
+      (e: unknown) => e,
     );
     expect(otherKey).toMatchObject({ code: 1 });
     expect((otherKey as { stderr: string }).stderr).toMatch(/APPLINK_SECRET_KEY: does not open the secrets/);
@@ -281,7 +310,7 @@ describe('a node on PostgreSQL', () => {
     const noKey = await startNode({
       APPLINK_DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none',
       APPLINK_SECRET_KEY_FILE: keyFile,
-    }).catch((e: { code: number; stderr: string }) => e);
+    }).catch((e: unknown) => e);
     expect(noKey).toMatchObject({ code: 1 });
     expect((noKey as { stderr: string }).stderr).toMatch(
       /APPLINK_SECRET_KEY: must be set when the database is PostgreSQL/,

@@ -17,6 +17,9 @@ import { hashToken } from '../../src/oauth1/tokens';
 import { PASSWORD } from '../helpers/server';
 import { browse, CookieJar, csrfOf, form, signIn } from '../helpers/browser';
 import { signedFetch } from '../helpers/sign';
+import { capture } from '../helpers/capture';
+import { credentialsOf } from '../helpers/credentials';
+import { must } from '../helpers/must';
 
 const dir = mkdtempSync(join(tmpdir(), 'applink-obs-'));
 const env = {
@@ -43,7 +46,7 @@ beforeAll(async () => {
   s = await startServer(config, createLogger(config, sink));
   await s.services.users.create(OPERATOR, { username: 'alice', email: 'alice@example.com', password: PASSWORD });
   const c = await s.services.consumers.create(OPERATOR, { key: 'obs', name: 'Observed app' });
-  await runDance(s.url, c.secret!);
+  await runDance(s.url, must(c.secret, 'the secret of consumer obs'));
 });
 afterAll(async () => {
   await s.close();
@@ -64,8 +67,9 @@ async function runDance(base: string, consumerSecret: string) {
     oauth: { oauth_callback: `https://app.example/cb?state=${secrets.callbackState}` },
   });
   expect(rt.status).toBe(200);
-  secrets.requestToken = rt.params.oauth_token!;
-  secrets.requestTokenSecret = rt.params.oauth_token_secret!;
+  const requestToken = credentialsOf(rt.params, 'request token');
+  secrets.requestToken = requestToken.token;
+  secrets.requestTokenSecret = requestToken.secret;
 
   const stranger = new CookieJar();
   expect((await signIn(base, stranger, 'alice', undefined, secrets.wrongPassword)).status).toBe(401);
@@ -74,8 +78,10 @@ async function runDance(base: string, consumerSecret: string) {
   const authorize = `/oauth/authorize?oauth_token=${encodeURIComponent(secrets.requestToken)}`;
   expect((await browse(jar, `${base}${authorize}`)).status).toBe(302);
   expect((await signIn(base, jar, 'alice', authorize)).status).toBe(302);
-  secrets.sessionId = decodeURIComponent(/applink\.sid=s:([^.;]+)/.exec(decodeURIComponent(jar.header()))![1]!);
-  secrets.sessionCookie = jar.header().split('=')[1]!;
+  secrets.sessionId = decodeURIComponent(
+    capture(/applink\.sid=s:([^.;]+)/, decodeURIComponent(jar.header()), 'the session id in the cookie'),
+  );
+  secrets.sessionCookie = must(jar.header().split('=')[1], 'the session cookie value');
   const consent = await browse(jar, `${base}${authorize}`);
   secrets.csrf = csrfOf(await consent.text());
   const allowed = await browse(
@@ -84,7 +90,10 @@ async function runDance(base: string, consumerSecret: string) {
     form({ _csrf: secrets.csrf, oauth_token: secrets.requestToken, decision: 'allow' }),
   );
   expect(allowed.status).toBe(302);
-  secrets.verifier = new URL(allowed.headers.get('location')!).searchParams.get('oauth_verifier')!;
+  secrets.verifier = must(
+    new URL(must(allowed.headers.get('location'), 'the callback redirect')).searchParams.get('oauth_verifier'),
+    'the verifier in the callback',
+  );
 
   const exchange = (verifier: string) =>
     signedFetch(`${base}/oauth/access-token`, {
@@ -96,8 +105,9 @@ async function runDance(base: string, consumerSecret: string) {
   expect((await exchange(secrets.wrongVerifier)).params.oauth_problem).toBe('verifier_invalid');
   const at = await exchange(secrets.verifier);
   expect(at.status).toBe(200);
-  secrets.accessToken = at.params.oauth_token!;
-  secrets.accessTokenSecret = at.params.oauth_token_secret!;
+  const accessToken = credentialsOf(at.params, 'access token');
+  secrets.accessToken = accessToken.token;
+  secrets.accessTokenSecret = accessToken.secret;
   secrets.accessTokenHash = hashToken(secrets.accessToken);
 
   const asToken = { ...asConsumer, token: secrets.accessToken, tokenSecret: secrets.accessTokenSecret };
@@ -109,8 +119,9 @@ async function runDance(base: string, consumerSecret: string) {
 
   // a second link, denied
   const rt2 = await signedFetch(`${base}/oauth/request-token`, { ...asConsumer, oauth: { oauth_callback: 'oob' } });
-  secrets.requestToken2 = rt2.params.oauth_token!;
-  secrets.requestTokenSecret2 = rt2.params.oauth_token_secret!;
+  const requestToken2 = credentialsOf(rt2.params, 'second request token');
+  secrets.requestToken2 = requestToken2.token;
+  secrets.requestTokenSecret2 = requestToken2.secret;
   const consent2 = await browse(
     jar,
     `${base}/oauth/authorize?oauth_token=${encodeURIComponent(secrets.requestToken2)}`,
@@ -123,7 +134,7 @@ async function runDance(base: string, consumerSecret: string) {
   expect(denied.status).toBe(200);
 
   // revoke from the profile page, then the token is dead
-  grantId = (await s.services.grants.list({ username: 'alice' }))[0]!.id;
+  grantId = must((await s.services.grants.list({ username: 'alice' }))[0], "alice's grant").id;
   const apps = await browse(jar, `${base}/profile/authorized-apps`);
   const revoked = await browse(
     jar,
@@ -190,7 +201,10 @@ describe('metrics', () => {
       const m = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
       if (!m || m[1] !== name) continue;
       const have = Object.fromEntries(
-        [...(m[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((x) => [x[1], x[2]]),
+        [...(m[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((x) => [
+          must(x[1], 'a label name'),
+          must(x[2], 'a label value'),
+        ]),
       );
       if (Object.entries(labels).every(([k, v]) => have[k] === v)) {
         total += Number(m[3]);
@@ -249,7 +263,7 @@ describe('audit log', () => {
       for (const e of found) expect(Math.abs(e.at - Date.now()), event).toBeLessThan(120_000);
       return found;
     };
-    const local = expect.stringMatching(/127\.0\.0\.1$/);
+    const local: unknown = expect.stringMatching(/127\.0\.0\.1$/);
     for (const e of one('request_token.issued')) expect(e).toMatchObject({ consumerKey: 'obs', ip: local });
     for (const event of [
       'authorization.approved',
@@ -260,8 +274,8 @@ describe('audit log', () => {
       for (const e of one(event)) expect(e, event).toMatchObject({ actor: 'alice', consumerKey: 'obs', ip: local });
     }
     expect(one('token.used')[0]).toMatchObject({ actor: 'alice', consumerKey: 'obs', tokenId: grantId, ip: local });
-    expect(one('access_token.issued')[0]!.tokenId).toBe(grantId);
-    expect(one('access_token.revoked')[0]!.tokenId).toBe(grantId);
+    expect(one('access_token.issued')[0]?.tokenId).toBe(grantId);
+    expect(one('access_token.revoked')[0]?.tokenId).toBe(grantId);
     expect(one('verifier.rejected')[0]).toMatchObject({ consumerKey: 'obs', ip: local });
     expect(one('user.updated')[0]).toMatchObject({ actor: 'alice', consumerKey: 'obs', ip: local });
     expect(one('login.failed')[0]).toMatchObject({ ip: local });
@@ -282,7 +296,7 @@ describe('audit log', () => {
     for (const e of list.filter((x) =>
       ['user.created', 'user.disabled', 'consumer.created', 'consumer.deleted'].includes(x.event),
     )) {
-      expect(JSON.parse(e.detail!).by).toBe('cli');
+      expect((JSON.parse(must(e.detail, `the detail of ${e.event}`)) as { by: string }).by).toBe('cli');
     }
   });
 });

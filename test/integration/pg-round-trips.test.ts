@@ -8,48 +8,51 @@ import { seedConsumer, seedUser, startTestServer, type TestServer } from '../hel
 import { approve, verifierFrom } from '../helpers/browser';
 import { buildSignedRequest, signedFetch } from '../helpers/sign';
 import { createTempPgDatabase, pgAvailable } from '../helpers/pg';
+import { credentialsOf } from '../helpers/credentials';
+import { must } from '../helpers/must';
 
 const pgUp = await pgAvailable();
 
 describe.runIf(pgUp)('PostgreSQL round trips per signed call', () => {
   let server: TestServer;
-  let drop: () => Promise<void>;
+  let drop: (() => Promise<void>) | undefined;
   let creds: { consumerKey: string; consumerSecret: string; token: string; tokenSecret: string };
   const sent: string[] = [];
-  const original = Client.prototype.query;
+  // the method as pg defines it, put back exactly after the tests
+  const original = must(Object.getOwnPropertyDescriptor(Client.prototype, 'query'), "pg's Client.prototype.query");
+  const query = original.value as (this: Client, ...a: unknown[]) => unknown;
 
   beforeAll(async () => {
     const pg = await createTempPgDatabase();
-    drop = pg.drop;
+    drop = () => pg.drop();
     server = await startTestServer({ APPLINK_DATABASE_URL: pg.url });
     await seedUser(server, 'alice');
     const c = await seedConsumer(server, 'rt-app');
-    const base = { consumerKey: c.key, consumerSecret: c.secret!, method: 'POST' };
+    const consumerSecret = must(c.secret, 'the secret of consumer rt-app');
+    const base = { consumerKey: c.key, consumerSecret, method: 'POST' };
     const rt = await signedFetch(`${server.url}/oauth/request-token`, { ...base, oauth: { oauth_callback: 'oob' } });
-    const verifier = await verifierFrom(await approve(server.url, rt.params.oauth_token!, 'alice'));
+    const requestToken = credentialsOf(rt.params, 'request token');
+    const verifier = await verifierFrom(await approve(server.url, requestToken.token, 'alice'));
     const at = await signedFetch(`${server.url}/oauth/access-token`, {
       ...base,
-      token: rt.params.oauth_token!,
-      tokenSecret: rt.params.oauth_token_secret!,
+      token: requestToken.token,
+      tokenSecret: requestToken.secret,
       oauth: { oauth_verifier: verifier },
     });
     expect(at.status, at.body).toBe(200);
-    creds = {
-      consumerKey: c.key,
-      consumerSecret: c.secret!,
-      token: at.params.oauth_token!,
-      tokenSecret: at.params.oauth_token_secret!,
-    };
+    const accessToken = credentialsOf(at.params, 'access token');
+    creds = { consumerKey: c.key, consumerSecret, token: accessToken.token, tokenSecret: accessToken.secret };
     // Count every query any pg client of this process sends from here on.
     Client.prototype.query = function (this: Client, ...args: unknown[]) {
-      const q = args[0] as string | { text?: string };
+      const q = args[0] as string | { text?: string } | null | undefined;
       sent.push(typeof q === 'string' ? q : (q?.text ?? '?'));
-      return (original as (...a: unknown[]) => unknown).apply(this, args);
+      return query.apply(this, args);
     } as typeof Client.prototype.query;
   });
   afterAll(async () => {
-    Client.prototype.query = original;
-    await server?.stop();
+    Object.defineProperty(Client.prototype, 'query', original);
+    // beforeAll may have stopped before the server started
+    await (server as TestServer | undefined)?.stop();
     await drop?.();
   });
 

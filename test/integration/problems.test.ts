@@ -7,6 +7,8 @@ import { approve, browse, CookieJar, form, signIn, verifierFrom } from '../helpe
 import { hashToken } from '../../src/oauth1/tokens';
 import { buildSignedRequest, signedFetch, type SignOptions } from '../helpers/sign';
 import { parseProblemHeader } from '../helpers/problem-header';
+import { credentialsOf } from '../helpers/credentials';
+import { must } from '../helpers/must';
 
 describe.each(await testDatabases())('problems on %s', (database) => {
   let s: TestServer;
@@ -47,7 +49,7 @@ describe.each(await testDatabases())('problems on %s', (database) => {
       oauth: { oauth_callback: callback },
     });
     expect(r.status, r.body).toBe(200);
-    return { token: r.params.oauth_token!, secret: r.params.oauth_token_secret! };
+    return credentialsOf(r.params, 'request token');
   }
 
   async function authorized(c = hmac, user = 'alice') {
@@ -69,7 +71,7 @@ describe.each(await testDatabases())('problems on %s', (database) => {
     const rt = await authorized(c, user);
     const r = await exchange(rt, rt.verifier, c);
     expect(r.status, r.body).toBe(200);
-    return { token: r.params.oauth_token!, secret: r.params.oauth_token_secret!, request: rt };
+    return { ...credentialsOf(r.params, 'access token'), request: rt };
   }
 
   const myself = (at: { token: string; secret: string }, extra: Partial<SignOptions> = {}, c = hmac) =>
@@ -108,7 +110,8 @@ describe.each(await testDatabases())('problems on %s', (database) => {
         ...consumerOpts(),
         oauth: { oauth_callback: 'oob' },
       });
-      (r.init.headers as Record<string, string>).authorization += ', oauth_nonce="again"';
+      const headers = r.init.headers as Record<string, string>;
+      headers.authorization = `${must(headers.authorization, 'the Authorization header')}, oauth_nonce="again"`;
       const res = await fetch(r.url, r.init);
       const params = Object.fromEntries(new URLSearchParams(await res.text()));
       expectProblem({ status: res.status, params, headers: res.headers }, 400, 'parameter_rejected');
@@ -127,7 +130,8 @@ describe.each(await testDatabases())('problems on %s', (database) => {
     it('parameter_rejected: a callback outside the registered one', async () => {
       const c = {
         key: 'registered',
-        secret: (await s.services.store.findCredentials('registered', null, null)).consumer!.secret,
+        secret: must((await s.services.store.findCredentials('registered', null, null)).consumer, 'consumer registered')
+          .secret,
       };
       for (const bad of [
         'https://evil.example.com/app/cb',
@@ -211,7 +215,7 @@ describe.each(await testDatabases())('problems on %s', (database) => {
     it('consumer_key_rejected for a disabled consumer, with its tokens', async () => {
       const c = await seedConsumer(s, 'to-disable');
       const at = await accessToken(c);
-      const id = (await s.services.consumers.findByKey('to-disable'))!.id;
+      const id = must(await s.services.consumers.findByKey('to-disable'), 'consumer to-disable').id;
       await s.services.consumers.setDisabled(OPERATOR, { id: id }, true);
       expectProblem(
         await signedFetch(url('/oauth/request-token'), { ...consumerOpts(c), oauth: { oauth_callback: 'oob' } }),
@@ -252,11 +256,13 @@ describe.each(await testDatabases())('problems on %s', (database) => {
         oauth: { oauth_callback: 'oob', oauth_timestamp: String(old) },
       });
       expectProblem(r, 401, 'timestamp_refused');
-      const [min, max] = r.params.oauth_acceptable_timestamps!.split('-').map(Number);
+      const [min, max] = must(r.params.oauth_acceptable_timestamps, 'oauth_acceptable_timestamps')
+        .split('-')
+        .map(Number);
       const now = Math.floor(Date.now() / 1000);
       expect(min).toBeGreaterThanOrEqual(now - 302);
       expect(max).toBeLessThanOrEqual(now + 302);
-      expect(max! - min!).toBe(600);
+      expect(must(max, 'the upper bound') - must(min, 'the lower bound')).toBe(600);
     });
 
     it('nonce_used on a replayed request', async () => {
@@ -320,7 +326,7 @@ describe.each(await testDatabases())('problems on %s', (database) => {
     it('token_revoked for a revoked access token', async () => {
       const at = await accessToken();
       expect((await myself(at)).status).toBe(200);
-      const grant = (await s.services.grants.list({ username: 'alice' })).at(-1)!;
+      const grant = must((await s.services.grants.list({ username: 'alice' })).at(-1), "alice's newest grant");
       expect(await s.services.grants.revoke(OPERATOR, { id: grant.id })).not.toBeNull();
       expectProblem(await myself(at), 401, 'token_revoked');
     });
@@ -332,7 +338,7 @@ describe.each(await testDatabases())('problems on %s', (database) => {
       const row = await s.services.db
         .knex('request_tokens')
         .where({ token_hash: hashToken(rt.token) })
-        .first();
+        .first<Record<string, unknown> | undefined>();
       expect(row).toMatchObject({ verifier_failures: 3, used_at: null });
     });
 
@@ -343,7 +349,7 @@ describe.each(await testDatabases())('problems on %s', (database) => {
       const row = await s.services.db
         .knex('request_tokens')
         .where({ token_hash: hashToken(rt.token) })
-        .first();
+        .first<Record<string, unknown> | undefined>();
       expect(row).toMatchObject({ verifier_failures: 0, used_at: null });
       // the user decides afterwards, and the exchange then works
       const verifier = await verifierFrom(await approve(s.url, rt.token, 'alice'));
@@ -372,7 +378,7 @@ describe.each(await testDatabases())('problems on %s', (database) => {
       const rt = await requestToken(hmac, 'https://consumer.example/cb');
       const res = await approve(s.url, rt.token, 'alice', 'deny');
       expect(res.status).toBe(302);
-      const loc = new URL(res.headers.get('location')!);
+      const loc = new URL(must(res.headers.get('location'), 'the callback redirect'));
       expect(loc.origin + loc.pathname).toBe('https://consumer.example/cb');
       expect(loc.searchParams.get('oauth_token')).toBe(rt.token);
       expect(loc.searchParams.get('oauth_verifier')).toBe('denied');
@@ -399,7 +405,7 @@ describe.each(await testDatabases())('problems on %s', (database) => {
       const row = await s.services.db
         .knex('request_tokens')
         .where({ token_hash: hashToken(rt.token) })
-        .first();
+        .first<Record<string, unknown> | undefined>();
       expect(row).toMatchObject({ user_id: null, authorized_at: null, verifier_hash: null, denied_at: null });
     });
   });
@@ -413,7 +419,10 @@ describe.each(await testDatabases())('problems on %s', (database) => {
       expect(r.status).toBe(200);
       expect(r.params.oauth_callback_confirmed).toBe('true');
       const jar = new CookieJar();
-      const page = await browse(jar, url(`/plugins/servlet/oauth/authorize?oauth_token=${r.params.oauth_token}`));
+      const page = await browse(
+        jar,
+        url(`/plugins/servlet/oauth/authorize?oauth_token=${must(r.params.oauth_token, 'the request token')}`),
+      );
       expect(page.status).toBe(302);
     });
 

@@ -7,6 +7,8 @@ import { seedConsumer, seedUser, startTestServer, testDatabases, type TestServer
 import { approve, browse, CookieJar, csrfOf, form, signIn, verifierFrom } from '../helpers/browser';
 import { buildSignedRequest, signedFetch } from '../helpers/sign';
 import { hashToken } from '../../src/oauth1/tokens';
+import { credentialsOf } from '../helpers/credentials';
+import { must } from '../helpers/must';
 
 const N = 12;
 const ROUNDS = 4;
@@ -26,7 +28,7 @@ describe.each(await testDatabases())('races (%s)', (database) => {
   const requestToken = async () => {
     const r = await signedFetch(`${s.url}/oauth/request-token`, { ...asConsumer(), oauth: { oauth_callback: 'oob' } });
     expect(r.status, r.body).toBe(200);
-    return { token: r.params.oauth_token!, secret: r.params.oauth_token_secret! };
+    return credentialsOf(r.params, 'request token');
   };
   const exchange = (rt: { token: string; secret: string }, verifier: string) =>
     signedFetch(`${s.url}/oauth/access-token`, {
@@ -40,11 +42,15 @@ describe.each(await testDatabases())('races (%s)', (database) => {
     const verifier = await verifierFrom(await approve(s.url, rt.token, 'alice'));
     const r = await exchange(rt, verifier);
     expect(r.status, r.body).toBe(200);
-    const grant = await s.services.db
-      .knex('access_tokens')
-      .where({ token_hash: hashToken(r.params.oauth_token!) })
-      .first();
-    return { token: r.params.oauth_token!, secret: r.params.oauth_token_secret!, id: grant.id as number };
+    const at = credentialsOf(r.params, 'access token');
+    const grant = must(
+      await s.services.db
+        .knex('access_tokens')
+        .where({ token_hash: hashToken(at.token) })
+        .first<{ id: number } | undefined>(),
+      'the access token row',
+    );
+    return { ...at, id: grant.id };
   };
   const myself = (at: { token: string; secret: string }) =>
     signedFetch(`${s.url}/rest/api/1/myself`, {
@@ -68,7 +74,7 @@ describe.each(await testDatabases())('races (%s)', (database) => {
       }
       expect((await countAccessTokens()) - before).toBe(1);
       // and the one issued works
-      const at = { token: won[0]!.params.oauth_token!, secret: won[0]!.params.oauth_token_secret! };
+      const at = credentialsOf(must(won[0], 'the exchange that answered 200').params, 'access token');
       expect((await myself(at)).status).toBe(200);
     }
   });
@@ -103,7 +109,7 @@ describe.each(await testDatabases())('races (%s)', (database) => {
     const answers = await Promise.all(Array.from({ length: N }, () => fetch(url, init)));
     expect(answers.filter((a) => a.status === 200)).toHaveLength(1);
     const after = await s.services.db.knex('request_tokens').count({ n: '*' }).first();
-    expect(Number(after!.n) - Number(before!.n)).toBe(1);
+    expect(Number(must(after, 'the count after').n) - Number(must(before, 'the count before').n)).toBe(1);
   });
 
   it('allow and deny racing on one request token: exactly one decision stands', async () => {
@@ -131,10 +137,13 @@ describe.each(await testDatabases())('races (%s)', (database) => {
       const ok = answers.filter((a) => a.status === 200);
       expect(ok, answers.map((a) => a.status).join(',')).toHaveLength(1);
       expect(answers.filter((a) => a.status === 400)).toHaveLength(1);
-      const row = await s.services.db
-        .knex('request_tokens')
-        .where({ token_hash: hashToken(rt.token) })
-        .first();
+      const row = must(
+        await s.services.db
+          .knex('request_tokens')
+          .where({ token_hash: hashToken(rt.token) })
+          .first<{ authorized_at: number | null; denied_at: number | null } | undefined>(),
+        'the request token row',
+      );
       expect((row.authorized_at === null) !== (row.denied_at === null)).toBe(true);
     }
   });
@@ -143,7 +152,7 @@ describe.each(await testDatabases())('races (%s)', (database) => {
     for (let round = 0; round < ROUNDS; round++) {
       // The user's revoke revokes the whole application (every token of it): make this
       // grant alice's only one, so that "one grant" is the whole application.
-      const alice = (await s.services.users.findByUsername('alice'))!;
+      const alice = must(await s.services.users.findByUsername('alice'), 'user alice');
       await s.services.grants.revokeAll(OPERATOR, { userId: alice.id });
       const at = await accessToken();
       const jar = new CookieJar();
@@ -175,6 +184,6 @@ describe.each(await testDatabases())('races (%s)', (database) => {
 
   async function countAccessTokens(): Promise<number> {
     const r = await s.services.db.knex('access_tokens').count({ n: '*' }).first();
-    return Number(r!.n);
+    return Number(must(r, 'the access token count').n);
   }
 });

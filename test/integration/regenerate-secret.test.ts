@@ -10,6 +10,7 @@ import { browse, CookieJar, csrfOf, form, signIn } from '../helpers/browser';
 import { linkApp, type Linked } from '../helpers/gateway';
 import { signedFetch } from '../helpers/sign';
 import { runCli } from '../helpers/cli';
+import { must } from '../helpers/must';
 
 const MYSELF = '/rest/api/1/myself';
 
@@ -24,11 +25,12 @@ describe.each(await testDatabases())('regenerating a consumer secret on %s', (da
     await seedUser(server, 'root', { admin: true });
     await seedUser(server, 'alice');
     linked = await linkApp(server.url, server.services, 'alice', 'jira');
-    consumerId = (await server.services.consumers.findByKey('jira'))!.id;
+    consumerId = must(await server.services.consumers.findByKey('jira'), 'consumer jira').id;
     admin = new CookieJar();
     expect((await signIn(server.url, admin, 'root')).status).toBe(302);
   });
-  afterAll(() => server?.stop());
+  // beforeAll may have stopped before the server started
+  afterAll(() => (server as TestServer | undefined)?.stop());
 
   /** A signed API call as alice's grant, with the given consumer secret. */
   const callWith = (consumerSecret: string) =>
@@ -63,7 +65,7 @@ describe.each(await testDatabases())('regenerating a consumer secret on %s', (da
     const page = await res.text();
     const secret = /id="consumer-secret" class="copy" readonly value="([^"]+)"/.exec(page)?.[1];
     expect(secret).toMatch(/^[A-Za-z0-9_-]{20,}$/);
-    return secret!;
+    return must(secret, 'the new secret on the page');
   };
 
   it('in the console: the new secret is shown once, the old one is dead at once, grants stay', async () => {
@@ -92,7 +94,7 @@ describe.each(await testDatabases())('regenerating a consumer secret on %s', (da
     // Audited with the admin as actor, and no secret in the log.
     const [entry] = await server.services.audits.list({ event: 'consumer.secret_regenerated' });
     expect(entry).toMatchObject({ actor: 'root', consumerKey: 'jira', event: 'consumer.secret_regenerated' });
-    expect(JSON.parse(entry!.detail!)).toEqual({ by: 'admin', replaced: true });
+    expect(JSON.parse(must(entry?.detail, 'the detail of the audit entry'))).toEqual({ by: 'admin', replaced: true });
     const log = JSON.stringify(await server.services.audits.list({ limit: 1000 }));
     expect(log).not.toContain(fresh);
     expect(log).not.toContain(old);
@@ -130,8 +132,8 @@ describe.each(await testDatabases())('regenerating a consumer secret on %s', (da
 
   it('through the real CLI against the running server: printed once, old secret dead, audited', async () => {
     const env = {
-      APPLINK_DATABASE_URL: server.env.APPLINK_DATABASE_URL!,
-      APPLINK_SECRET_KEY: server.env.APPLINK_SECRET_KEY!,
+      APPLINK_DATABASE_URL: must(server.env.APPLINK_DATABASE_URL, 'the database URL'),
+      APPLINK_SECRET_KEY: must(server.env.APPLINK_SECRET_KEY, 'the master key'),
     };
     const old = linked.consumer.secret;
     const r = await runCli(['consumer', 'regenerate-secret', '--key', 'jira', '--json'], env);
@@ -144,17 +146,18 @@ describe.each(await testDatabases())('regenerating a consumer secret on %s', (da
     expect((await callWith(out.consumerSecret)).status).toBe(200);
     const [entry] = await server.services.audits.list({ event: 'consumer.secret_regenerated' });
     expect(entry).toMatchObject({ actor: null, consumerKey: 'jira' });
-    expect(JSON.parse(entry!.detail!)).toEqual({ by: 'cli', replaced: true });
+    expect(JSON.parse(must(entry?.detail, 'the detail of the audit entry'))).toEqual({ by: 'cli', replaced: true });
 
     // Text output says it once and warns; an unknown key is one line on stderr, exit 1.
     const text = await runCli(['consumer', 'regenerate-secret', '--key', 'jira'], env);
     expect(text.code, text.stderr).toBe(0);
-    const secret = /^consumer secret: (\S+)$/m.exec(text.stdout)?.[1];
-    expect(secret).toMatch(/^[A-Za-z0-9_-]{20,}$/);
+    const printed = /^consumer secret: (\S+)$/m.exec(text.stdout)?.[1];
+    expect(printed).toMatch(/^[A-Za-z0-9_-]{20,}$/);
+    const secret = must(printed, 'the printed secret');
     expect(text.stdout).toContain('The previous secret no longer works');
     expect((await callWith(out.consumerSecret)).params.oauth_problem).toBe('signature_invalid');
-    expect((await callWith(secret!)).status).toBe(200);
-    linked.consumer.secret = secret!;
+    expect((await callWith(secret)).status).toBe(200);
+    linked.consumer.secret = secret;
 
     const unknown = await runCli(['consumer', 'regenerate-secret', '--key', 'nope', '--json'], env);
     expect(unknown.code).toBe(1);
@@ -215,7 +218,7 @@ describe.each(await testDatabases())('regenerating a consumer secret on %s', (da
     const rt = await signedFetch(`${server.url}/oauth/request-token`, {
       method: 'POST',
       consumerKey: 'rsa-only',
-      consumerSecret: secret!,
+      consumerSecret: must(secret, 'the new secret on the page'),
       oauth: { oauth_callback: 'oob' },
     });
     expect(rt.status, rt.body).toBe(200);
@@ -223,7 +226,10 @@ describe.each(await testDatabases())('regenerating a consumer secret on %s', (da
       event: 'consumer.secret_regenerated',
       consumerKey: 'rsa-only',
     });
-    expect(JSON.parse(entries[0]!.detail!)).toEqual({ by: 'admin', replaced: false });
-    expect((await server.services.consumers.findByKey('rsa-only'))!.hasPublicKey).toBe(true);
+    expect(JSON.parse(must(entries[0]?.detail, 'the detail of the audit entry'))).toEqual({
+      by: 'admin',
+      replaced: false,
+    });
+    expect((await server.services.consumers.findByKey('rsa-only'))?.hasPublicKey).toBe(true);
   });
 });

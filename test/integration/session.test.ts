@@ -9,6 +9,8 @@ import { signedFetch } from '../helpers/sign';
 import { parseProblemHeader } from '../helpers/problem-header';
 import { hashToken } from '../../src/oauth1/tokens';
 import { loadConfig } from '../../src/config';
+import { credentialsOf } from '../helpers/credentials';
+import { must } from '../helpers/must';
 
 const TOKEN_TTL = 3600;
 const AUTH_TTL = 7200;
@@ -41,18 +43,18 @@ describe.each(await testDatabases())('OAuth Session extension on %s', (database)
   async function dance(user = 'alice', cons = c): Promise<Access> {
     const rt = await signedFetch(url('/oauth/request-token'), { ...sign(cons), oauth: { oauth_callback: 'oob' } });
     expect(rt.status, rt.body).toBe(200);
-    const verifier = await verifierFrom(await approve(s.url, rt.params.oauth_token!, user));
+    const requestToken = credentialsOf(rt.params, 'request token');
+    const verifier = await verifierFrom(await approve(s.url, requestToken.token, user));
     const at = await signedFetch(url('/oauth/access-token'), {
       ...sign(cons),
-      token: rt.params.oauth_token!,
-      tokenSecret: rt.params.oauth_token_secret!,
+      token: requestToken.token,
+      tokenSecret: requestToken.secret,
       oauth: { oauth_verifier: verifier },
     });
     expect(at.status, at.body).toBe(200);
     return {
-      token: at.params.oauth_token!,
-      secret: at.params.oauth_token_secret!,
-      handle: at.params.oauth_session_handle!,
+      ...credentialsOf(at.params, 'access token'),
+      handle: must(at.params.oauth_session_handle, 'the session handle'),
       params: at.params,
     };
   }
@@ -74,11 +76,15 @@ describe.each(await testDatabases())('OAuth Session extension on %s', (database)
       tokenSecret: a.secret,
     });
 
+  /** The grant (access_tokens row) that holds `token` now; fails if none does. */
   const grantOf = async (token: string) =>
-    (await knex()('access_tokens')
-      .where({ token_hash: hashToken(token) })
-      .first()) as
-      { id: number; session_handle_hash: string; authorization_expires_at: number; expires_at: number } | undefined;
+    must(
+      (await knex()('access_tokens')
+        .where({ token_hash: hashToken(token) })
+        .first()) as
+        { id: number; session_handle_hash: string; authorization_expires_at: number; expires_at: number } | undefined,
+      'the grant of the token',
+    );
 
   function expectRefused(r: Awaited<ReturnType<typeof signedFetch>>, status: number, code: string) {
     expect(r.status, r.body).toBe(status);
@@ -102,7 +108,7 @@ describe.each(await testDatabases())('OAuth Session extension on %s', (database)
     expect(Number(a.params.oauth_authorization_expires_in)).toBeLessThanOrEqual(AUTH_TTL);
     expect(a.handle).toMatch(/^[A-Za-z0-9_-]{43}$/);
     const g = await grantOf(a.token);
-    expect(g!.session_handle_hash).toBe(hashToken(a.handle));
+    expect(g.session_handle_hash).toBe(hashToken(a.handle));
     const everything = JSON.stringify(await knex()('access_tokens').select());
     expect(everything).not.toContain(a.handle);
   });
@@ -112,7 +118,7 @@ describe.each(await testDatabases())('OAuth Session extension on %s', (database)
     const before = await grantOf(a.token);
     const r = await renew(a, a.handle);
     expect(r.status, r.body).toBe(200);
-    const b = { token: r.params.oauth_token!, secret: r.params.oauth_token_secret! };
+    const b = credentialsOf(r.params, 'renewed access token');
     expect(b.token).not.toBe(a.token);
     expect(b.secret).not.toBe(a.secret);
     expect(r.params.oauth_session_handle).toBe(a.handle);
@@ -126,29 +132,29 @@ describe.each(await testDatabases())('OAuth Session extension on %s', (database)
     expectRefused(await myself(a), 401, 'token_rejected');
     expectRefused(await renew(a, a.handle), 401, 'token_rejected');
     const after = await grantOf(b.token);
-    expect(after!.id).toBe(before!.id);
-    expect(after!.authorization_expires_at).toBe(before!.authorization_expires_at);
-    const grants = await knex()('access_tokens').where({ id: before!.id });
+    expect(after.id).toBe(before.id);
+    expect(after.authorization_expires_at).toBe(before.authorization_expires_at);
+    const grants = await knex()('access_tokens').where({ id: before.id });
     expect(grants).toHaveLength(1);
-    const audit = await knex()('audit_events').where({ event: 'access_token.renewed', token_id: before!.id });
+    const audit = await knex()('audit_events').where({ event: 'access_token.renewed', token_id: before.id });
     expect(audit).toHaveLength(1);
 
     // and again, with the parameters in the form body as Jira sends them
     const r2 = await renew(b, a.handle, c, 'body');
     expect(r2.status, r2.body).toBe(200);
-    expect((await myself({ token: r2.params.oauth_token!, secret: r2.params.oauth_token_secret! })).status).toBe(200);
+    expect((await myself(credentialsOf(r2.params, 'renewed access token'))).status).toBe(200);
   });
 
   it('renews an expired token, but never past the authorization', async () => {
     const a = await dance();
     const g = await grantOf(a.token);
     await knex()('access_tokens')
-      .where({ id: g!.id })
+      .where({ id: g.id })
       .update({ expires_at: Date.now() - 1000 });
     expectRefused(await myself(a), 401, 'token_expired');
     // the authorization ends in 10 minutes: the new token ends with it, not in an hour
     await knex()('access_tokens')
-      .where({ id: g!.id })
+      .where({ id: g.id })
       .update({ authorization_expires_at: Date.now() + 600_000 });
     const r = await renew(a, a.handle);
     expect(r.status, r.body).toBe(200);
@@ -170,11 +176,7 @@ describe.each(await testDatabases())('OAuth Session extension on %s', (database)
   it('refuses a renewal signed with a request token, or with another consumer', async () => {
     const a = await dance();
     const rt = await signedFetch(url('/oauth/request-token'), { ...sign(), oauth: { oauth_callback: 'oob' } });
-    expectRefused(
-      await renew({ token: rt.params.oauth_token!, secret: rt.params.oauth_token_secret! }, a.handle),
-      401,
-      'token_rejected',
-    );
+    expectRefused(await renew(credentialsOf(rt.params, 'request token'), a.handle), 401, 'token_rejected');
     const other = await seedConsumer(s, `other-${database}`);
     expectRefused(await renew(a, a.handle, other), 401, 'token_rejected');
     expectRefused(await renew({ token: a.token, secret: 'wrong' }, a.handle), 401, 'signature_invalid');
@@ -207,7 +209,7 @@ describe.each(await testDatabases())('OAuth Session extension on %s', (database)
 
     // nothing was renewed by any of them: each grant still has its old token, no renewal audited
     const ids: number[] = [];
-    for (const t of [revoked, lapsed, dave, x]) ids.push((await grantOf(t.token))!.id);
+    for (const t of [revoked, lapsed, dave, x]) ids.push((await grantOf(t.token)).id);
     expect(await knex()('audit_events').where({ event: 'access_token.renewed' }).whereIn('token_id', ids)).toEqual([]);
   });
 
@@ -227,11 +229,11 @@ describe.each(await testDatabases())('OAuth Session extension on %s', (database)
       const won = results.filter((r) => r.status === 200);
       expect(won, results.map((r) => r.body).join('\n')).toHaveLength(1);
       for (const r of results.filter((x) => x.status !== 200)) expectRefused(r, 401, 'token_rejected');
-      const winner = { token: won[0]!.params.oauth_token!, secret: won[0]!.params.oauth_token_secret! };
+      const winner = credentialsOf(must(won[0], 'the renewal that answered 200').params, 'renewed access token');
       expect((await myself(winner)).status).toBe(200);
       expectRefused(await myself(a), 401, 'token_rejected');
       const g = await grantOf(winner.token);
-      expect(await knex()('audit_events').where({ event: 'access_token.renewed', token_id: g!.id })).toHaveLength(1);
+      expect(await knex()('audit_events').where({ event: 'access_token.renewed', token_id: g.id })).toHaveLength(1);
     }
   });
 });

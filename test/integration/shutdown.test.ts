@@ -14,6 +14,7 @@ import { spawnServer, withDatabase, type ServerProcess } from '../helpers/proces
 import { buildSignedRequest } from '../helpers/sign';
 import { startTestServer } from '../helpers/server';
 import { hashToken } from '../../src/oauth1/tokens';
+import { must } from '../helpers/must';
 
 const dir = mkdtempSync(join(tmpdir(), 'applink-shutdown-'));
 const file = join(dir, 'applink.sqlite');
@@ -32,7 +33,7 @@ let server: ServerProcess | undefined;
 beforeAll(async () => {
   consumer = await withDatabase(env(), async (s) => {
     const c = await s.consumers.create(OPERATOR, { key: 'slow', name: 'Slow client' });
-    return { key: 'slow', secret: c.secret! };
+    return { key: 'slow', secret: must(c.secret, 'the secret of consumer slow') };
   });
 });
 afterEach(async () => {
@@ -111,7 +112,10 @@ describe('graceful shutdown (SIGTERM)', { timeout: 60_000 }, () => {
     const raw = await answer;
     expect(raw).toMatch(/^HTTP\/1\.1 200 /);
     expect(raw).toMatch(/\r\nconnection: close\r\n/i);
-    const token = new URLSearchParams(raw.slice(raw.indexOf('\r\n\r\n') + 4)).get('oauth_token')!;
+    const token = must(
+      new URLSearchParams(raw.slice(raw.indexOf('\r\n\r\n') + 4)).get('oauth_token'),
+      'oauth_token in the answer',
+    );
     expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/);
 
     expect(await s.exited).toEqual({ code: 0, signal: null });
@@ -138,7 +142,10 @@ describe('graceful shutdown (SIGTERM)', { timeout: 60_000 }, () => {
     const status = await new Promise<number>((resolve, reject) => {
       request(`${s.url}/healthz`, { agent }, (res) => {
         res.resume();
-        res.on('end', () => resolve(res.statusCode!));
+        res.on('end', () => {
+          if (res.statusCode === undefined) reject(new Error('no status code in the answer'));
+          else resolve(res.statusCode);
+        });
       })
         .on('error', reject)
         .end();
