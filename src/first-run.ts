@@ -5,7 +5,7 @@
  * migration 021), so every node checks against the same code and a code is taken once
  * across all of them. Each start while setup is open prints a fresh code (the newest code
  * printed by any node is the valid one). Wrong codes never replace or invalidate it: the
- * HTTP layer brakes wrong tries per address instead (src/http/web/brakes.ts), so a
+ * HTTP layer brakes wrong tries per address instead (src/services/brakes.ts), so a
  * stranger cannot take the operator's code away.
  */
 import { createHash, randomInt } from 'node:crypto';

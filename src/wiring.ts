@@ -26,6 +26,8 @@ import { GrantService } from './services/grants';
 import { AuditService } from './services/audit';
 import { SetupService } from './services/setup';
 import { KeyService } from './services/master-key';
+import { createBrakes, type Brakes } from './services/brakes';
+import { SignInService } from './services/sign-in';
 import { ServiceError } from './services/errors';
 
 /** The management services (src/services/): what the console, setup, profile pages and the CLI call. */
@@ -37,6 +39,10 @@ export interface ManagementServices {
   /** first-run setup (the first administrator) */
   firstRun: SetupService;
   keys: KeyService;
+  /** signing in with a password or the proxy's assertion, and its audit entries */
+  signIn: SignInService;
+  /** the brute-force brakes (sign-in, setup codes) and sampled refusals, counted in the database */
+  brakes: Brakes;
 }
 
 export interface Wiring extends FlowDeps, ManagementServices {
@@ -85,6 +91,7 @@ export function createManagementServices(
   // the audit entry themselves: only with the real audit repository (a test's stand-in
   // audit repository gets the knex transaction, which goes through it).
   const users = new UserService(tx, userRepo, o.audits ? undefined : createHotPath(db));
+  const brakes = createBrakes(db.knex, clock, tx);
   return {
     users,
     consumers: new ConsumerService(tx, new ConsumerRepository(box, clock), grantRepo),
@@ -92,6 +99,8 @@ export function createManagementServices(
     audits: new AuditService(tx, auditRepo),
     firstRun: new SetupService(tx, users, new FirstRun(db.knex, () => users.countAdmins(), logger)),
     keys: new KeyService(tx, box, o.gatewayKeys ?? new GatewayKeys(db.knex, box, clock)),
+    signIn: new SignInService(tx, users, brakes),
+    brakes,
   };
 }
 

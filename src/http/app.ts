@@ -11,7 +11,6 @@ import { oauthRouter } from './oauth-router';
 import { apiRouter } from './api-router';
 import { createWebKit, currentUser, loginUrl, requireAdmin, requireUser, webRouter } from './web';
 import { trustProxyHops } from './forwarded';
-import { brakesFor } from './web/brakes';
 import { publicRoot } from './request-parts';
 import { profileRouter } from './profile-router';
 import { adminRouter } from './admin';
@@ -95,7 +94,7 @@ export function createApp(s: Wiring): Express {
     publicRoot: (req: express.Request) => publicRoot(s.config, req),
     currentUser: (req: express.Request) => currentUser(req, s),
   };
-  root.use(setupRouter({ ...pages, services: { firstRun: s.firstRun }, brakes: brakesFor(s) }, web));
+  root.use(setupRouter({ ...pages, services: { firstRun: s.firstRun }, brakes: s.brakes }, web));
   root.use(
     '/admin',
     adminRouter(

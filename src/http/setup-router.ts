@@ -1,13 +1,13 @@
 /**
  * First run: /setup creates the first administrator while none exists, guarded by the
  * one-time code from the server log (src/first-run.ts, src/services/setup.ts) and a
- * per-address brake on wrong codes, shared across nodes (src/http/web/brakes.ts). The
+ * per-address brake on wrong codes, shared across nodes (src/services/brakes.ts). The
  * form is a signed-out form: its CSRF token is stateless, so showing it writes nothing.
  * Once an administrator exists, /setup is gone (404).
  */
 import { Router, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { startSession, type WebKit } from './web';
-import { SETUP_LIMITS, type Brakes } from './web/brakes';
+import { SETUP_LIMITS, type Brakes } from '../services/brakes';
 import { formBody, formText, parseForm, setupForm } from './forms';
 import { onServiceError } from './service-errors';
 import { ServiceError } from '../services/errors';
@@ -15,7 +15,7 @@ import { parseInput } from '../services/fields';
 import { newUserInput } from '../services/users';
 import type { ManagementServices } from '../wiring';
 
-/** Wrong setup codes per address per window (SETUP_LIMITS in web/brakes.ts). */
+/** Wrong setup codes per address per window (SETUP_LIMITS in src/services/brakes.ts). */
 export const SETUP_ATTEMPT_LIMIT = SETUP_LIMITS.perAddress;
 export const SETUP_WINDOW_MS = SETUP_LIMITS.windowMs;
 

@@ -3,7 +3,7 @@
  * code (src/first-run.ts, printed in the server log) creates the first administrator.
  * The new administrator and the `setup.completed` entry commit in one transaction; a
  * wrong code is audited (`setup.failed`) and refused, and never replaces or invalidates
- * the code (the HTTP layer brakes wrong codes per address: src/http/web/brakes.ts).
+ * the code (the HTTP layer brakes wrong codes per address: src/services/brakes.ts).
  */
 import type { UserRecord } from '../oauth1/ports';
 import type { FirstRun } from '../first-run';

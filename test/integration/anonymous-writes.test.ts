@@ -8,7 +8,7 @@ import { PASSWORD, seedUser, startTestServer, testDatabases, type TestServer } f
 import { browse, CookieJar, csrfOf, form } from '../helpers/browser';
 import { createTempPgDatabase } from '../helpers/pg';
 import { assertion, KeySetServer, signingKey, ssoEnv, type SigningKey } from '../helpers/sso';
-import { SETUP_LIMITS, SIGN_IN_LIMITS } from '../../src/http/web/brakes';
+import { SETUP_LIMITS, SIGN_IN_LIMITS } from '../../src/services/brakes';
 import { attempt } from '../helpers/sign-in';
 import { must } from '../helpers/must';
 

@@ -7,7 +7,7 @@ import { PASSWORD, seedConsumer, seedUser, startTestServer, testDatabases, type 
 import { approve, browse, CookieJar, csrfOf, form, verifierFrom } from '../helpers/browser';
 import { attempt } from '../helpers/sign-in';
 import { signedFetch } from '../helpers/sign';
-import { pairDelayMs, SIGN_IN_LIMITS } from '../../src/http/web/brakes';
+import { pairDelayMs, SIGN_IN_LIMITS } from '../../src/services/brakes';
 import { hashToken } from '../../src/oauth1/tokens';
 import { must } from '../helpers/must';
 

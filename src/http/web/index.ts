@@ -2,9 +2,8 @@
  * The browser side of applink, one concern per module:
  *
  *   session.ts      sessions in the database and the signed-in user (currentUser)
- *   sso-sign-in.ts  the proxy's assertion on browser requests
+ *   sso-sign-in.ts  the proxy's assertion on browser requests (signed in by src/services/sign-in.ts)
  *   csrf.ts         CSRF tokens: in the session when signed in, stateless when signed out
- *   brakes.ts       brute-force brakes and sampled refusals, in the shared database
  *   next.ts         where a browser may be sent back to (`next`)
  *   login-router.ts GET/POST /login and POST /logout
  *
@@ -23,7 +22,6 @@ import { webLocals } from './state';
 
 export { currentUser, loginUrl, requireUser, startSession, SESSION_COOKIE } from './session';
 export { safeNext, sameOriginPath } from './next';
-export { SIGN_IN_LIMITS, SETUP_LIMITS } from './brakes';
 export { webRouter } from './login-router';
 
 // The Content-Security-Policy of every page: our own stylesheet and images, no script at

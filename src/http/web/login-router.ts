@@ -1,25 +1,20 @@
 /**
  * GET/POST /login and POST /logout. The sign-in form is a signed-out form: its CSRF token
  * is stateless (csrf.ts), so showing it writes nothing. A post counts as an attempt only
- * once it passed the CSRF check and carries a username and a password; attempts go
- * through the brakes (brakes.ts) before the password is checked.
+ * once it passed the CSRF check and carries a username and a password; the attempt, its
+ * brakes and its audit entries are the sign-in service's (src/services/sign-in.ts).
  */
 import { Router, type Request, type RequestHandler, type Response } from 'express';
 import type { Wiring } from '../../wiring';
 import type { WebKit } from './index';
-import { brakesFor } from './brakes';
 import { safeNext } from './next';
 import { requestingApp } from '../requesting-app';
 import { currentUser, loginUrl, SESSION_COOKIE, startSession } from './session';
 import { webLocals } from './state';
 
-/** Longest username or password looked at; longer ones are wrong without a lookup. */
-const FIELD_MAX = 1024;
-
 export function webRouter(s: Wiring, web: WebKit): Router {
   const router = Router();
   router.use(web.page);
-  const brakes = brakesFor(s);
   const origin = s.config.baseUrl?.origin;
   const nextOf = (v: unknown) => safeNext(v, s.config.basePath, origin);
 
@@ -65,35 +60,16 @@ export function webRouter(s: Wiring, web: WebKit): Router {
     const password = typeof body.password === 'string' ? body.password : '';
     // Not an attempt: nothing to count, nothing to write.
     if (!username || !password) return showLogin(req, res, 'Enter your username and password.', 400);
-    const ip = req.ip ?? '';
-    const verdict = await brakes.signIn(username.slice(0, FIELD_MAX), ip);
-    if (!verdict.ok) {
-      await brakes.sampledAudit(`login.throttled:${verdict.by}`, {
-        event: 'login.throttled',
-        ip: req.ip ?? null,
-        detail: { by: verdict.by },
-      });
-      res.set('Retry-After', String(verdict.retryAfterS));
+    const target = nextOf(body.next);
+    const result = await s.signIn.withPassword({ username, password, ip: req.ip ?? null }, (user) =>
+      startSession(req, user),
+    );
+    if (result.ok) return res.redirect(302, target);
+    if (result.reason === 'throttled') {
+      res.set('Retry-After', String(result.retryAfterS));
       return showLogin(req, res, 'Too many sign-in attempts. Wait a few minutes and try again.', 429);
     }
-    const user =
-      username.length <= FIELD_MAX && password.length <= FIELD_MAX
-        ? await s.users.authenticate(username, password)
-        : null;
-    if (!user || user.disabled) {
-      await verdict.release(false);
-      await s.store.audit({
-        event: 'login.failed',
-        ip: req.ip ?? null,
-        detail: { reason: user ? 'disabled' : 'bad credentials' },
-      });
-      return showLogin(req, res, 'Wrong username or password, or the account is disabled.', 401);
-    }
-    await verdict.release(true);
-    const target = nextOf(body.next);
-    await startSession(req, user);
-    await s.store.audit({ event: 'login.succeeded', actorUserId: user.id, ip: req.ip ?? null });
-    res.redirect(302, target);
+    return showLogin(req, res, 'Wrong username or password, or the account is disabled.', 401);
   });
 
   router.post('/logout', web.form, web.csrf, (req, res, next) => {

@@ -8,7 +8,6 @@ import type { Wiring } from '../../wiring';
 import type { UserRecord } from '../../oauth1/ports';
 import type { SingleSignOn } from '../../sso';
 import { cookieValue } from './cookies';
-import { brakesFor } from './brakes';
 import { webLocals } from './state';
 
 /** The proxy's assertion: its header, else its cookie. */
@@ -23,41 +22,33 @@ const regenerate = (req: Request) =>
 
 /**
  * With single sign-on, the user a valid proxy assertion names (a session is then
- * established under a new id), else `fromSession`. A valid assertion for someone else
- * replaces the session's user on a page view (a shared browser whose proxy sign-in
- * changed) and signs no one in on a form post (never switch identity between a page and
- * its form). A refused assertion signs no one in and no one out; refusals are sampled
- * into the audit log (a flood of bad assertions adds a handful of rows).
+ * established under a new id), else `fromSession`; the rules and the audit entries are the
+ * sign-in service's (src/services/sign-in.ts `withAssertion`). Only a page view may change
+ * who is signed in.
  */
 export async function ssoUser(req: Request, s: Wiring, fromSession: UserRecord | null): Promise<UserRecord | null> {
   const assertion = s.sso ? assertionOf(req, s.sso) : null;
   if (!s.sso || !assertion) return fromSession;
-  const outcome = await s.sso.signIn(assertion);
-  if (!outcome.ok) {
-    if (fromSession) return fromSession;
-    webLocals(req).ssoRefused = outcome.reason;
+  const result = await s.signIn.withAssertion(
+    s.sso,
+    {
+      assertion,
+      ip: req.ip ?? null,
+      current: fromSession,
+      mayChangeUser: req.method === 'GET' || req.method === 'HEAD',
+    },
+    async (user) => {
+      await regenerate(req);
+      req.session.userId = user.id;
+    },
+  );
+  if (result.refused !== undefined) {
+    webLocals(req).ssoRefused = result.refused;
     // The reason only: the assertion is a bearer credential.
     s.logger.warn(
-      { reqId: req.res?.locals.reqId as string | undefined, reason: outcome.reason },
+      { reqId: req.res?.locals.reqId as string | undefined, reason: result.refused },
       'sso assertion refused',
     );
-    await brakesFor(s).sampledAudit(`sso.refused:${outcome.reason}`, {
-      event: 'sso.refused',
-      actorUserId: outcome.userId ?? null,
-      ip: req.ip ?? null,
-      detail: { reason: outcome.reason },
-    });
-    return null;
   }
-  if (fromSession?.id === outcome.user.id) return fromSession;
-  if (req.method !== 'GET' && req.method !== 'HEAD') return null;
-  await regenerate(req);
-  req.session.userId = outcome.user.id;
-  await s.store.audit({
-    event: 'sso.login',
-    actorUserId: outcome.user.id,
-    ip: req.ip ?? null,
-    detail: outcome.provisioned ? { provisioned: true } : fromSession ? { replaced: fromSession.username } : {},
-  });
-  return outcome.user;
+  return result.user;
 }

@@ -1,6 +1,7 @@
 /**
  * Brute-force brakes and sampled refusals, counted in the shared database
- * (src/db/throttles.ts) so that every node on one PostgreSQL shares one budget.
+ * (src/db/throttles.ts) so that every node on one PostgreSQL shares one budget. One per
+ * process (src/wiring.ts); sign-in (src/services/sign-in.ts) and first-run setup use it.
  *
  * Sign-in (see docs/operations.md, "Brute force"). Only real attempts count: a post that
  * passed the CSRF check and carried both a username and a password. Two brakes:
@@ -25,9 +26,10 @@
  * window are written, each with the count so far, so a flood adds a handful of rows.
  */
 import { createHash } from 'node:crypto';
-import type { Wiring } from '../../wiring';
-import { ThrottleStore, type ThrottleState } from '../../db/throttles';
-import type { AuditEvent } from '../../oauth1/ports';
+import type { Knex } from 'knex';
+import { ThrottleStore, type ThrottleState } from '../db/throttles';
+import type { AuditEvent, Clock } from '../oauth1/ports';
+import type { Transactor } from './transaction';
 
 export const SIGN_IN_LIMITS = Object.freeze({
   /** wrong passwords per account-and-address pair before delays begin */
@@ -80,8 +82,13 @@ export interface Brakes {
 
 const retryAfter = (untilMs: number, now: number) => Math.max(1, Math.ceil((untilMs - now) / 1000));
 
-export function createBrakes(s: Wiring, counters = new ThrottleStore(s.db.knex)): Brakes {
-  const now = () => s.clock.now();
+export function createBrakes(
+  knex: Knex,
+  clock: Clock,
+  tx: Pick<Transactor, 'audit'>,
+  counters = new ThrottleStore(knex),
+): Brakes {
+  const now = () => clock.now();
   const pairBucket = (username: string, ip: string) => `login:pair:${ip}\n${accountKey(username)}`;
   const addressBucket = (ip: string) => `login:address:${ip}`;
 
@@ -130,7 +137,7 @@ export function createBrakes(s: Wiring, counters = new ThrottleStore(s.db.knex))
       const st = await counters.hit(`audit:${kind}:${entry.ip ?? ''}`, now(), { windowMs: SAMPLE_WINDOW_MS });
       if (!isSampled(st.hits)) return;
       // count: refusals of this kind from this address in the window so far
-      await s.store.audit({ ...entry, detail: { ...entry.detail, count: st.hits } });
+      await tx.audit(null, { ...entry, detail: { ...entry.detail, count: st.hits } });
     },
   };
 }
@@ -140,12 +147,3 @@ const isSampled = (n: number): boolean => {
   for (let p = 1; p <= n; p *= 10) if (p === n) return true;
   return false;
 };
-
-const perServices = new WeakMap<Wiring, Brakes>();
-
-/** The one Brakes of an application (its counters live in the database, not here). */
-export function brakesFor(s: Wiring): Brakes {
-  let b = perServices.get(s);
-  if (!b) perServices.set(s, (b = createBrakes(s)));
-  return b;
-}
