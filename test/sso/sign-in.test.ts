@@ -46,11 +46,14 @@ describe.each(dialects)('resolveUser against a real user table (%s)', (dialect) 
     if (dialect === 'pg') {
       const pg = await createTempPgDatabase();
       db = openDatabase({ client: 'pg', connectionString: pg.url });
-      cleanup = pg.drop;
+      cleanup = () => pg.drop();
     } else {
       const dir = mkdtempSync(join(tmpdir(), 'applink-sso-'));
       db = openDatabase({ client: 'sqlite', filename: join(dir, 'db.sqlite') });
-      cleanup = async () => rmSync(dir, { recursive: true, force: true });
+      cleanup = () => {
+        rmSync(dir, { recursive: true, force: true });
+        return Promise.resolve();
+      };
     }
     await db.migrate();
     users = usersOn(db);

@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser } from 'playwright-core';
 import { launchChromium } from '../helpers/chromium';
+import { must } from '../helpers/must';
 import { seedConsumer, seedUser, startTestServer, type TestServer } from '../helpers/server';
 import { oauth1aClient } from '../helpers/clients';
 import { assertion, KeySetServer, signingKey, ssoEnv, type SigningKey } from '../helpers/sso';
@@ -22,18 +23,19 @@ beforeAll(async () => {
   server = await startTestServer(ssoEnv(keys.url, { APPLINK_LOGIN_FORM: 'off' }));
   await seedUser(server, 'alice');
   callback = createServer((req, res) => {
-    const url = new URL(req.url!, 'http://callback.test');
+    const url = new URL(must(req.url, 'the URL of the callback request'), 'http://callback.test');
     if (url.pathname === '/linked') callbacks.push(url);
     res.writeHead(200, { 'content-type': 'text/html' }).end('<p id="linked">linked</p>');
   });
   await new Promise<void>((r) => callback.listen(0, '127.0.0.1', r));
   browser = await launchChromium();
 });
+// beforeAll may have stopped before any of these started
 afterAll(async () => {
-  await browser?.close();
+  await (browser as Browser | undefined)?.close();
   await new Promise<void>((r) => callback.close(() => r()));
-  await server?.stop();
-  await keys?.close();
+  await (server as TestServer | undefined)?.stop();
+  await (keys as KeySetServer | undefined)?.close();
 });
 
 describe('SSO in a real browser', () => {
@@ -59,9 +61,9 @@ describe('SSO in a real browser', () => {
       await context.close();
     }
 
-    const back = callbacks.at(-1)!;
+    const back = must(callbacks.at(-1), 'the callback the browser was sent to');
     expect(back.searchParams.get('oauth_token')).toBe(rt.token);
-    const verifier = back.searchParams.get('oauth_verifier')!;
+    const verifier = must(back.searchParams.get('oauth_verifier'), 'the verifier on the callback');
     const at = await client.accessToken(rt.token, rt.secret, verifier);
     const me = await client.get(`${server.url}/rest/api/1/myself`, {}, at.token, at.secret);
     expect(JSON.parse(me.body)).toMatchObject({ username: 'alice' });

@@ -9,6 +9,7 @@ import { exportSPKI, importJWK, SignJWT } from 'jose';
 import { seedConsumer, seedUser, startTestServer, type TestServer } from '../helpers/server';
 import { browse, CookieJar, csrfOf, form, signIn, verifierFrom } from '../helpers/browser';
 import { oauth1aClient } from '../helpers/clients';
+import { must } from '../helpers/must';
 import {
   assertion,
   AUDIENCE,
@@ -44,7 +45,7 @@ afterAll(async () => {
 });
 
 const clients = new Map<TestServer, ReturnType<typeof oauth1aClient>>();
-const client = (s: TestServer) => clients.get(s)!;
+const client = (s: TestServer) => must(clients.get(s), 'the client of this server');
 const requestToken = (s: TestServer) => client(s).requestToken('oob');
 
 /** A server with alice, bob, carol (disabled) and the consumer `wiki`. */
@@ -148,8 +149,10 @@ describe('single sign-on with a trusted assertion', () => {
       ['not yet valid', () => assertion(k1, claims, { notBefore: 120 }), 'not_yet_valid'],
       [
         'alg none',
-        async () =>
-          `${b64url({ alg: 'none', typ: 'JWT' })}.${b64url({ ...claims, iss: ISSUER, aud: AUDIENCE, exp: 4e9 })}.`,
+        () =>
+          Promise.resolve(
+            `${b64url({ alg: 'none', typ: 'JWT' })}.${b64url({ ...claims, iss: ISSUER, aud: AUDIENCE, exp: 4e9 })}.`,
+          ),
         'algorithm_not_allowed',
       ],
       [
@@ -171,14 +174,15 @@ describe('single sign-on with a trusted assertion', () => {
         'tampered payload (bob signed, alice claimed)',
         async () => {
           const [h, , sig] = (await assertion(k1, { email: 'bob@example.com' })).split('.');
-          return `${h}.${b64url({ email: 'alice@example.com', iss: ISSUER, aud: AUDIENCE, exp: 4e9 })}.${sig}`;
+          const forged = b64url({ email: 'alice@example.com', iss: ISSUER, aud: AUDIENCE, exp: 4e9 });
+          return `${must(h, "bob's header")}.${forged}.${must(sig, "bob's signature")}`;
         },
         'bad_signature',
       ],
       ['no exp', () => assertion(k1, claims, { noExp: true }), 'invalid_claims'],
       ['no email claim', () => assertion(k1, { sub: 'u-1' }), 'no_email'],
       ['not an email', () => assertion(k1, { email: 'alice' }), 'invalid_email'],
-      ['not a JWT', async () => 'definitely-not-a-jwt', 'malformed'],
+      ['not a JWT', () => Promise.resolve('definitely-not-a-jwt'), 'malformed'],
       ['an unknown email (no auto-provisioning)', () => assertion(k1, { email: 'eve@example.com' }), 'unknown_user'],
       ['a disabled user', () => assertion(k1, { email: 'carol@example.com' }), 'user_disabled'],
     ];
@@ -188,7 +192,7 @@ describe('single sign-on with a trusted assertion', () => {
       const jar = new CookieJar();
       const res = await browse(jar, authorizeUrl(s, rt.token), { headers: { [HEADER]: token } });
       expect(res.status).toBe(302);
-      const to = new URL(res.headers.get('location')!, s.url);
+      const to = new URL(must(res.headers.get('location'), 'the redirect to sign-in'), s.url);
       expect(to.pathname).toBe('/login');
       expect(to.searchParams.get('sso')).toBe('refused');
       expect(jar.has(SID)).toBe(false);
@@ -234,7 +238,7 @@ describe('single sign-on with a trusted assertion', () => {
       headers: { 'content-type': 'application/x-www-form-urlencoded', [HEADER]: bob },
     });
     expect(post.status).toBe(302);
-    expect(new URL(post.headers.get('location')!, s.url).pathname).toBe('/login');
+    expect(new URL(must(post.headers.get('location'), 'the redirect of the post'), s.url).pathname).toBe('/login');
     const stillPending = await fetch(authorizeUrl(s, rt.token), { headers: { [HEADER]: bob }, redirect: 'manual' });
     expect(stillPending.status).toBe(200);
 
@@ -322,7 +326,7 @@ describe('the key set', () => {
   });
 
   it('can be a local JWKS file, re-read when an unknown kid appears', async () => {
-    const dir = servers[0]!.dir;
+    const dir = must(servers[0], 'the first server started').dir;
     const file = join(dir, 'jwks.json');
     writeFileSync(file, JSON.stringify({ keys: [k1.publicJwk] }));
     const s = await startWithClient({
@@ -342,7 +346,7 @@ describe('the key set', () => {
   });
 
   it('refuses to start on a missing or broken JWKS file, naming the variable', async () => {
-    const dir = servers[0]!.dir;
+    const dir = must(servers[0], 'the first server started').dir;
     const broken = join(dir, 'broken.json');
     writeFileSync(broken, '{"not": "a key set"}');
     for (const path of [join(dir, 'missing.json'), broken]) {
@@ -409,7 +413,7 @@ describe('auto-provisioning', () => {
   });
 
   it('creates no one when off (the default)', async () => {
-    const s = servers[0]!;
+    const s = must(servers[0], 'the first server started');
     const before = (await s.services.users.list()).length;
     const res = await fetch(`${s.url}/profile/authorized-apps`, {
       headers: { [HEADER]: await assertion(k1, { email: 'newcomer@example.com' }) },
@@ -419,7 +423,10 @@ describe('auto-provisioning', () => {
     expect((await s.services.users.list()).length).toBe(before);
     // refusals are sampled per kind and address: an earlier unknown_user of this server's is the row
     const refused = await s.services.audits.list({ event: 'sso.refused', limit: 100 });
-    expect(refused.some((e) => JSON.parse(e.detail!).reason === 'unknown_user')).toBe(true);
+    const reasons = refused.map(
+      (e) => (JSON.parse(must(e.detail, 'the detail of an sso.refused entry')) as { reason?: unknown }).reason,
+    );
+    expect(reasons).toContain('unknown_user');
   });
 });
 
