@@ -15,8 +15,9 @@ function json(res: ServerResponse, value: unknown): void {
 }
 
 export function bareNodeHandler(req: IncomingMessage, res: ServerResponse): void {
-  const q = req.url!.indexOf('?');
-  const path = q === -1 ? req.url! : req.url!.slice(0, q);
+  const url = req.url ?? '/';
+  const q = url.indexOf('?');
+  const path = q === -1 ? url : url.slice(0, q);
   if (path === '/healthz' && req.method === 'GET') return json(res, { status: 'ok' });
   if (path === '/rest/api/1/myself') {
     if (req.method === 'GET') return json(res, me);

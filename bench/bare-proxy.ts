@@ -27,7 +27,7 @@ export function startBareProxy(port: number, prefix: string, upstream: URL) {
   const agent = new Agent({ keepAlive: true, scheduling: 'lifo' });
   const host = upstream.host;
   const srv = createServer((req, res) => {
-    const url = req.url!;
+    const url = req.url ?? '/';
     if (url === '/healthz') {
       res.end('ok');
       return;
@@ -71,7 +71,9 @@ export function startBareProxy(port: number, prefix: string, upstream: URL) {
 
 if (require.main === module) {
   const [port, prefix, upstream] = process.argv.slice(2);
-  void startBareProxy(Number(port ?? 0), prefix!, new URL(upstream!)).then((srv) => {
+  if (prefix === undefined || upstream === undefined)
+    throw new Error('usage: bare-proxy.js PORT PREFIX UPSTREAM_ORIGIN');
+  void startBareProxy(Number(port ?? 0), prefix, new URL(upstream)).then((srv) => {
     process.stdout.write(`listening ${(srv.address() as AddressInfo).port}\n`);
     process.on('SIGTERM', () => srv.close(() => process.exit(0)));
   });

@@ -2,6 +2,7 @@
 // driven over IPC. It pre-signs every request of a phase with a unique nonce before the
 // clock starts, then sends each exactly once over a fixed number of keep-alive
 // connections (node:http Agent), one request in flight per connection.
+import { must } from './lib/must';
 import { Agent, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { Signer, formBody, type ConsumerCreds, type Req, type TokenCreds } from './lib/oauth';
 import { summarise, type Summary } from './lib/stats';
@@ -156,7 +157,7 @@ function prepare(job: Job): Prepared {
       run: async () =>
         finish(
           await drive(job.count, job.concurrency, null, async (i) =>
-            expect200(await send(agent, job.target, reqs[i]!), `${job.method} ${job.path}`),
+            expect200(await send(agent, job.target, must(reqs[i], 'a prepared request')), `${job.method} ${job.path}`),
           ),
         ),
     };
@@ -170,8 +171,8 @@ function prepare(job: Job): Prepared {
       first[i] = signer.request('POST', o, '/oauth/request-token', { oauth: { oauth_callback: job.callback } });
     }
     const dance = async (i: number, loop: number): Promise<string | null> => {
-      const cookie = job.sessions[loop % job.sessions.length]!;
-      const rt = await send(agent, job.target, first[i]!);
+      const cookie = must(job.sessions[loop % job.sessions.length], 'a session');
+      const rt = await send(agent, job.target, must(first[i], 'a prepared request'));
       if (rt.status !== 200) return expect200(rt, 'request-token');
       const { oauth_token: token, oauth_token_secret: secret } = formOf(rt.body);
       if (!token || !secret) return `request-token: no token in ${rt.body}`;
@@ -195,7 +196,9 @@ function prepare(job: Job): Prepared {
         body,
       });
       if (decided.status !== 302) return `decision: ${decided.status} ${decided.body.slice(0, 200)}`;
-      const verifier = new URL(decided.headers.location!, o).searchParams.get('oauth_verifier');
+      const verifier = new URL(must(decided.headers.location, 'the decision redirect'), o).searchParams.get(
+        'oauth_verifier',
+      );
       if (!verifier) return 'decision: no verifier in the redirect';
       const at = await send(
         agent,
@@ -221,7 +224,7 @@ function prepare(job: Job): Prepared {
             await send(
               agent,
               job.target,
-              signer.request('GET', o, job.path, { token: job.tokens[i % job.tokens.length]! }),
+              signer.request('GET', o, job.path, { token: must(job.tokens[i % job.tokens.length], 'a token') }),
             ),
             `GET ${job.path}`,
           ),
@@ -232,7 +235,10 @@ function prepare(job: Job): Prepared {
 
 if (require.main === module) {
   const prepared = new Map<number, Prepared>();
-  const reply = (m: ChildMessage) => process.send!(m);
+  const reply = (m: ChildMessage) => {
+    if (!process.send) throw new Error('loadgen runs as a child process with an IPC channel');
+    process.send(m);
+  };
   process.on('message', (m: ParentMessage) => {
     if (m.type === 'exit') process.exit(0);
     if (m.type === 'prepare') {
@@ -240,7 +246,7 @@ if (require.main === module) {
       reply({ type: 'prepared', id: m.id });
     } else {
       // 'go'
-      const p = prepared.get(m.id)!;
+      const p = must(prepared.get(m.id), `prepared job ${m.id}`);
       prepared.delete(m.id);
       void p.run().then((result) => reply({ type: 'result', id: m.id, result }));
     }

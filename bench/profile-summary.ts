@@ -2,6 +2,7 @@
 // time goes, by function (self time) and by package or source file (self time), so a
 // profile can be read without a browser.
 //   node dist/bench/profile-summary.js bench-profiles/applink-sqlite-….cpuprofile [top]
+import { must } from './lib/must';
 import { readFileSync } from 'node:fs';
 
 interface Node {
@@ -33,15 +34,15 @@ function where(url: string): string {
 export function summariseProfile(p: Profile, top = 25): string {
   const byId = new Map(p.nodes.map((n) => [n.id, n]));
   const self = new Map<number, number>();
-  for (let i = 0; i < p.samples.length; i++) {
-    self.set(p.samples[i]!, (self.get(p.samples[i]!) ?? 0) + (p.timeDeltas[i] ?? 0));
+  for (const [i, sample] of p.samples.entries()) {
+    self.set(sample, (self.get(sample) ?? 0) + (p.timeDeltas[i] ?? 0));
   }
   let total = 0;
   let idle = 0;
   const fn = new Map<string, number>();
   const file = new Map<string, number>();
   for (const [id, t] of self) {
-    const n = byId.get(id)!;
+    const n = must(byId.get(id), `profile node ${id}`);
     total += t;
     const name = n.callFrame.functionName || '(anonymous)';
     if (name === '(idle)' || name === '(program)' || name === '(garbage collector)') {
@@ -62,7 +63,7 @@ export function summariseProfile(p: Profile, top = 25): string {
   for (const [id, t] of self) {
     const seen = new Set<string>();
     for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
-      const n = byId.get(cur)!;
+      const n = must(byId.get(cur), `profile node ${cur}`);
       const name = n.callFrame.functionName;
       if (!name || name === '(root)' || name === '(idle)' || name === '(program)' || name === '(garbage collector)')
         continue;

@@ -8,6 +8,7 @@
 // taskset), BENCH_CPU_PROF=1 (applink under node --cpu-prof; profiles in BENCH_PROF_DIR,
 // default ./bench-profiles), BENCH_NODE_ARGS (more node options for applink), BENCH_LOG_LEVEL (applink's log level, default info),
 // BENCH_PG_URL (PostgreSQL server, default postgres://postgres@127.0.0.1:5432/test).
+import { must } from './lib/must';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
@@ -104,7 +105,7 @@ async function startYardstick(script: string, args: string[] = []): Promise<Yard
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   await waitForHttp(`http://127.0.0.1:${port}/healthz`);
-  return { pid: child.pid!, target: { host: '127.0.0.1', port }, stop: () => stop(child) };
+  return { pid: must(child.pid, 'the process id'), target: { host: '127.0.0.1', port }, stop: () => stop(child) };
 }
 
 /** Bare Express 5 answering the same requests with fixed bodies. */
@@ -209,7 +210,7 @@ export async function alternateMany(
   for (let r = 0; r < OPTIONS.rounds; r++) {
     for (const [i, s] of sides.entries()) {
       const m = await gen.phase(s.make(count), s.pid);
-      out[i]!.push(m);
+      must(out[i], 'the side').push(m);
       process.stderr.write(
         `  ${label} round ${r + 1} ${s.name}: ${fmt.int(m.rate)}/s p99 ${fmt.ms(m.p99)} ms cpu ${fmt.us(m.cpuPerRequest)} µs` +
           (m.failures ? `  FAILURES ${m.failures}: ${String(m.firstFailure)}` : '') +
@@ -239,11 +240,12 @@ export async function alternate(
     warmup,
     label,
   );
-  return { a: ma!, b: mb! };
+  return { a: must(ma, 'side A'), b: must(mb, 'side B') };
 }
 
 /** Median of the per-round ratios of `xs` to `ys` (each pair measured back to back). */
-const ratio = (xs: Measured[], ys: Measured[]) => median(xs.map((m, i) => m.rate / ys[i]!.rate));
+const ratio = (xs: Measured[], ys: Measured[]) =>
+  median(xs.map((m, i) => m.rate / must(ys[i], 'the paired phase').rate));
 const med = (xs: Measured[], f: (m: Measured) => number) => median(xs.map(f));
 
 /** The API rows: applink against bare Express and raw node:http, measured in one run. */
@@ -289,13 +291,13 @@ export function gatewayReport(rows: Row[]): string {
     'CPU µs/req upstream / proxy / gateway',
   ];
   const three = (r: Row, f: (m: Measured) => number, p: (n: number) => string) =>
-    `${p(med(r.bare, f))} / ${p(med(r.proxy!, f))} / ${p(med(r.applink, f))}`;
+    `${p(med(r.bare, f))} / ${p(med(must(r.proxy, 'the proxy phases'), f))} / ${p(med(r.applink, f))}`;
   const body = rows
     .filter((r) => r.proxy)
     .map((r) => [
       r.db,
       three(r, (m) => m.rate, fmt.int),
-      fmt.x(ratio(r.applink, r.proxy!)),
+      fmt.x(ratio(r.applink, must(r.proxy, 'the proxy phases'))),
       fmt.x(ratio(r.applink, r.bare)),
       three(r, (m) => m.p50, fmt.ms),
       three(r, (m) => m.p99, fmt.ms),
@@ -392,8 +394,8 @@ async function main(): Promise<void> {
       const sessions: string[] = [];
       for (let i = 0; i < OPTIONS.concurrency; i++) sessions.push(await signIn(app.origin));
       const tokens = {
-        hmac: await dance(app.origin, seeded.hmac, sessions[0]!),
-        rsa: await dance(app.origin, seeded.rsa, sessions[0]!),
+        hmac: await dance(app.origin, seeded.hmac, must(sessions[0], 'a session')),
+        rsa: await dance(app.origin, seeded.rsa, must(sessions[0], 'a session')),
       };
       const appTarget: Target = { host: '127.0.0.1', port: app.port };
       for (const scenario of OPTIONS.scenarios) {
@@ -422,9 +424,10 @@ async function main(): Promise<void> {
         rows.push({
           db: dbName,
           scenario: SCENARIO_NAMES[scenario] ?? scenario,
-          bare: r[0]!,
-          applink: r[r.length - 1]!,
-          ...(r.length === 3 && (gateway ? { proxy: r[1]! } : { raw: r[1]! })),
+          bare: must(r[0], 'the bare phases'),
+          applink: must(r.at(-1), 'the applink phases'),
+          ...(r.length === 3 &&
+            (gateway ? { proxy: must(r[1], 'the proxy phases') } : { raw: must(r[1], 'the node:http phases') })),
         });
       }
       await app.stop();

@@ -13,6 +13,7 @@
 // BENCH_SUSTAIN (seconds, default 300), BENCH_SAMPLE (seconds between samples, default 15),
 // BENCH_WINDOW (default 60), BENCH_SWEEP (default 10), and those of `npm run bench`
 // (BENCH_ROUNDS, BENCH_REQUESTS, BENCH_WARMUP, BENCH_CONCURRENCY, BENCH_PIN, BENCH_CPU_PROF).
+import { must } from './lib/must';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -117,7 +118,7 @@ async function scaleFor(kind: 'sqlite' | 'pg', dir: string, gen: Generator, secr
     const b = await side('full', full);
     process.stderr.write(`${name} signed GET, empty vs ${fmt.int(SCALE.tokens)} tokens\n`);
     const r = await alternate(gen, a, b, OPTIONS.requests, OPTIONS.warmup, `${name} empty/full`);
-    const ratio = median(r.b.map((m, i) => m.rate / r.a[i]!.rate));
+    const ratio = median(r.b.map((m, i) => m.rate / must(r.a[i], 'the paired phase').rate));
     const row = (label: string, ms: typeof r.a, x: string) => [
       name,
       label,
@@ -196,7 +197,7 @@ async function scaleFor(kind: 'sqlite' | 'pg', dir: string, gen: Generator, secr
     const trend = (k: 'bytes' | 'rss') => {
       if (settled.length < 4) return { ok: false, text: 'too few samples after settling (run longer)' };
       const { slope, mean } = fit(settled.map((x) => [x.t, x[k]]));
-      const span = settled[settled.length - 1]!.t - settled[0]!.t;
+      const span = must(settled.at(-1), 'the last sample').t - must(settled[0], 'the first sample').t;
       const rise = slope * span;
       return {
         ok: !Number.isFinite(mean) || rise <= 0.2 * mean,

@@ -1,6 +1,7 @@
 // `node dist/bench/steps.js`: what each step of a signed API call costs, in process and
 // without HTTP, on SQLite (or PostgreSQL with BENCH_DB=pg): parameter collection, base
 // string, token hash, credential lookup, HMAC, nonce claim, and the whole verification.
+import { must } from './lib/must';
 import { OPERATOR } from '../src/services/actor';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -43,7 +44,7 @@ async function main(): Promise<void> {
   const db = openDatabase(config.database);
   try {
     await db.migrate();
-    const box = new SecretBox(config.secretKey!);
+    const box = new SecretBox(must(config.secretKey, 'APPLINK_SECRET_KEY'));
     const s = createWiring(config, db, box, createLogger(config));
     const user = await s.users.create(OPERATOR, { username: 'steps', email: 'steps@example.com' });
     const c = await s.consumers.create(OPERATOR, { key: 'steps', name: 'Steps' });
@@ -91,14 +92,19 @@ async function main(): Promise<void> {
     const bases = collected.map((p) => signatureBaseString('GET', baseStringUri(ORIGIN, PATH), p.signed));
     const tokenHash = hashToken(token);
     const found = await s.store.findCredentials('steps', tokenHash, 'access');
+    const consumerSecret = must(found.consumer, 'the consumer').secret;
+    const grantSecret = must(found.token, 'the token').secret;
+    const signatures = collected.map((p) => p.signature);
     const nowS = Math.floor(Date.now() / 1000);
     let k = 0;
 
     const rows: Array<[string, string]> = [];
-    rows.push(await time('collectParams (header parse, decode)', N, (i) => collectParams(parts[i]!)));
+    rows.push(
+      await time('collectParams (header parse, decode)', N, (i) => collectParams(must(parts[i], 'request parts'))),
+    );
     rows.push(
       await time('base string (URI + normalised parameters)', N, (i) =>
-        signatureBaseString('GET', baseStringUri(ORIGIN, PATH), collected[i]!.signed),
+        signatureBaseString('GET', baseStringUri(ORIGIN, PATH), must(collected[i], 'collected parameters').signed),
       ),
     );
     rows.push(await time('hashToken (SHA-256 of the token)', N, () => hashToken(token)));
@@ -109,9 +115,9 @@ async function main(): Promise<void> {
     );
     rows.push(
       await time('verifySignature HMAC-SHA1 + constant-time compare', N, (i) =>
-        verifySignature('HMAC-SHA1', bases[i]!, collected[i]!.signature!, {
-          consumerSecret: found.consumer!.secret,
-          tokenSecret: found.token!.secret,
+        verifySignature('HMAC-SHA1', must(bases[i], 'a base string'), signatures[i] ?? '', {
+          consumerSecret,
+          tokenSecret: grantSecret,
           publicKey: null,
         }),
       ),
@@ -124,7 +130,7 @@ async function main(): Promise<void> {
     let j = N + 2000;
     rows.push(
       await time('verifySignedRequest (all of the above)', N - 2000, () =>
-        verifySignedRequest(parts[j++]!, 'access', '127.0.0.1', s),
+        verifySignedRequest(must(parts[j++], 'request parts'), 'access', '127.0.0.1', s),
       ),
     );
     process.stdout.write(`${markdownTable(['step', 'µs per call'], rows)}\n`);

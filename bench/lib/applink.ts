@@ -1,6 +1,7 @@
 // applink as the benchmarks see it: a database made for the run, credentials seeded
 // through the real command line (bin/applink.js), the real server started as its own
 // process (`applink serve`), and a signed-in browser session and one full dance over HTTP.
+import { must } from './must';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -143,7 +144,7 @@ export async function startApplink(
   });
   const origin = `http://127.0.0.1:${port}`;
   await waitForHttp(`${origin}/healthz`);
-  return { name, child, pid: child.pid!, port, origin, stop: () => stop(child) };
+  return { name, child, pid: must(child.pid, 'the server process id'), port, origin, stop: () => stop(child) };
 }
 
 // --- a browser's part, over HTTP ---------------------------------------------------
@@ -152,7 +153,7 @@ class Jar {
   private readonly cookies = new Map<string, string>();
   store(res: Response): void {
     for (const c of res.headers.getSetCookie()) {
-      const pair = c.split(';')[0]!;
+      const pair = c.split(';')[0] ?? '';
       const eq = pair.indexOf('=');
       this.cookies.set(pair.slice(0, eq), pair.slice(eq + 1));
     }
@@ -175,7 +176,7 @@ async function browse(jar: Jar, url: string, init: RequestInit = {}): Promise<Re
 const csrfOf = (html: string) => {
   const m = /name="_csrf" value="([^"]+)"/.exec(html);
   if (!m) throw new Error('no CSRF field on the page');
-  return m[1]!;
+  return must(m[1], 'the CSRF token');
 };
 
 const formPost = (fields: Record<string, string>): RequestInit => ({
@@ -225,7 +226,11 @@ export async function dance(origin: string, consumer: ConsumerCreds, cookie: str
     headers: { cookie },
   });
   if (page.status !== 200) throw new Error(`consent: ${page.status} ${page.body}`);
-  const body = formBody({ _csrf: csrfOf(page.body), oauth_token: t.oauth_token!, decision: 'allow' });
+  const body = formBody({
+    _csrf: csrfOf(page.body),
+    oauth_token: must(t.oauth_token, 'oauth_token'),
+    decision: 'allow',
+  });
   const decided = await send(origin, {
     method: 'POST',
     path: '/oauth/authorize',
@@ -237,13 +242,13 @@ export async function dance(origin: string, consumer: ConsumerCreds, cookie: str
   const at = await send(
     origin,
     signer.request('POST', origin, '/oauth/access-token', {
-      token: { key: t.oauth_token!, secret: t.oauth_token_secret! },
+      token: { key: must(t.oauth_token, 'oauth_token'), secret: must(t.oauth_token_secret, 'oauth_token_secret') },
       oauth: { oauth_verifier: verifier },
     }),
   );
   if (at.status !== 200) throw new Error(`access-token: ${at.status} ${at.body}`);
   const a = Object.fromEntries(new URLSearchParams(at.body));
-  return { key: a.oauth_token!, secret: a.oauth_token_secret! };
+  return { key: must(a.oauth_token, 'oauth_token'), secret: must(a.oauth_token_secret, 'oauth_token_secret') };
 }
 
 export { stop };

@@ -1,5 +1,6 @@
 // The consumer side of the benchmarks: requests signed by a real npm client (oauth-1.0a),
 // as a linked application would send them, each with its own nonce.
+import { must } from './must';
 import { createHmac, createPrivateKey, sign, type KeyObject } from 'node:crypto';
 import OAuth from 'oauth-1.0a';
 
@@ -44,7 +45,7 @@ export class Signer {
       hash_function: (base: string, key: string) =>
         c.method === 'HMAC-SHA1'
           ? createHmac('sha1', key).update(base).digest('base64')
-          : sign('sha1', Buffer.from(base), this.privateKey!).toString('base64'),
+          : sign('sha1', Buffer.from(base), must(this.privateKey, 'the RSA private key')).toString('base64'),
     });
   }
 

@@ -91,7 +91,7 @@ export function stop(child: ChildProcess): Promise<void> {
 
 /** Machine-wide CPU time (busy, total) summed over all cores, in microseconds. */
 export function machineCpu(): { busy: number; total: number } {
-  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!;
+  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
   const v = line.trim().split(/\s+/).slice(1).map(Number);
   const idle = (v[3] ?? 0) + (v[4] ?? 0);
   const total = v.slice(0, 8).reduce((a, b) => a + b, 0);
