@@ -14,12 +14,13 @@ import { ServiceError, type ServiceErrorCode } from '../../src/services/errors';
 import { rsaKeys, testDatabases } from '../helpers/server';
 import { freshDatabase, type FreshDatabase } from '../helpers/db';
 import { servicesOn } from '../helpers/services';
+import { must } from '../helpers/must';
 
 const box = new SecretBox(randomBytes(32));
 
 class FailingAudits extends AuditRepository {
-  override async insert(): Promise<void> {
-    throw new Error('the audit log is down');
+  override insert(): Promise<void> {
+    return Promise.reject(new Error('the audit log is down'));
   }
 }
 
@@ -179,8 +180,8 @@ describe.each(await testDatabases())('recovery actions on %s', (kind) => {
           secret_enc: box.seal('s'),
           created_at: Date.now(),
         })
-        .returning('id');
-      return (row as { id: number }).id;
+        .returning<Array<{ id: number }>>('id');
+      return must(row, 'the inserted access token').id;
     };
     const first = await grant(alice.id, consumer.id);
     await grant(alice.id, consumer.id);
@@ -199,9 +200,9 @@ describe.each(await testDatabases())('recovery actions on %s', (kind) => {
 
   it('enables a disabled user again (the operator: applink user enable)', async () => {
     await s.users.setDisabled(OPERATOR, { username: 'alice' }, true);
-    expect((await s.users.findByUsername('alice'))!.disabled).toBe(true);
+    expect((await s.users.findByUsername('alice'))?.disabled).toBe(true);
     await s.users.setDisabled(OPERATOR, { username: 'alice' }, false);
-    expect((await s.users.findByUsername('alice'))!.disabled).toBe(false);
+    expect((await s.users.findByUsername('alice'))?.disabled).toBe(false);
     expect((await events('user.enabled')).map((e) => e.detail)).toEqual([{ by: 'cli', username: 'alice' }]);
   });
 
@@ -220,8 +221,8 @@ describe.each(await testDatabases())('recovery actions on %s', (kind) => {
         secret_enc: box.seal('s'),
         created_at: Date.now(),
       })
-      .returning('id');
-    const grant = (row as { id: number }).id;
+      .returning<Array<{ id: number }>>('id');
+    const grant = must(row, 'the inserted access token').id;
     const actions: Array<[string, () => Promise<unknown>]> = [
       ['consumers.replacePublicKey', () => f.consumers.replacePublicKey(admin, { id: consumer.id }, newKey)],
       ['users.setPassword', () => f.users.setPassword(admin, { id: alice.id }, 'a new password')],
