@@ -5,9 +5,11 @@ import { mkdtempSync, rmSync, writeFileSync, statSync, existsSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { rsaKeys } from '../helpers/server';
+import { must } from '../helpers/must';
 
 const BIN = resolve(__dirname, '../../bin/applink.js');
 let dir: string;
+let dbFile: string;
 let env: Record<string, string>;
 
 function applink(args: string[], input?: string, extraEnv: Record<string, string> = {}) {
@@ -19,16 +21,22 @@ function applink(args: string[], input?: string, extraEnv: Record<string, string
   });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
-const json = (args: string[], input?: string) => {
+const json = (args: string[], input?: string): unknown => {
   const r = applink([...args, '--json'], input);
   expect(r.code, r.err).toBe(0);
   return JSON.parse(r.out);
 };
 
+interface CreatedConsumer {
+  consumerKey: string;
+  consumerSecret: string | null;
+}
+
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'applink-cli-'));
+  dbFile = join(dir, 'db.sqlite');
   env = {
-    APPLINK_DATABASE_URL: `sqlite:${join(dir, 'db.sqlite')}`,
+    APPLINK_DATABASE_URL: `sqlite:${dbFile}`,
     APPLINK_SECRET_KEY_FILE: join(dir, 'secret.key'),
     APPLINK_LOG_LEVEL: 'silent',
   };
@@ -37,7 +45,9 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('applink CLI', () => {
   it('migrates and generates the key file with mode 0600', () => {
-    expect(json(['migrate'])).toMatchObject({ applied: expect.arrayContaining(['001_initial']), upToDate: true });
+    const migrated = json(['migrate']) as { applied: string[]; upToDate: boolean };
+    expect(migrated.applied).toContain('001_initial');
+    expect(migrated.upToDate).toBe(true);
     expect(existsSync(join(dir, 'secret.key'))).toBe(true);
     expect(statSync(join(dir, 'secret.key')).mode & 0o777).toBe(0o600);
   });
@@ -80,8 +90,8 @@ describe('applink CLI', () => {
       'bobs long password',
     );
     expect(json(['user', 'disable', '--username', 'bob'])).toMatchObject({ username: 'bob', disabled: true });
-    const list = json(['user', 'list']);
-    expect(list.map((x: { username: string; disabled: boolean }) => [x.username, x.disabled])).toEqual([
+    const list = json(['user', 'list']) as Array<{ username: string; disabled: boolean }>;
+    expect(list.map((x) => [x.username, x.disabled])).toEqual([
       ['alice', false],
       ['bob', true],
     ]);
@@ -99,7 +109,7 @@ describe('applink CLI', () => {
       'Wiki',
       '--callback',
       'https://wiki.example.com/cb',
-    ]);
+    ]) as CreatedConsumer;
     expect(a.consumerKey).toBe('wiki');
     expect(a.consumerSecret).toMatch(/^[A-Za-z0-9_-]{43}$/);
     const pem = join(dir, 'pub.pem');
@@ -107,7 +117,16 @@ describe('applink CLI', () => {
     expect(
       json(['consumer', 'create', '--key', 'jira', '--name', 'Jira', '--public-key-file', pem, '--no-secret']),
     ).toEqual({ consumerKey: 'jira', consumerSecret: null });
-    const both = json(['consumer', 'create', '--key', 'ci', '--name', 'CI', '--public-key-file', pem]);
+    const both = json([
+      'consumer',
+      'create',
+      '--key',
+      'ci',
+      '--name',
+      'CI',
+      '--public-key-file',
+      pem,
+    ]) as CreatedConsumer;
     expect(both.consumerSecret).toBeTruthy();
     const text = applink(['consumer', 'create', '--key', 'plain', '--name', 'Plain']);
     expect(text.out).toMatch(/consumer key:\s+plain\nconsumer secret:\s+\S{43}/);
@@ -122,21 +141,19 @@ describe('applink CLI', () => {
     ).toBe(1);
     expect(applink(['consumer', 'create', '--key', 'wiki', '--name', 'Again']).err).toMatch(/already exists/);
 
-    const list = json(['consumer', 'list']);
-    expect(
-      list.map((c: { key: string; hasSecret: boolean; hasPublicKey: boolean; callbackUrl: string | null }) => [
-        c.key,
-        c.hasSecret,
-        c.hasPublicKey,
-        c.callbackUrl,
-      ]),
-    ).toEqual([
+    const list = json(['consumer', 'list']) as Array<{
+      key: string;
+      hasSecret: boolean;
+      hasPublicKey: boolean;
+      callbackUrl: string | null;
+    }>;
+    expect(list.map((c) => [c.key, c.hasSecret, c.hasPublicKey, c.callbackUrl])).toEqual([
       ['wiki', true, false, 'https://wiki.example.com/cb'],
       ['jira', false, true, null],
       ['ci', true, true, null],
       ['plain', true, false, null],
     ]);
-    expect(JSON.stringify(list)).not.toContain(a.consumerSecret);
+    expect(JSON.stringify(list)).not.toContain(must(a.consumerSecret, "wiki's secret"));
   });
 
   it('lists and revokes tokens, and deletes consumers with their tokens', async () => {
@@ -145,10 +162,16 @@ describe('applink CLI', () => {
     const { secretBoxFor } = await import('../../src/master-key');
     const { loadConfig } = await import('../../src/config');
     const box = secretBoxFor(loadConfig(env));
-    const db = openDatabase({ client: 'sqlite', filename: env.APPLINK_DATABASE_URL!.slice(7) }, { create: false });
+    const db = openDatabase({ client: 'sqlite', filename: dbFile }, { create: false });
     await db.migrate();
-    const user = await db.knex('users').where({ username: 'alice' }).first();
-    const consumer = await db.knex('consumers').where({ consumer_key: 'wiki' }).first();
+    const user = must(
+      await db.knex('users').where({ username: 'alice' }).first<{ id: number } | undefined>(),
+      "alice's row",
+    );
+    const consumer = must(
+      await db.knex('consumers').where({ consumer_key: 'wiki' }).first<{ id: number } | undefined>(),
+      "wiki's row",
+    );
     for (const h of ['a'.repeat(64), 'b'.repeat(64)]) {
       await db.knex('access_tokens').insert({
         token_hash: h,
@@ -160,12 +183,13 @@ describe('applink CLI', () => {
     }
     await db.close();
 
-    const tokens = json(['token', 'list', '--user', 'alice', '--consumer', 'wiki']);
+    const tokens = json(['token', 'list', '--user', 'alice', '--consumer', 'wiki']) as Array<{ id: number }>;
     expect(tokens).toHaveLength(2);
+    const first = must(tokens[0], 'the first token');
     expect(json(['token', 'list', '--consumer', 'jira'])).toEqual([]);
-    expect(json(['token', 'revoke', '--id', String(tokens[0].id)])).toEqual({ revoked: tokens[0].id });
+    expect(json(['token', 'revoke', '--id', String(first.id)])).toEqual({ revoked: first.id });
     expect(json(['token', 'list', '--user', 'alice'])).toHaveLength(1);
-    expect(applink(['token', 'revoke', '--id', String(tokens[0].id)]).code).toBe(1);
+    expect(applink(['token', 'revoke', '--id', String(first.id)]).code).toBe(1);
     expect(applink(['token', 'revoke', '--id', 'abc']).code).toBe(1);
 
     expect(json(['consumer', 'delete', '--key', 'wiki'])).toEqual({ deleted: 'wiki' });
@@ -214,13 +238,16 @@ describe('applink CLI', () => {
     ).toMatch(/cannot read/);
 
     const { openDatabase } = await import('../../src/db');
-    const db = openDatabase({ client: 'sqlite', filename: env.APPLINK_DATABASE_URL!.slice(7) }, { create: false });
+    const db = openDatabase({ client: 'sqlite', filename: dbFile }, { create: false });
     try {
       const events = (await db.knex('audit_events').select('event')).map((r: { event: string }) => r.event);
       expect(events).toEqual(
         expect.arrayContaining(['user.enabled', 'user.password_set', 'consumer.public_key_replaced']),
       );
-      const row = await db.knex('users').where({ username: 'erin' }).first();
+      const row = must(
+        await db.knex('users').where({ username: 'erin' }).first<{ password_hash: string | null } | undefined>(),
+        "erin's row",
+      );
       const { verifyPassword } = await import('../../src/secret-box');
       expect(await verifyPassword('erins second password', row.password_hash)).toBe(true);
     } finally {

@@ -17,6 +17,7 @@ import { testDatabases } from '../helpers/server';
 import { freshDatabase } from '../helpers/db';
 import { PG_ADMIN_URL } from '../helpers/pg';
 import { keyId, SecretBox } from '../../src/secret-box';
+import { must } from '../helpers/must';
 
 const KINDS = await testDatabases();
 vi.setConfig({ testTimeout: 240_000 });
@@ -126,9 +127,9 @@ describe('typos create no state', () => {
       APPLINK_DATABASE_URL: `sqlite:${join(dir, 'no', 'such', 'applink.sqlite')}`,
       APPLINK_SECRET_KEY_FILE: join(dir, 'keys', 'secret.key'),
     };
-    const runs = await Promise.all(COMMANDS.map((args) => applink(env, args)));
-    runs.forEach((r, i) => {
-      expect(r.err, COMMANDS[i]!.join(' ')).toMatch(
+    const runs = await Promise.all(COMMANDS.map(async (args) => ({ args, r: await applink(env, args) })));
+    runs.forEach(({ args, r }) => {
+      expect(r.err, args.join(' ')).toMatch(
         /^applink: APPLINK_DATABASE_URL: no database at \S+applink\.sqlite \(nor the folder \S+\): check the path/,
       );
       expectOneLine(r, /APPLINK_DATABASE_URL/);
@@ -248,12 +249,12 @@ describe.each(KINDS)('the key is checked before anything is written, on %s', (ki
       const [bad] = await db
         .knex('consumers')
         .insert({ consumer_key: 'bad', name: 'Bad', secret_enc: boxB.seal(badSecret), created_at: Date.now() })
-        .returning('id');
-      const alice = await db.knex('users').where({ username: 'alice' }).first('id');
+        .returning<Array<{ id: number }>>('id');
+      const alice = await db.knex('users').where({ username: 'alice' }).first<{ id: number } | undefined>('id');
       await db.knex('access_tokens').insert({
         token_hash: 'c'.repeat(64),
-        consumer_id: (bad as { id: number }).id,
-        user_id: (alice as { id: number }).id,
+        consumer_id: must(bad, 'the inserted consumer').id,
+        user_id: must(alice, "alice's row").id,
         secret_enc: boxB.seal('token secret'),
         created_at: Date.now(),
       });
@@ -277,7 +278,7 @@ describe.each(KINDS)('the key is checked before anything is written, on %s', (ki
       expect(JSON.parse(rotated.out)).toMatchObject({ rotated: 2 });
       server = await spawnServer({ ...env, APPLINK_PORT: '0', APPLINK_LOG_LEVEL: 'info' });
       const requestToken = (consumerKey: string, consumerSecret: string) =>
-        signedFetch(`${server!.url}/oauth/request-token`, {
+        signedFetch(`${must(server, 'the running server').url}/oauth/request-token`, {
           consumerKey,
           consumerSecret,
           method: 'POST',
@@ -320,13 +321,22 @@ describe.each(KINDS)('the key is checked before anything is written, on %s', (ki
       expect(repaired.out).toContain('1 access tokens revoked');
 
       server = await spawnServer({ ...env, APPLINK_PORT: '0', APPLINK_LOG_LEVEL: 'info' });
-      expect((await requestToken('bad', newSecret!)).status).toBe(200);
+      expect((await requestToken('bad', must(newSecret, 'the new secret'))).status).toBe(200);
       expect((await requestToken('bad', badSecret)).status).toBe(401);
       expect((await requestToken('good', good.consumerSecret)).status).toBe(200);
       const check = fresh.open();
-      const token = await check.knex('access_tokens').first('revoked_at');
+      const token = must(
+        await check.knex('access_tokens').first<{ revoked_at: number | null } | undefined>('revoked_at'),
+        'the access token',
+      );
       expect(token.revoked_at).not.toBeNull();
-      const audit = await check.knex('audit_events').where({ event: 'keys.forgotten' }).first('detail');
+      const audit = must(
+        await check
+          .knex('audit_events')
+          .where({ event: 'keys.forgotten' })
+          .first<{ detail: string } | undefined>('detail'),
+        'the keys.forgotten audit entry',
+      );
       expect(JSON.parse(audit.detail)).toMatchObject({ keyId: idC, consumers: ['bad'], accessTokensRevoked: 1 });
       expect(JSON.stringify(audit)).not.toContain(newSecret);
       await check.close();

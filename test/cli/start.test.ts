@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../../src/paths';
+import { must } from '../helpers/must';
 
 const build = createRequire(import.meta.url)(join(PROJECT_ROOT, 'scripts', 'build.js')) as {
   staleReason(root?: string): string | null;
@@ -73,10 +74,10 @@ describe('the start script rebuilds only when a source is newer than the build',
       child.stdout.on('data', (d: Buffer) => {
         out += d.toString();
         for (const line of out.split('\n')) {
-          if (line.includes('"applink listening"')) resolve(JSON.parse(line));
+          if (line.includes('"applink listening"')) resolve(JSON.parse(line) as Record<string, unknown>);
         }
       });
-      child.on('exit', (code) => reject(new Error(`exited ${code}: ${err}`)));
+      child.on('exit', (code) => reject(new Error(`exited ${String(code)}: ${err}`)));
     });
     const elapsed = Date.now() - started;
     expect(listening.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
@@ -88,12 +89,13 @@ describe('the start script rebuilds only when a source is newer than the build',
         err,
       );
     expect(line, err).not.toBeNull();
-    expect(line![1]).toBe(`${listening.url as string}/setup`);
+    const [, setupUrl, setupCode] = must(line, 'the FIRST RUN line');
+    expect(setupUrl).toBe(`${listening.url as string}/setup`);
     const logged = out
       .split('\n')
       .filter((l) => l.includes('setupCode'))
       .map((l) => JSON.parse(l) as { setupCode: string });
-    expect(logged.map((l) => l.setupCode)).toEqual([line![2]]);
+    expect(logged.map((l) => l.setupCode)).toEqual([setupCode]);
     child.kill('SIGTERM');
     await new Promise((r) => child.once('exit', r));
     // not a timing test (the machine may be loaded), but worth seeing in the output
