@@ -11,12 +11,16 @@ import { SecretBox } from '../../src/secret-box';
 import { MAX_VERIFIER_FAILURES } from '../../src/oauth1/ports';
 import { freshDatabase, type FreshDatabase } from '../helpers/db';
 import { testDatabases } from '../helpers/server';
+import { must } from '../helpers/must';
 
 const box = new SecretBox(randomBytes(32));
 const NODES = 6;
 
 describe.each(await testDatabases())('atomic single-use steps on %s', (kind) => {
   let fresh: FreshDatabase;
+  /** the node every check reads through, and its store */
+  let first: Database;
+  let firstStore: SqlProtocolStore;
   let nodes: Database[];
   let stores: SqlProtocolStore[];
   let consumerId: number;
@@ -25,35 +29,36 @@ describe.each(await testDatabases())('atomic single-use steps on %s', (kind) => 
 
   beforeEach(async () => {
     fresh = await freshDatabase(kind);
-    const first = fresh.open();
+    first = fresh.open();
     await first.migrate();
     nodes = kind === 'pg' ? [first, ...Array.from({ length: NODES - 1 }, () => fresh.open())] : [first];
-    stores = nodes.map((n) => new SqlProtocolStore(n, box));
+    firstStore = new SqlProtocolStore(first, box);
+    stores = [firstStore, ...nodes.slice(1).map((n) => new SqlProtocolStore(n, box))];
     const [c] = await first
       .knex('consumers')
       .insert({ consumer_key: 'k', name: 'k', secret_enc: box.seal('s'), created_at: now })
-      .returning('id');
-    consumerId = (c as { id: number }).id;
+      .returning<Array<{ id: number }>>('id');
+    consumerId = must(c, 'the inserted consumer').id;
     userId = (await servicesOn(first).users.create(OPERATOR, { username: 'alice', email: 'a@example.com' })).id;
   });
   afterEach(() => fresh.cleanup());
 
   /** The same call from every node (round-robin) `times` times at once. */
   const race = <T>(times: number, fn: (s: SqlProtocolStore, i: number) => Promise<T>) =>
-    Promise.all(Array.from({ length: times }, (_, i) => fn(stores[i % stores.length]!, i)));
+    Promise.all(Array.from({ length: times }, (_, i) => fn(must(stores[i % stores.length], 'a store'), i)));
 
   const approval = (tokenId: number) => ({ event: 'authorization.approved', actorUserId: userId, consumerId, tokenId });
   const denial = (tokenId: number) => ({ event: 'authorization.denied', actorUserId: userId, consumerId, tokenId });
   const issued = () => ({ event: 'access_token.issued', actorUserId: userId, consumerId });
   /** audit entries of these events (for the token, when given) */
   const audits = async (events: string[], tokenId?: number) => {
-    const q = nodes[0]!.knex('audit_events').whereIn('event', events);
+    const q = first.knex('audit_events').whereIn('event', events);
     if (tokenId !== undefined) q.where({ token_id: tokenId });
     return Number(((await q.count({ n: '*' }).first()) as { n: string | number }).n);
   };
 
   const requestToken = (approved: boolean) =>
-    stores[0]!
+    firstStore
       .createRequestToken(
         {
           tokenHash: randomBytes(32).toString('hex'),
@@ -67,7 +72,7 @@ describe.each(await testDatabases())('atomic single-use steps on %s', (kind) => 
       )
       .then(async (id) => {
         if (approved)
-          expect(await stores[0]!.approveRequestToken(id, userId, 'v'.repeat(64), now, approval(id))).toBe(true);
+          expect(await firstStore.approveRequestToken(id, userId, 'v'.repeat(64), now, approval(id))).toBe(true);
         return id;
       });
 
@@ -76,8 +81,8 @@ describe.each(await testDatabases())('atomic single-use steps on %s', (kind) => 
     const results = await race(12, (s) => s.claimNonce(claim, null));
     expect(results.filter(Boolean)).toHaveLength(1);
     // the same nonce with another token, or another timestamp, is a different claim
-    expect(await stores[0]!.claimNonce({ ...claim, tokenRef: 'a2' }, null)).toBe(true);
-    expect(await stores[0]!.claimNonce({ ...claim, timestamp: claim.timestamp + 1 }, null)).toBe(true);
+    expect(await firstStore.claimNonce({ ...claim, tokenRef: 'a2' }, null)).toBe(true);
+    expect(await firstStore.claimNonce({ ...claim, timestamp: claim.timestamp + 1 }, null)).toBe(true);
   });
 
   it('a request token is decided once', async () => {
@@ -113,7 +118,7 @@ describe.each(await testDatabases())('atomic single-use steps on %s', (kind) => 
     expect(results.filter((r) => 'id' in r)).toHaveLength(1);
     expect(results.filter((r) => 'refused' in r && r.refused === 'raced')).toHaveLength(9);
     expect(await audits(['access_token.issued'])).toBe(1);
-    expect(Number(((await nodes[0]!.knex('access_tokens').count({ n: '*' }).first()) as { n: string }).n)).toBe(1);
+    expect(Number(((await first.knex('access_tokens').count({ n: '*' }).first()) as { n: string }).n)).toBe(1);
   });
 
   it('wrong verifiers are all counted, and the token dies at the limit even under a race', async () => {
@@ -124,7 +129,7 @@ describe.each(await testDatabases())('atomic single-use steps on %s', (kind) => 
     expect(counts.sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5, 6, 7]);
     // each count with its audit entry, written in the same transaction
     expect(await audits(['verifier.rejected'], id)).toBe(7);
-    const exchanged = await stores[0]!.exchangeRequestToken(
+    const exchanged = await firstStore.exchangeRequestToken(
       {
         requestTokenId: id,
         consumerId,
@@ -145,7 +150,7 @@ describe.each(await testDatabases())('atomic single-use steps on %s', (kind) => 
   it('a grant is revoked once, and the revocation is what every node reads next', async () => {
     const rt = await requestToken(true);
     const hash = 'a'.repeat(64);
-    const at = await stores[0]!.exchangeRequestToken(
+    const at = await firstStore.exchangeRequestToken(
       {
         requestTokenId: rt,
         consumerId,
@@ -162,7 +167,7 @@ describe.each(await testDatabases())('atomic single-use steps on %s', (kind) => 
     const atId = (at as { id: number }).id;
     const grants = nodes.map((n) => servicesOn(n).grants);
     const results = await Promise.all(
-      Array.from({ length: 8 }, (_, i) => grants[i % grants.length]!.revoke(OPERATOR, { id: atId })),
+      Array.from({ length: 8 }, (_, i) => must(grants[i % grants.length], 'a node').revoke(OPERATOR, { id: atId })),
     );
     expect(results.filter(Boolean)).toHaveLength(1);
     expect(await audits(['access_token.revoked'], atId)).toBe(1);

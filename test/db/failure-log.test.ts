@@ -15,6 +15,7 @@ import {
 } from '../../src/db/failure-log';
 import { freshDatabase, type FreshDatabase } from '../helpers/db';
 import { testDatabases } from '../helpers/server';
+import { must } from '../helpers/must';
 
 describe.each(await testDatabases())('failure log on %s', (kind) => {
   let fresh: FreshDatabase;
@@ -29,13 +30,13 @@ describe.each(await testDatabases())('failure log on %s', (kind) => {
     const [a] = await db
       .knex('consumers')
       .insert({ consumer_key: 'jira', name: 'Jira', created_at: Date.now() })
-      .returning('id');
+      .returning<Array<{ id: number }>>('id');
     const [b] = await db
       .knex('consumers')
       .insert({ consumer_key: 'wiki', name: 'Wiki', created_at: Date.now() })
-      .returning('id');
-    consumerId = (a as { id: number }).id;
-    otherId = (b as { id: number }).id;
+      .returning<Array<{ id: number }>>('id');
+    consumerId = must(a, 'the jira consumer').id;
+    otherId = must(b, 'the wiki consumer').id;
   });
   afterAll(() => fresh.cleanup());
 
@@ -63,7 +64,8 @@ describe.each(await testDatabases())('failure log on %s', (kind) => {
     const list = await recentFailures(db.knex, consumerId);
     expect(list).toHaveLength(1);
     expect(list[0]).toMatchObject({ count: 1500, problem: 'timestamp_refused', clockSkew: 2499, consumerKey: null });
-    expect(list[0]!.firstAt).toBeLessThanOrEqual(list[0]!.lastAt);
+    const only = must(list[0], 'the one row');
+    expect(only.firstAt).toBeLessThanOrEqual(only.lastAt);
     expect(await recentFailures(db.knex, otherId)).toEqual([]);
   });
 
@@ -106,7 +108,7 @@ describe.each(await testDatabases())('failure log on %s', (kind) => {
     const list = await unknownKeys(db.knex);
     expect(list).toHaveLength(FAILURE_LOG_DEFAULTS.keep);
     for (const f of list) {
-      expect(f.consumerKey!.length).toBeLessThanOrEqual(64);
+      expect(must(f.consumerKey, 'the unknown key').length).toBeLessThanOrEqual(64);
       expect(f.consumerKey).toMatch(/^[\x20-\x7e]+$/);
     }
     // the known consumers' lists are not touched by it

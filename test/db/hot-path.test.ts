@@ -10,6 +10,7 @@ import { openDatabase, type Database } from '../../src/db';
 import { createHotPath, type HotPath } from '../../src/db/hot-path';
 import { MAX_BATCH } from '../../src/db/batch';
 import { createTempPgDatabase, pgAvailable } from '../helpers/pg';
+import { must } from '../helpers/must';
 
 const pgUp = await pgAvailable();
 
@@ -28,33 +29,36 @@ async function fixture(kind: 'sqlite' | 'pg'): Promise<Fixture> {
   if (kind === 'sqlite') {
     const dir = mkdtempSync(join(tmpdir(), 'applink-hot-'));
     db = openDatabase({ client: 'sqlite', filename: join(dir, 'hot.sqlite') });
-    cleanup = async () => rmSync(dir, { recursive: true, force: true });
+    cleanup = () => {
+      rmSync(dir, { recursive: true, force: true });
+      return Promise.resolve();
+    };
   } else {
     const pg = await createTempPgDatabase();
     db = openDatabase({ client: 'pg', connectionString: pg.url });
-    cleanup = pg.drop;
+    cleanup = () => pg.drop();
   }
   await db.migrate();
   const [u] = await db
     .knex('users')
     .insert({ username: 'u', email: 'u@example.com', display_name: 'U', created_at: 1 })
-    .returning('id');
+    .returning<Array<{ id: number }>>('id');
   const [c] = await db
     .knex('consumers')
     .insert({ consumer_key: 'c', name: 'C', secret_enc: 'sealed', created_at: 1 })
-    .returning('id');
-  const userId = (u as { id: number }).id;
-  const consumerId = (c as { id: number }).id;
+    .returning<Array<{ id: number }>>('id');
+  const userId = must(u, 'the inserted user').id;
+  const consumerId = must(c, 'the inserted consumer').id;
   const tokenHash = 'ab'.repeat(32);
   const [t] = await db
     .knex('access_tokens')
     .insert({ token_hash: tokenHash, consumer_id: consumerId, user_id: userId, secret_enc: 'sealed', created_at: 1 })
-    .returning('id');
+    .returning<Array<{ id: number }>>('id');
   return {
     db,
     hot: createHotPath(db),
     consumerId,
-    tokenId: (t as { id: number }).id,
+    tokenId: must(t, 'the inserted access token').id,
     tokenHash,
     done: async () => {
       await db.close();
@@ -79,7 +83,8 @@ describe.each(kinds)('hot path on %s', (kind) => {
     if (kind === 'pg' && !pgUp) return;
     f = await fixture(kind);
   });
-  afterAll(async () => f?.done());
+  // unset without PostgreSQL, or when beforeAll failed
+  afterAll(async () => (f as Fixture | undefined)?.done());
 
   it.runIf(kind === 'sqlite' || pgUp)('answers each lookup of a round with its own row, in order', async () => {
     const answers = await Promise.all([
@@ -100,10 +105,11 @@ describe.each(kinds)('hot path on %s', (kind) => {
     'claims a round of distinct nonces, and a duplicate in the round loses',
     async () => {
       const nonces = Array.from({ length: 20 }, () => randomBytes(8).toString('hex'));
+      const fourth = must(nonces[3], 'the fourth nonce');
       const results = await Promise.all([
         ...nonces.map((n) => f.hot.claimNonce(claim(n), null)),
-        f.hot.claimNonce(claim(nonces[3]!), null),
-        f.hot.claimNonce(claim(nonces[3]!), null),
+        f.hot.claimNonce(claim(fourth), null),
+        f.hot.claimNonce(claim(fourth), null),
       ]);
       expect(results.slice(0, 20)).toEqual(Array(20).fill(true));
       expect(results.slice(20)).toEqual([false, false]);
@@ -111,7 +117,7 @@ describe.each(kinds)('hot path on %s', (kind) => {
       const again = await Promise.all(nonces.map((n) => f.hot.claimNonce(claim(n), null)));
       expect(again).toEqual(Array(20).fill(false));
       const count = await f.db.knex('nonces').whereIn('nonce', nonces).count({ n: '*' });
-      expect(Number(count[0]!.n)).toBe(20);
+      expect(Number(must(count[0], 'the count').n)).toBe(20);
     },
   );
 
@@ -132,11 +138,17 @@ describe.each(kinds)('hot path on %s', (kind) => {
       f.hot.claimNonce(claim(randomBytes(8).toString('hex')), touch),
     ]);
     expect([lost, won]).toEqual([false, true]);
-    const row = await f.db.knex('access_tokens').where({ id: f.tokenId }).first();
+    const row = must(
+      await f.db
+        .knex('access_tokens')
+        .where({ id: f.tokenId })
+        .first<{ last_used_at: number | string | null; last_used_ip: string | null } | undefined>(),
+      'the access token',
+    );
     expect(Number(row.last_used_at)).toBe(at);
     expect(row.last_used_ip).toBe('192.0.2.7');
     const after = await f.db.knex('audit_events').where({ event: 'token.used' }).count({ n: '*' });
-    expect(Number(after[0]!.n) - Number(before[0]!.n)).toBe(1);
+    expect(Number(must(after[0], 'the count after').n) - Number(must(before[0], 'the count before').n)).toBe(1);
   });
 
   it.runIf(kind === 'sqlite' || pgUp)('keeps nonces apart by consumer, token and timestamp', async () => {
@@ -153,7 +165,7 @@ describe.each(kinds)('hot path on %s', (kind) => {
   it.runIf(kind === 'sqlite' || pgUp)(
     'writes display names with their audit entries, in arrival order, both or neither',
     async () => {
-      const userId = ((await f.db.knex('users').first('id')) as { id: number }).id;
+      const userId = must(await f.db.knex('users').first<{ id: number } | undefined>('id'), 'a user').id;
       const audit = (name: string) => ({
         event: 'user.updated',
         actorUserId: userId,
@@ -178,11 +190,11 @@ describe.each(kinds)('hot path on %s', (kind) => {
       if (kind === 'sqlite') expect(await nameNow()).toBe('C');
       await f.hot.setDisplayName(userId, 'C', audit('C'), Date.now());
       expect(await nameNow()).toBe('C');
-      const written = (await f.db
+      const written = await f.db
         .knex('audit_events')
         .where({ event: 'user.updated' })
         .orderBy('id')
-        .select('detail', 'ip', 'token_id')) as Array<{ detail: string; ip: string; token_id: number }>;
+        .select<Array<{ detail: string; ip: string; token_id: number }>>('detail', 'ip', 'token_id');
       const names = written.slice(before).map((w) => (JSON.parse(w.detail) as { name: string }).name);
       expect([...names].sort()).toEqual(['A', 'B', 'C', 'C']);
       expect(written.at(-1)).toMatchObject({ ip: '192.0.2.1', token_id: f.tokenId });
@@ -203,7 +215,8 @@ describe.runIf(pgUp)('hot path on pg: the claim commit', () => {
   beforeAll(async () => {
     f = await fixture('pg');
   });
-  afterAll(async () => f?.done());
+  // unset when beforeAll failed
+  afterAll(async () => (f as Fixture | undefined)?.done());
 
   it('commits the claim synchronously and leaves every connection so', async () => {
     const c = { consumerId: f.consumerId, tokenRef: '', timestamp: Math.floor(Date.now() / 1000), nonce: 'n1' };
@@ -219,7 +232,9 @@ describe.runIf(pgUp)('hot path on pg: the claim commit', () => {
     const conns = await Promise.all(Array.from({ length: idle }, () => client.acquireConnection()));
     try {
       for (const c of conns)
-        expect((await c.query("SELECT current_setting('synchronous_commit') AS v")).rows[0]!.v).toBe('on');
+        expect(
+          must((await c.query("SELECT current_setting('synchronous_commit') AS v")).rows[0], 'the setting').v,
+        ).toBe('on');
     } finally {
       for (const c of conns) await client.releaseConnection(c);
     }
@@ -235,8 +250,8 @@ describe.runIf(pgUp)('hot path on pg: the claim commit', () => {
         secret_enc: 'sealed',
         created_at: 1,
       })
-      .returning('id');
-    const ids = [f.tokenId, (t2 as { id: number }).id];
+      .returning<Array<{ id: number }>>('id');
+    const ids = [f.tokenId, must(t2, 'the second access token').id];
     const ts = Math.floor(Date.now() / 1000);
     let n = 0;
     const one = (tokenId: number) =>
@@ -253,6 +268,6 @@ describe.runIf(pgUp)('hot path on pg: the claim commit', () => {
     const results = await Promise.all(rounds);
     expect(results.flat().every((won) => won)).toBe(true);
     const stamped = await f.db.knex('access_tokens').whereIn('id', ids).whereNotNull('last_used_at').count({ n: '*' });
-    expect(Number(stamped[0]!.n)).toBe(2);
+    expect(Number(must(stamped[0], 'the count').n)).toBe(2);
   });
 });

@@ -15,7 +15,7 @@ afterEach(async () => {
 
 async function freshUrl(kind: TestDatabase): Promise<string> {
   const fresh = await freshDatabase(kind);
-  cleanups.push(fresh.cleanup);
+  cleanups.push(() => fresh.cleanup());
   return fresh.url;
 }
 
@@ -30,29 +30,31 @@ async function schemaOf(db: Database): Promise<string[]> {
   const out: string[] = [];
   const tables: string[] =
     db.dialect === 'sqlite'
-      ? ((await db.knex.raw("SELECT name FROM sqlite_master WHERE type = 'table'")) as Array<{ name: string }>).map(
+      ? (await db.knex.raw<Array<{ name: string }>>("SELECT name FROM sqlite_master WHERE type = 'table'")).map(
           (r) => r.name,
         )
       : (
-          (await db.knex.raw("SELECT tablename AS name FROM pg_tables WHERE schemaname = 'public'")).rows as Array<{
-            name: string;
-          }>
-        ).map((r) => r.name);
+          await db.knex.raw<{ rows: Array<{ name: string }> }>(
+            "SELECT tablename AS name FROM pg_tables WHERE schemaname = 'public'",
+          )
+        ).rows.map((r) => r.name);
   for (const t of tables.filter((n) => !n.startsWith('knex_') && !n.startsWith('sqlite_')).sort()) {
     const cols = await db.knex(t).columnInfo();
     for (const [c, info] of Object.entries(cols)) out.push(`${t}.${c} ${info.nullable ? 'null' : 'not null'}`);
     const indexes: string[] =
       db.dialect === 'sqlite'
         ? (
-            (await db.knex.raw("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?", [t])) as Array<{
-              name: string;
-            }>
+            await db.knex.raw<Array<{ name: string }>>(
+              "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?",
+              [t],
+            )
           ).map((r) => r.name)
         : (
-            (await db.knex.raw('SELECT indexname AS name FROM pg_indexes WHERE tablename = ?', [t])).rows as Array<{
-              name: string;
-            }>
-          ).map((r) => r.name);
+            await db.knex.raw<{ rows: Array<{ name: string }> }>(
+              'SELECT indexname AS name FROM pg_indexes WHERE tablename = ?',
+              [t],
+            )
+          ).rows.map((r) => r.name);
     for (const i of indexes) out.push(`${t} index ${i}`);
   }
   return out.sort();
@@ -64,16 +66,16 @@ describe.each(await testDatabases())('migrations on %s', (kind) => {
   it('every migration goes up and comes back down to exactly the schema before it', async () => {
     const db = open(await freshUrl(kind));
     const before: string[][] = [];
-    for (let i = 0; i < MIGRATIONS.length; i++) {
+    for (const [i, name] of MIGRATIONS.entries()) {
       before.push(await schemaOf(db));
       await db.knex.migrate.up({ migrationSource });
-      expect(await schemaOf(db), `${MIGRATIONS[i]} changes the schema`).not.toEqual(before[i]);
+      expect(await schemaOf(db), `${name} changes the schema`).not.toEqual(before[i]);
     }
     const latest = await schemaOf(db);
     expect(latest.some((l) => l.startsWith('access_tokens.token_hash'))).toBe(true);
-    for (let i = MIGRATIONS.length - 1; i >= 0; i--) {
+    for (const [i, name] of [...MIGRATIONS.entries()].reverse()) {
       await db.knex.migrate.down({ migrationSource });
-      expect(await schemaOf(db), `${MIGRATIONS[i]} down`).toEqual(before[i]);
+      expect(await schemaOf(db), `${name} down`).toEqual(before[i]);
     }
     expect(await schemaOf(db)).toEqual([]);
     // and up again after a full rollback, through the path the server takes
@@ -89,9 +91,9 @@ const onPg = (await testDatabases()).includes('pg') ? ['pg' as const] : [];
 describe.each(onPg)('migrations started by several nodes at once (%s)', (kind) => {
   async function expectMigratedOnce(url: string) {
     const db = open(url);
-    const done = (await db.knex('knex_migrations').select('name')) as Array<{ name: string }>;
+    const done = await db.knex('knex_migrations').select<Array<{ name: string }>>('name');
     expect(done.map((r) => r.name).sort()).toEqual([...MIGRATIONS].sort());
-    const lock = (await db.knex('knex_migrations_lock').select('is_locked')) as Array<{ is_locked: number }>;
+    const lock = await db.knex('knex_migrations_lock').select<Array<{ is_locked: number }>>('is_locked');
     expect(lock).toEqual([{ is_locked: 0 }]);
   }
 

@@ -8,6 +8,7 @@ import { openDatabase, type Database } from '../../src/db';
 import { sweep } from '../../src/db/sweep';
 import { migrationSource } from '../../migrations';
 import { createTempPgDatabase, pgAvailable } from '../helpers/pg';
+import { must } from '../helpers/must';
 
 const pgUp = await pgAvailable();
 
@@ -34,7 +35,15 @@ async function withDb(kind: 'sqlite' | 'pg', fn: (db: Database) => Promise<void>
 }
 
 const rows = (db: Database) =>
-  db.knex('nonces').select('consumer_id', 'token_ref', 'timestamp', 'nonce').orderBy('nonce');
+  db
+    .knex('nonces')
+    .select<Array<{ consumer_id: number; token_ref: string; timestamp: number | string; nonce: string }>>(
+      'consumer_id',
+      'token_ref',
+      'timestamp',
+      'nonce',
+    )
+    .orderBy('nonce');
 
 describe.each(['sqlite', 'pg'] as const)('migration 007 on %s', (kind) => {
   it.runIf(kind === 'sqlite' || pgUp)('keeps live nonces through down and up, and stays unique', async () => {
@@ -54,16 +63,22 @@ describe.each(['sqlite', 'pg'] as const)('migration 007 on %s', (kind) => {
         db.knex('nonces').insert({ consumer_id: 1, token_ref: 'a1', timestamp: now, nonce: 'fresh' }),
       ).rejects.toThrow();
       if (kind === 'pg') {
-        const opts = await db.knex.raw("SELECT reloptions FROM pg_class WHERE relname = 'nonces'");
-        expect(opts.rows[0].reloptions).toContain('autovacuum_vacuum_scale_factor=0');
+        const opts = await db.knex.raw<{ rows: Array<{ reloptions: string[] | null }> }>(
+          "SELECT reloptions FROM pg_class WHERE relname = 'nonces'",
+        );
+        expect(must(opts.rows[0], "the nonces table's options").reloptions).toContain(
+          'autovacuum_vacuum_scale_factor=0',
+        );
       }
       const swept = await sweep(db, Date.now(), 300);
       expect(swept.nonces).toBe(1);
       expect((await rows(db)).map((r) => r.nonce)).toEqual(['fresh']);
       if (kind === 'pg') {
         // the sweep vacuums what it deleted, whatever the server's autovacuum setting
-        const st = await db.knex.raw("SELECT last_vacuum FROM pg_stat_user_tables WHERE relname = 'nonces'");
-        expect(st.rows[0].last_vacuum).not.toBeNull();
+        const st = await db.knex.raw<{ rows: Array<{ last_vacuum: Date | null }> }>(
+          "SELECT last_vacuum FROM pg_stat_user_tables WHERE relname = 'nonces'",
+        );
+        expect(must(st.rows[0], "the nonces table's statistics").last_vacuum).not.toBeNull();
       }
     });
   });

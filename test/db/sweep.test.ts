@@ -8,6 +8,7 @@ import { loadConfig } from '../../src/config';
 import { createLogger } from '../../src/logger';
 import { freshDatabase, type FreshDatabase } from '../helpers/db';
 import { testDatabases } from '../helpers/server';
+import { must } from '../helpers/must';
 
 const NOW = Date.UTC(2030, 0, 1);
 const NOW_S = NOW / 1000;
@@ -18,8 +19,8 @@ async function seed(db: Database, stale: number, fresh: number) {
   const knex = db.knex;
   const [consumer] = await knex('consumers')
     .insert({ consumer_key: 'k', name: 'k', secret_enc: 'x', created_at: NOW })
-    .returning('id');
-  const consumerId = (consumer as { id: number }).id;
+    .returning<Array<{ id: number }>>('id');
+  const consumerId = must(consumer, 'the inserted consumer').id;
   const nonces = [];
   for (let i = 0; i < stale; i++)
     nonces.push({ consumer_id: consumerId, token_ref: '', timestamp: NOW_S - WINDOW - 2 - (i % 50), nonce: `s${i}` });
@@ -64,10 +65,10 @@ describe.each(await testDatabases())('sweep on %s', (kind) => {
     const r = await sweep(db, NOW, WINDOW, { batchSize: 5 });
     expect(r).toEqual({ nonces: 23, requestTokens: 23, sessions: 23, throttles: 0 });
     expect(await count(db, 'nonces')).toBe(11);
-    expect(
-      ((await db.knex('nonces').select('nonce')) as Array<{ nonce: string }>).every((n) => n.nonce[0] === 'f'),
-    ).toBe(true);
-    const rts = ((await db.knex('request_tokens').select('token_hash')) as Array<{ token_hash: string }>).map(
+    expect((await db.knex('nonces').select<Array<{ nonce: string }>>('nonce')).every((n) => n.nonce[0] === 'f')).toBe(
+      true,
+    );
+    const rts = (await db.knex('request_tokens').select<Array<{ token_hash: string }>>('token_hash')).map(
       (t) => t.token_hash,
     );
     expect(rts.sort()).toEqual(['recent', ...Array.from({ length: 11 }, (_, i) => `live${i}`)].sort());
