@@ -8,7 +8,7 @@ import { OAuthProblem } from '../../src/oauth1/problems';
 const REG = 'https://wiki.example.com/app/cb';
 const JIRA = 'https://jira.example/plugins/servlet/applinks/oauth/login-dance/access';
 
-function outcome(callback: string, registered: string | null = REG): 'ok' | string {
+function outcome(callback: string, registered: string | null = REG): 'ok' | 'rejected' {
   try {
     checkCallback(callback, registered);
     return 'ok';

@@ -3,6 +3,7 @@
 // user's and the consumer's current state; a wrong verifier's count with its audit entry.
 import { beforeEach, describe, expect, it } from 'vitest';
 import { MemoryStore } from '../helpers/memory-store';
+import { must } from '../helpers/must';
 import { buildSignedRequest, type SignOptions } from '../helpers/sign';
 import { issueRequestToken } from '../../src/oauth1/flows/request-token';
 import { decideAuthorization, findPendingAuthorization } from '../../src/oauth1/flows/authorize';
@@ -45,7 +46,7 @@ function parts(path: string, o: Omit<SignOptions, 'consumerKey' | 'consumerSecre
   const headers = r.init.headers as Record<string, string>;
   const url = new URL(r.url);
   return {
-    method: r.init.method!,
+    method: must(r.init.method, 'the signed method'),
     origin: ORIGIN,
     target: url.pathname + url.search,
     authorization: headers.authorization,
@@ -127,10 +128,10 @@ describe('flows over the in-memory store', () => {
     expect(await problemOf(exchange(rt, 'wrong'))).toBe('verifier_invalid');
     const rejected = store.audits.filter((a) => a.event === 'verifier.rejected');
     expect(rejected).toHaveLength(1);
-    expect(rejected[0]!.detail).toEqual({ failures: 1, killed: false });
+    expect(must(rejected[0], 'the verifier.rejected entry').detail).toEqual({ failures: 1, killed: false });
     expect(await problemOf(exchange(rt, 'wrong'))).toBe('verifier_invalid');
     expect(await problemOf(exchange(rt, 'wrong'))).toBe('verifier_invalid');
-    expect(store.audits.at(-1)!.detail).toEqual({ failures: 3, killed: true });
+    expect(must(store.audits.at(-1), 'the last audit entry').detail).toEqual({ failures: 3, killed: true });
     expect(await problemOf(exchange(rt, d.verifier))).toBe('token_rejected');
   });
 
@@ -146,7 +147,7 @@ describe('flows over the in-memory store', () => {
       consumer.disabled = true;
       expect(await problemOf(decideAuthorization(rt.token, alice, true, '', deps))).toBe('consumer_key_rejected');
       expect(await problemOf(findPendingAuthorization(rt.token, deps))).toBe('consumer_key_rejected');
-      expect([...store.requestTokens.values()][0]!.record.userId).toBeNull();
+      expect(must([...store.requestTokens.values()][0], 'the request token').record.userId).toBeNull();
     });
 
     it('a disabled user cannot decide', async () => {
@@ -156,7 +157,7 @@ describe('flows over the in-memory store', () => {
       // the page showed her as enabled, and she was disabled before the decision was written
       const stale = { ...alice, disabled: false };
       expect(await problemOf(decideAuthorization(rt.token, stale, true, '', deps))).toBe('permission_denied');
-      expect([...store.requestTokens.values()][0]!.record.userId).toBeNull();
+      expect(must([...store.requestTokens.values()][0], 'the request token').record.userId).toBeNull();
     });
 
     it('approve, user disabled, exchange: permission_denied, nothing created, and the approval is void', async () => {
@@ -204,7 +205,7 @@ describe('flows over the in-memory store', () => {
       expect(next.expiresAt).toBe(next.authorizationExpiresAt);
       now += 3_600_000; // the authorization ended too
       expect(await problemOf(renew(next, at.sessionHandle))).toBe('token_expired');
-      store.grants.get(at.id)!.revokedAt = now;
+      must(store.grants.get(at.id), 'the grant').revokedAt = now;
       expect(await problemOf(renew(next, at.sessionHandle))).toBe('token_revoked');
     });
   });

@@ -14,6 +14,7 @@ import { OAuthProblem } from '../../src/oauth1/problems';
 import type { RequestParts } from '../../src/oauth1/params';
 import { MemoryStore } from '../helpers/memory-store';
 import { rsaKeys } from '../helpers/server';
+import { must } from '../helpers/must';
 
 type Pair = [string, string];
 type SignatureMethod = 'HMAC-SHA1' | 'HMAC-SHA256' | 'RSA-SHA1';
@@ -126,10 +127,17 @@ function signWithLibrary(spec: Spec): Pair[] {
   );
   const ordered = (
     client as unknown as {
-      _prepareParameters(t: string, s: string, m: string, u: string, p: Record<string, unknown>): Pair[];
+      // oauth_timestamp comes back as a number
+      _prepareParameters(
+        t: string,
+        s: string,
+        m: string,
+        u: string,
+        p: Record<string, unknown>,
+      ): Array<[string, string | number]>;
     }
   )._prepareParameters(TOKEN.key, TOKEN.secret, spec.method, url, grouped(params));
-  return ordered.filter(([k]) => k.startsWith('oauth_')).map(([k, v]) => [k, String(v)]);
+  return ordered.filter(([k]) => k.startsWith('oauth_')).map(([k, v]): Pair => [k, String(v)]);
 }
 
 interface Built {
@@ -201,10 +209,10 @@ const REPLACEMENTS = 'aZ9-.~é ';
 /** Replaces the code point at `pos` (mod length) with a different one, or adds one to an empty string. */
 function changeOne(s: string, pos: number, pick: number): string {
   const cps = Array.from(s);
-  if (cps.length === 0) return REPLACEMENTS[pick % REPLACEMENTS.length]!;
+  if (cps.length === 0) return REPLACEMENTS.charAt(pick % REPLACEMENTS.length);
   const i = pos % cps.length;
   const choices = Array.from(REPLACEMENTS).filter((c) => c !== cps[i]);
-  cps[i] = choices[pick % choices.length]!;
+  cps[i] = must(choices[pick % choices.length], 'a replacement');
   return cps.join('');
 }
 
@@ -225,15 +233,18 @@ type Mutation = (typeof MUTATIONS)[number];
 function mutate(b: Built, kind: Mutation, pos: number, pick: number): Built | null {
   const m: Built = { ...b, oauth: b.oauth.map(([k, v]) => [k, v] as Pair), params: b.params.map((p) => ({ ...p })) };
   const setOauth = (name: string, f: (v: string) => string) => {
-    const p = m.oauth.find(([k]) => k === name)!;
+    const p = must(
+      m.oauth.find(([k]) => k === name),
+      name,
+    );
     p[1] = f(p[1]);
   };
   switch (kind) {
     case 'method': {
       const letters = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ';
       const i = pos % m.method.length;
-      const others = letters.replace(m.method[i]!, '');
-      m.method = m.method.slice(0, i) + others[pick % others.length] + m.method.slice(i + 1);
+      const others = letters.replace(m.method.charAt(i), '');
+      m.method = m.method.slice(0, i) + others.charAt(pick % others.length) + m.method.slice(i + 1);
       return m;
     }
     case 'scheme':
@@ -241,8 +252,8 @@ function mutate(b: Built, kind: Mutation, pos: number, pick: number): Built | nu
       return m;
     case 'host': {
       const i = pos % m.host.length;
-      const others = 'abcdefghijklmnopqrstuvwxyz0123456789'.replace(m.host[i]!, '');
-      m.host = m.host.slice(0, i) + others[pick % others.length] + m.host.slice(i + 1);
+      const others = 'abcdefghijklmnopqrstuvwxyz0123456789'.replace(m.host.charAt(i), '');
+      m.host = m.host.slice(0, i) + others.charAt(pick % others.length) + m.host.slice(i + 1);
       return m;
     }
     case 'port':
@@ -254,11 +265,11 @@ function mutate(b: Built, kind: Mutation, pos: number, pick: number): Built | nu
       const escaped = new Set<number>();
       for (let i = 0; i < m.path.length; i++) if (m.path[i] === '%') [i, i + 1, i + 2].forEach((j) => escaped.add(j));
       const safe = Array.from(m.path, (_c, i) => i).filter((i) => i > 0 && !escaped.has(i));
-      const ch = 'abcXYZ019-._~'[pick % 13]!;
+      const ch = 'abcXYZ019-._~'.charAt(pick % 13);
       if (safe.length === 0 || pick % 3 === 0) {
         m.path = m.path + ch;
       } else {
-        const i = safe[pos % safe.length]!;
+        const i = must(safe[pos % safe.length], 'a position outside the escapes');
         const c = m.path[i] === ch ? (ch === 'a' ? 'b' : 'a') : ch;
         m.path = m.path.slice(0, i) + c + m.path.slice(i + 1);
       }
@@ -267,7 +278,7 @@ function mutate(b: Built, kind: Mutation, pos: number, pick: number): Built | nu
     case 'name':
     case 'value': {
       if (m.params.length === 0) return null;
-      const p = m.params[pos % m.params.length]!;
+      const p = must(m.params[pos % m.params.length], 'a parameter');
       if (kind === 'name') {
         p.name = changeOne(p.name, pick, pos);
         if (p.name.startsWith('oauth_')) return null;

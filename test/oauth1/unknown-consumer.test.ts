@@ -13,6 +13,7 @@ import type { RequestParts } from '../../src/oauth1/params';
 import { percentEncode } from '../../src/oauth1/encoding';
 import { MemoryStore } from '../helpers/memory-store';
 import { rsaKeys } from '../helpers/server';
+import { must } from '../helpers/must';
 
 vi.mock('../../src/oauth1/signature', async (importOriginal) => {
   const real = await importOriginal<typeof import('../../src/oauth1/signature')>();
@@ -59,7 +60,7 @@ async function outcome(parts: RequestParts, kind: 'access' | null) {
     code = e.code;
   }
   expect(verifySpy).toHaveBeenCalledTimes(1);
-  const [method, baseString, , keys] = verifySpy.mock.calls[0]!;
+  const [method, baseString, , keys] = must(verifySpy.mock.calls[0], 'the signature check');
   return {
     code,
     method,
@@ -67,7 +68,7 @@ async function outcome(parts: RequestParts, kind: 'access' | null) {
     keys,
     lookups: store.calls.findCredentials - before.findCredentials,
     nonceClaims: store.calls.claimNonce - before.claimNonce,
-    work: verifySpy.mock.results[0]!.type,
+    work: must(verifySpy.mock.results[0], "the signature check's result").type,
   };
 }
 
@@ -86,7 +87,7 @@ describe('unknown consumers and tokens take the known path', () => {
       expect(o.work).toBe('return');
       // a real secret of the same kind, so the HMAC is computed over a real key
       expect(typeof o.keys.consumerSecret).toBe('string');
-      expect(o.keys.consumerSecret!.length).toBeGreaterThan(0);
+      expect(must(o.keys.consumerSecret, 'the consumer secret').length).toBeGreaterThan(0);
     }
     expect(u.keys.consumerSecret).not.toBe('known-secret');
     // the same base string shape: only the consumer key and nonce differ
@@ -106,7 +107,7 @@ describe('unknown consumers and tokens take the known path', () => {
     }
     expect(k.nonceClaims).toBe(1);
     expect(u.nonceClaims).toBe(0);
-    expect(u.keys.publicKey!.asymmetricKeyDetails?.modulusLength).toBe(2048);
+    expect(must(u.keys.publicKey, 'the stand-in public key').asymmetricKeyDetails?.modulusLength).toBe(2048);
   });
 
   it('an unknown access token is checked with a stand-in token secret, not an empty one', async () => {
@@ -121,13 +122,14 @@ describe('unknown consumers and tokens take the known path', () => {
   });
 
   it('a disabled consumer is answered only after its signature was computed', async () => {
-    store.consumers.get('known')!.disabled = true;
+    const known = must(store.consumers.get('known'), 'the known consumer');
+    known.disabled = true;
     try {
       const o = await outcome(request('known', 'HMAC-SHA1'), null);
       expect(o.code).toBe('consumer_key_rejected');
       expect(o.lookups).toBe(1);
     } finally {
-      store.consumers.get('known')!.disabled = false;
+      known.disabled = false;
     }
   });
 });
