@@ -5,7 +5,8 @@
  *
  *   index.ts      buildProgram() (the program, its help and version, the groups in order), main()
  *   context.ts    what each group gets: io, withServices (the installation opened per command)
- *   io.ts         printing: Io, table, iso        options.ts   option schemas' helpers
+ *   io.ts         printing: Io, table, iso
+ *   options.ts    the option schemas' helpers: json, options(), wholeNumber()
  *   commands/     one register<Group>(program, context) per command group
  */
 import { Command, CommanderError } from 'commander';
