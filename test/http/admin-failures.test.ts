@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedConsumer, seedUser, startTestServer, testDatabases, type TestServer } from '../helpers/server';
 import { browse, CookieJar, signIn } from '../helpers/browser';
 import { signedFetch, type SignOptions } from '../helpers/sign';
+import { must } from '../helpers/must';
 import { clockDifference } from '../../src/http/failures';
 
 describe('clockDifference', () => {
@@ -32,11 +33,11 @@ describe.each(await testDatabases())('refused requests in the admin console on %
     await seedUser(server, 'alice');
     jira = await seedConsumer(server, 'jira');
     await seedConsumer(server, 'quiet');
-    consumerId = (await server.services.consumers.findByKey('jira'))!.id;
+    consumerId = must(await server.services.consumers.findByKey('jira'), 'the jira consumer').id;
     admin = new CookieJar();
     expect((await signIn(server.url, admin, 'root')).status).toBe(302);
   });
-  afterAll(() => server?.stop());
+  afterAll(() => (server as TestServer | undefined)?.stop());
 
   /** Jira's request-token step (form body), refused in the way `o` arranges. */
   const refused = async (o: Partial<SignOptions>) => {
@@ -84,7 +85,7 @@ describe.each(await testDatabases())('refused requests in the admin console on %
     const html = await page(`/admin/consumers/${consumerId}`);
     const rows = [...html.matchAll(/<tr data-failure="\d+" data-problem="([a-z_]+)">([\s\S]*?)<\/tr>/g)];
     expect(rows.map((r) => r[1])).toEqual(['signature_invalid', 'signature_invalid', 'timestamp_refused']);
-    const [wrong, behindProxy, clock] = rows.map((r) => r[2]!);
+    const [wrong, behindProxy, clock] = rows.map((r) => r[2]);
 
     expect(clock).toMatch(/Consumer's clock: <strong>16 min (39|40|41) s ahead<\/strong>/);
     expect(clock).toContain('POST /plugins/servlet/oauth/request-token');
@@ -101,7 +102,7 @@ describe.each(await testDatabases())('refused requests in the admin console on %
     expect(wrong).toContain('right consumer secret');
 
     // Nothing secret: no secret, signature, nonce or base string reached the page.
-    expect(html).not.toContain(jira.secret!);
+    expect(html).not.toContain(must(jira.secret, "jira's secret"));
     expect(html).not.toContain('not-the-secret');
     for (const body of sent) {
       const p = Object.fromEntries(new URLSearchParams(body));
@@ -109,7 +110,7 @@ describe.each(await testDatabases())('refused requests in the admin console on %
     }
     expect(html).not.toMatch(/oauth_signature=|oauth_nonce=/);
     // The other consumer's page lists none of them.
-    const quiet = (await server.services.consumers.findByKey('quiet'))!.id;
+    const quiet = must(await server.services.consumers.findByKey('quiet'), 'the quiet consumer').id;
     expect(await page(`/admin/consumers/${quiet}`)).toContain('id="no-failures"');
   });
 
@@ -143,6 +144,6 @@ describe.each(await testDatabases())('refused requests in the admin console on %
     expect((await browse(alice, `${server.url}/admin/unknown-keys`)).status).toBe(403);
     const stranger = await browse(new CookieJar(), `${server.url}/admin/unknown-keys`);
     expect(stranger.status).toBe(302);
-    expect(new URL(stranger.headers.get('location')!, server.url).pathname).toBe('/login');
+    expect(new URL(must(stranger.headers.get('location'), 'the redirect'), server.url).pathname).toBe('/login');
   });
 });

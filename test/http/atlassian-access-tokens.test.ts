@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedUser, startTestServer, type TestServer } from '../helpers/server';
 import { browse, CookieJar, signIn } from '../helpers/browser';
+import { must } from '../helpers/must';
 
 const PATH = '/plugins/servlet/oauth/users/access-tokens';
 
@@ -27,7 +28,7 @@ describe.each([
       const jar = new CookieJar();
       const res = await browse(jar, `${server.url}${prefix}${path}`);
       expect(res.status, path).toBe(302);
-      const to = new URL(res.headers.get('location')!, server.url);
+      const to = new URL(must(res.headers.get('location'), 'the redirect'), server.url);
       expect(to.pathname, path).toBe(`${prefix}/login`);
       expect(to.searchParams.get('next'), path).toBe(home);
       // Signing in on that page comes back to the authorized-apps page.

@@ -7,6 +7,7 @@ import type { ConsumerSummary } from '../../src/db/consumers';
 import { seedConsumer, seedUser, startTestServer, type TestServer } from '../helpers/server';
 import { browse, CookieJar, signIn } from '../helpers/browser';
 import { signedFetch } from '../helpers/sign';
+import { must } from '../helpers/must';
 
 const consumer = (over: Partial<ConsumerSummary> = {}): ConsumerSummary => ({
   id: 1,
@@ -87,7 +88,7 @@ describe.each([
   afterAll(() => server.stop());
 
   const pageOf = async (key: string) => {
-    const c = (await server.services.consumers.findByKey(key))!;
+    const c = must(await server.services.consumers.findByKey(key), `the consumer ${key}`);
     const res = await browse(admin, `${server.url}${prefix}/admin/consumers/${c.id}`);
     expect(res.status).toBe(200);
     return res.text();
@@ -111,7 +112,7 @@ describe.each([
     expect(html).toContain(
       `Registered: Jira's callback at <code class="wrap-anywhere">https://jira.example.com</code>`,
     );
-    expect(html).not.toContain(secret!);
+    expect(html).not.toContain(must(secret, "jira-prod's secret"));
     // The warning about a derived base URL only when APPLINK_BASE_URL is unset.
     expect(html.includes('id="atl-derived"')).toBe(!prefix);
   });
@@ -120,11 +121,11 @@ describe.each([
     if (prefix) return; // the shown host is links.example.com: signing for it is the base-url suite's job
     const { secret } = await seedConsumer(server, 'jira-test');
     const html = await pageOf('jira-test');
-    const url = valueOf(html, 'atl-request-token-url')!;
+    const url = must(valueOf(html, 'atl-request-token-url'), 'the request token URL on the page');
     const r = await signedFetch(url, {
       method: 'POST',
-      consumerKey: valueOf(html, 'atl-consumer-key')!,
-      consumerSecret: secret!,
+      consumerKey: must(valueOf(html, 'atl-consumer-key'), 'the consumer key on the page'),
+      consumerSecret: must(secret, "jira-test's secret"),
       oauth: { oauth_callback: `https://jira.example.com${ATLASSIAN_CALLBACK_PATH}?applicationLinkID=1` },
       place: 'body',
     });

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rsaKeys, seedConsumer, seedUser, startTestServer, testDatabases, type TestServer } from '../helpers/server';
 import { buildSignedRequest, type SignOptions } from '../helpers/sign';
 import { rawRequest } from '../helpers/raw-http';
+import { must } from '../helpers/must';
 import { startServer, type RunningServer } from '../../src/server';
 import { loadConfig } from '../../src/config';
 import { createLogger } from '../../src/logger';
@@ -74,7 +75,11 @@ describe.each(await testDatabases())('the fast path answers as Express does, on 
     hmac = await seedConsumer(fast, 'hmac');
     await seedConsumer(fast, 'rsa', { rsa: true, secret: false });
     const consumers = await fast.services.consumers.list();
-    const idOf = (key: string) => consumers.find((c) => c.key === key)!.id;
+    const idOf = (key: string) =>
+      must(
+        consumers.find((c) => c.key === key),
+        `the consumer ${key}`,
+      ).id;
     const issue = async (name: string, consumer: string, userId: number) => {
       const s = fast.services.store;
       const now = Date.now();
@@ -119,9 +124,10 @@ describe.each(await testDatabases())('the fast path answers as Express does, on 
     await fast.services.db.knex('users').where({ id: bob.id }).update({ disabled_at: Date.now() });
   });
   afterAll(async () => {
-    await express?.close();
-    await fast?.stop();
-    await upstream?.close();
+    // beforeAll may have stopped part-way
+    await (express as RunningServer | undefined)?.close();
+    await (fast as TestServer | undefined)?.stop();
+    await (upstream as typeof upstream | undefined)?.close();
   });
 
   const ts = String(Math.floor(Date.now() / 1000));
@@ -130,7 +136,7 @@ describe.each(await testDatabases())('the fast path answers as Express does, on 
   const signed =
     (o: Partial<SignOptions> & { tokenName?: string; url?: string }, headers: Array<[string, string]> = []) =>
     (nonce: string) => {
-      const t = tokens[o.tokenName ?? 'alice']!;
+      const t = must(tokens[o.tokenName ?? 'alice'], 'the access token');
       const r = buildSignedRequest(o.url ?? API, {
         consumerKey: hmac.key,
         consumerSecret: hmac.secret,
@@ -186,7 +192,11 @@ describe.each(await testDatabases())('the fast path answers as Express does, on 
       status: 200,
       build: (n) => {
         const r = signed({ method: 'POST', form: [['displayName', 'Alice Gzip']] })(n);
-        return { ...r, headers: [...r.headers, ['Content-Encoding', 'gzip']], body: gzipSync(r.body!) };
+        return {
+          ...r,
+          headers: [...r.headers, ['Content-Encoding', 'gzip']],
+          body: gzipSync(must(r.body, 'the form body')),
+        };
       },
     },
     {
@@ -230,7 +240,16 @@ describe.each(await testDatabases())('the fast path answers as Express does, on 
       status: 400,
       build: (n) => {
         const r = signed({})(n);
-        return { ...r, headers: [...r.headers, r.headers.find(([k]) => k.toLowerCase() === 'authorization')!] };
+        return {
+          ...r,
+          headers: [
+            ...r.headers,
+            must(
+              r.headers.find(([k]) => k.toLowerCase() === 'authorization'),
+              'the Authorization header',
+            ),
+          ],
+        };
       },
     },
     { name: 'a valid X-Forwarded-For', status: 200, build: signed({}, [['X-Forwarded-For', '198.51.100.7']]) },

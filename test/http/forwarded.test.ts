@@ -7,6 +7,7 @@ import { trustedEntry } from '../../src/http/forwarded';
 import { buildSignedRequest, signedFetch } from '../helpers/sign';
 import { seedConsumer, startTestServer, type TestServer } from '../helpers/server';
 import { rawExchange } from '../helpers/raw-http';
+import { must } from '../helpers/must';
 
 describe('trustedEntry', () => {
   it('takes the entry the trusted hop wrote', () => {
@@ -38,7 +39,7 @@ describe('one trusted hop (APPLINK_TRUST_PROXY=on)', () => {
   let secret: string;
   beforeAll(async () => {
     s = await startTestServer({ APPLINK_TRUST_PROXY: 'on' });
-    secret = (await seedConsumer(s, 'wiki')).secret!;
+    secret = must((await seedConsumer(s, 'wiki')).secret, "wiki's secret");
   });
   afterAll(() => s.stop());
 
@@ -71,7 +72,7 @@ describe('one trusted hop (APPLINK_TRUST_PROXY=on)', () => {
       signatureMethod: 'PLAINTEXT',
       oauth: { oauth_callback: 'oob' },
     });
-    const auth = (r.init.headers as Record<string, string>).authorization!;
+    const auth = must((r.init.headers as Record<string, string>).authorization, 'the Authorization header');
     const send = (protoLines: string[]) =>
       rawExchange(
         s.url,
@@ -123,7 +124,7 @@ describe('two trusted hops (APPLINK_TRUST_PROXY=2)', () => {
   let secret: string;
   beforeAll(async () => {
     s = await startTestServer({ APPLINK_TRUST_PROXY: '2' });
-    secret = (await seedConsumer(s, 'wiki')).secret!;
+    secret = must((await seedConsumer(s, 'wiki')).secret, "wiki's secret");
   });
   afterAll(() => s.stop());
 

@@ -8,7 +8,8 @@ import { safeNext, sameOriginPath } from '../../src/http/web/next';
 import { seedUser, startTestServer, type TestServer } from '../helpers/server';
 import { browse, CookieJar, csrfOf, form, signIn } from '../helpers/browser';
 import { chromiumAvailable, launchChromium } from '../helpers/chromium';
-import { assertion, KeySetServer, signingKey, ssoEnv, type SigningKey } from '../helpers/sso';
+import { KeySetServer, signingKey, ssoEnv, type SigningKey } from '../helpers/sso';
+import { must } from '../helpers/must';
 
 const HOME = '/profile/authorized-apps';
 
@@ -154,23 +155,24 @@ describe('`next` over HTTP', () => {
 
 describe.runIf(chromiumAvailable())('the SSO-only sign-in page in Chromium', () => {
   let s: TestServer;
-  let keys: KeySetServer;
+  let keys: KeySetServer | undefined;
   let key: SigningKey;
-  let browser: Browser;
+  let browser: Browser | undefined;
   beforeAll(async () => {
     key = await signingKey('proxy-1');
-    keys = await KeySetServer.start([key]);
-    s = await startTestServer(ssoEnv(keys.url, { APPLINK_LOGIN_FORM: 'off' }));
+    const keySet = await KeySetServer.start([key]);
+    keys = keySet;
+    s = await startTestServer(ssoEnv(keySet.url, { APPLINK_LOGIN_FORM: 'off' }));
     browser = await launchChromium();
   });
   afterAll(async () => {
     await browser?.close();
-    await s?.stop();
+    await (s as TestServer | undefined)?.stop();
     await keys?.close();
   });
 
   it('"continue" never leads off-site, however next is written', async () => {
-    const context = await browser.newContext();
+    const context = await must(browser, 'the browser').newContext();
     try {
       const page = await context.newPage();
       const origin = new URL(s.url).origin;
@@ -189,7 +191,6 @@ describe.runIf(chromiumAvailable())('the SSO-only sign-in page in Chromium', () 
       await page.goto(`${s.url}/login?next=${encodeURIComponent('/oauth/authorize?oauth_token=t')}`);
       const href = await page.$eval('#sso-continue', (a) => (a as HTMLAnchorElement).href);
       expect(href).toBe(`${origin}/oauth/authorize?oauth_token=t`);
-      void assertion;
     } finally {
       await context.close();
     }

@@ -6,6 +6,7 @@ import { PASSWORD, seedConsumer, seedUser, startTestServer, type TestServer } fr
 import { browse, CookieJar, csrfOf, form, signIn } from '../helpers/browser';
 import { oauth1aClient } from '../helpers/clients';
 import { createTempPgDatabase, pgAvailable } from '../helpers/pg';
+import { must } from '../helpers/must';
 import { safeNext, SESSION_COOKIE } from '../../src/http/web';
 import { SETUP_ATTEMPT_LIMIT } from '../../src/http/setup-router';
 
@@ -43,7 +44,10 @@ describe('pages over HTTP', () => {
     server = await startTestServer();
     await seedUser(server, 'root', { admin: true });
     await seedUser(server, 'alice');
-    consumerSecret = (await seedConsumer(server, 'wiki', { callbackUrl: 'https://wiki.example.com/cb' })).secret!;
+    consumerSecret = must(
+      (await seedConsumer(server, 'wiki', { callbackUrl: 'https://wiki.example.com/cb' })).secret,
+      "wiki's secret",
+    );
     adminJar = new CookieJar();
     expect((await signIn(server.url, adminJar, 'root')).status).toBe(302);
   });
@@ -54,7 +58,10 @@ describe('pages over HTTP', () => {
     const page = await browse(jar, `${server.url}/login`);
     // signed out: no session, only the stateless CSRF cookie of the form
     expect(jar.has(SESSION_COOKIE)).toBe(false);
-    const csrfCookie = page.headers.getSetCookie().find((c) => c.startsWith('applink.csrf='))!;
+    const csrfCookie = must(
+      page.headers.getSetCookie().find((c) => c.startsWith('applink.csrf=')),
+      'the CSRF cookie',
+    );
     expect(csrfCookie).toMatch(/; HttpOnly/);
     expect(csrfCookie).toMatch(/; SameSite=Strict/);
     expect(csrfCookie).not.toMatch(/; Secure/);
@@ -64,7 +71,7 @@ describe('pages over HTTP', () => {
       form({ _csrf: csrfOf(await page.text()), username: 'alice', password: PASSWORD, next: '' }),
     );
     expect(first.status).toBe(302);
-    const before = cookieOf(first)!;
+    const before = must(cookieOf(first), 'the session cookie');
     expect(before).toMatch(/; HttpOnly/);
     expect(before).toMatch(/; SameSite=Lax/);
     expect(before).not.toMatch(/; Secure/);
@@ -76,11 +83,11 @@ describe('pages over HTTP', () => {
       form({ _csrf: csrfOf(await again.text()), username: 'root', password: PASSWORD, next: '' }),
     );
     expect(res.status).toBe(302);
-    const after = cookieOf(res)!;
+    const after = must(cookieOf(res), 'the new session cookie');
     expect(after.split(';')[0]).not.toBe(before.split(';')[0]);
     // the old id is worth nothing now
     const old = await fetch(`${server.url}/profile/authorized-apps`, {
-      headers: { cookie: before.split(';')[0]! },
+      headers: { cookie: must(before.split(';')[0], 'the old cookie pair') },
       redirect: 'manual',
     });
     expect(old.status).toBe(302);
@@ -105,7 +112,7 @@ describe('pages over HTTP', () => {
       [adminJar, '/profile/authorized-apps', 200],
       [adminJar, '/admin', 200],
       [adminJar, '/admin/consumers', 200],
-      [adminJar, `/admin/consumers/${(await server.services.consumers.findByKey('wiki'))!.id}`, 200],
+      [adminJar, `/admin/consumers/${must(await server.services.consumers.findByKey('wiki'), 'wiki').id}`, 200],
       [adminJar, '/admin/users', 200],
       [adminJar, '/admin/audit', 200],
       [adminJar, '/setup', 404],
@@ -128,8 +135,8 @@ describe('pages over HTTP', () => {
   });
 
   it('refuses every state-changing form without a valid CSRF token (403) and changes nothing', async () => {
-    const c = (await server.services.consumers.findByKey('wiki'))!;
-    const alice = (await server.services.users.findByUsername('alice'))!;
+    const c = must(await server.services.consumers.findByKey('wiki'), 'the wiki consumer');
+    const alice = must(await server.services.users.findByUsername('alice'), 'alice');
     const client = oauth1aClient({
       base: server.url,
       key: 'wiki',
@@ -166,7 +173,10 @@ describe('pages over HTTP', () => {
     expect(await server.services.consumers.findByKey('new')).toBeNull();
     expect(await server.services.users.findByUsername('eve')).toBeNull();
     expect(await server.services.users.findByUsername('alice')).toMatchObject({ disabled: false, isAdmin: false });
-    const row = await server.services.db.knex('request_tokens').orderBy('id', 'desc').first();
+    const row = await server.services.db
+      .knex('request_tokens')
+      .orderBy('id', 'desc')
+      .first<{ user_id: number | null; denied_at: number | null } | undefined>();
     expect(row).toMatchObject({ user_id: null, denied_at: null });
     expect((await server.services.audits.list({ limit: 1000 })).length).toBe(auditBefore);
     // Strangers get 403 too, and nothing changes.
@@ -206,7 +216,10 @@ describe('pages over HTTP', () => {
     const logs: Array<Record<string, unknown>> = [];
     const fresh = await startTestServer({}, { logs });
     try {
-      const code = logs.find((l) => l.setupCode)!.setupCode as string;
+      const code = must(
+        logs.find((l) => l.setupCode),
+        'the setup code in the log',
+      ).setupCode as string;
       const jar = new CookieJar();
       const attempt = async (setupCode: string) => {
         const page = await browse(jar, `${fresh.url}/setup`);
@@ -225,7 +238,8 @@ describe('pages over HTTP', () => {
         );
       };
       for (let i = 0; i < SETUP_ATTEMPT_LIMIT; i++) expect((await attempt(`NOPE-NOPE-${i}`)).status).toBe(403);
-      const current = logs.filter((l) => l.setupCode).at(-1)!.setupCode as string;
+      const current = must(logs.filter((l) => l.setupCode).at(-1), 'the current setup code in the log')
+        .setupCode as string;
       const blocked = await attempt(current);
       expect(blocked.status).toBe(429);
       expect(await fresh.services.users.list()).toEqual([]);
@@ -250,7 +264,10 @@ describe('pages behind an https base URL with a path', () => {
     const page = await browse(jar, `${server.url}/applink/login`);
     expect(page.status).toBe(200);
     // the form's CSRF cookie (under a path, so without the __Host- prefix)
-    const csrfCookie = page.headers.getSetCookie().find((c) => c.startsWith('applink.csrf='))!;
+    const csrfCookie = must(
+      page.headers.getSetCookie().find((c) => c.startsWith('applink.csrf=')),
+      'the CSRF cookie',
+    );
     expect(csrfCookie).toMatch(/; Secure/);
     expect(csrfCookie).toMatch(/; Path=\/applink;/);
     expect(csrfCookie).toMatch(/; HttpOnly/);
@@ -264,7 +281,7 @@ describe('pages behind an https base URL with a path', () => {
     const res = await signIn(`${server.url}/applink`, jar, 'alice');
     expect(res.status).toBe(302);
     expect(res.headers.get('location')).toBe('/applink/profile/authorized-apps');
-    const cookie = cookieOf(res)!;
+    const cookie = must(cookieOf(res), 'the session cookie');
     expect(cookie).toMatch(/; Secure/);
     expect(cookie).toMatch(/; Path=\/applink;/);
     expect(cookie).toMatch(/; HttpOnly/);
@@ -283,11 +300,12 @@ describe.runIf(await pgAvailable())('sessions on PostgreSQL', () => {
       const page = await browse(jar, `${server.url}/profile/authorized-apps`);
       expect(page.status).toBe(200);
       const html = await page.text();
-      const rows = await server.services.db.knex('sessions').select('sess');
-      expect(rows.some((r: { sess: string }) => JSON.parse(r.sess).userId !== undefined)).toBe(true);
+      const signedIn = (r: { sess: string }) => (JSON.parse(r.sess) as { userId?: unknown }).userId !== undefined;
+      const rows = await server.services.db.knex('sessions').select<Array<{ sess: string }>>('sess');
+      expect(rows.some(signedIn)).toBe(true);
       expect((await browse(jar, `${server.url}/logout`, form({ _csrf: csrfOf(html) }))).status).toBe(302);
-      const after = await server.services.db.knex('sessions').select('sess');
-      expect(after.some((r: { sess: string }) => JSON.parse(r.sess).userId !== undefined)).toBe(false);
+      const after = await server.services.db.knex('sessions').select<Array<{ sess: string }>>('sess');
+      expect(after.some(signedIn)).toBe(false);
       expect((await browse(jar, `${server.url}/profile/authorized-apps`)).status).toBe(302);
     } finally {
       await server.stop();

@@ -6,6 +6,7 @@ import { OAuthProblem, PROBLEM_STATUS, type ProblemCode } from '../../src/oauth1
 import { HEADER_BASE_STRING_LIMIT, clientErrorResponse, problemBody, problemHeader } from '../../src/http/errors';
 import { percentEncode } from '../../src/oauth1/encoding';
 import { parseProblemHeader } from '../helpers/problem-header';
+import { must } from '../helpers/must';
 
 const REALM = 'https://links.example.com/applink';
 const body = (p: OAuthProblem) => Object.fromEntries(new URLSearchParams(problemBody(p)));
@@ -47,7 +48,10 @@ describe('problem header and body', () => {
     for (let pad = 0; pad < 3; pad++) {
       const long = 'GET&https%3A%2F%2Fx%2F&' + 'x'.repeat(pad) + 'a%3D1%26'.repeat(2000);
       const p = new OAuthProblem('signature_invalid', { signatureBaseString: long });
-      const inHeader = parseProblemHeader(problemHeader(p, REALM)).oauth_signature_base_string!;
+      const inHeader = must(
+        parseProblemHeader(problemHeader(p, REALM)).oauth_signature_base_string,
+        'the base string in the header',
+      );
       expect(body(p).oauth_signature_base_string).toBe(long);
       expect(long.startsWith(inHeader)).toBe(true);
       expect(percentEncode(inHeader).length).toBeLessThanOrEqual(HEADER_BASE_STRING_LIMIT);
@@ -64,7 +68,7 @@ describe('problem header and body', () => {
 
   it('the raw answer to an unparseable request uses the same header', () => {
     const { raw } = clientErrorResponse(Object.assign(new Error('x'), { code: 'HPE_HEADER_OVERFLOW' }), REALM);
-    const header = /\r\nWWW-Authenticate: ([^\r]+)\r\n/.exec(raw)![1]!;
+    const header = must(/\r\nWWW-Authenticate: ([^\r]+)\r\n/.exec(raw)?.[1], 'the WWW-Authenticate header');
     expect(parseProblemHeader(header)).toMatchObject({ realm: REALM, oauth_problem: 'parameter_rejected' });
     expect(raw).toMatch(/^HTTP\/1\.1 431 /);
   });
