@@ -22,6 +22,7 @@ import {
   textOf,
 } from '../helpers/chromium';
 import { oauth1aClient, type Client } from '../helpers/clients';
+import { must } from '../helpers/must';
 
 const run = chromiumAvailable();
 
@@ -42,8 +43,8 @@ describe.runIf(run)('every page in Chromium: axe-core, focus ring, polish', { ti
   });
   afterAll(async () => {
     for (const c of contexts) await c.close();
-    await browser?.close();
-    await server?.stop();
+    await (browser as Browser | undefined)?.close();
+    await (server as TestServer | undefined)?.stop();
   });
 
   const newPage = async (viewport = DESKTOP): Promise<Page> => {
@@ -76,7 +77,7 @@ describe.runIf(run)('every page in Chromium: axe-core, focus ring, polish', { ti
     await page.emulateMedia({ colorScheme: 'dark' });
     await expectNoAxeViolations(page, `${what} (dark, desktop)`);
     await page.emulateMedia({ colorScheme: 'light' });
-    const size = page.viewportSize()!;
+    const size = must(page.viewportSize(), 'the viewport size');
     await page.setViewportSize(PHONE);
     await checkPage(page);
     await expectNoAxeViolations(page, `${what} (light, phone)`);
@@ -153,7 +154,7 @@ describe.runIf(run)('every page in Chromium: axe-core, focus ring, polish', { ti
     }
 
     const res = await page.goto(`${server.url}/no/such/page`);
-    expect(res!.status()).toBe(404);
+    expect(must(res, 'the response').status()).toBe(404);
     expect(await page.locator('nav[aria-label="Main"]').count()).toBe(0);
     await audit(page, 'not found, signed out');
 
@@ -209,7 +210,7 @@ describe.runIf(run)('every page in Chromium: axe-core, focus ring, polish', { ti
     errors.push([`/oauth/authorize?oauth_token=${expired.token}`, 'This request has expired', 400, 'expired']);
     for (const [path, title, status, what] of errors) {
       const res = await page.goto(`${server.url}${path}`);
-      expect(res!.status(), what).toBe(status);
+      expect(must(res, `the response to ${path}`).status(), what).toBe(status);
       expect(await textOf(page.locator('h1')), what).toBe(title);
       expect(await textOf(page.locator('nav[aria-label="Main"]')), what).toContain('Authorized apps');
       expect(await textOf(page.locator('nav[aria-label="Main"] button')), what).toBe('Sign out(alice)');
@@ -280,8 +281,8 @@ describe.runIf(run)('every page in Chromium: axe-core, focus ring, polish', { ti
     expect(await textOf(page.locator('h1'))).toBe('Consumer created');
     await audit(page, 'admin consumer created');
 
-    const wikiId = (await server.services.consumers.findByKey('wiki'))!.id;
-    const toolId = (await server.services.consumers.findByKey('desktop-tool'))!.id;
+    const wikiId = must(await server.services.consumers.findByKey('wiki'), 'the wiki consumer').id;
+    const toolId = must(await server.services.consumers.findByKey('desktop-tool'), 'the desktop-tool consumer').id;
     await page.goto(`${server.url}/admin/consumers/${toolId}`);
     await audit(page, 'admin consumer with grants');
     await page.goto(`${server.url}/admin/consumers/${wikiId}`);
@@ -329,7 +330,7 @@ describe.runIf(run)('every page in Chromium: axe-core, focus ring, polish', { ti
       password: PASSWORD,
       isAdmin: true,
     });
-    const wikiId = (await server.services.consumers.findByKey('wiki'))!.id;
+    const wikiId = must(await server.services.consumers.findByKey('wiki'), 'the wiki consumer').id;
     for (const ip of ['127.0.0.1', '203.0.113.254', '2001:db8:85a3::8a2e:370:7334', '::ffff:192.168.100.200'])
       await server.services.store.audit({
         event: 'access_token.revoked_all',
@@ -345,7 +346,11 @@ describe.runIf(run)('every page in Chromium: axe-core, focus ring, polish', { ti
       expect(await brokenWords(page, '#audit td'), `${path} at 1280 px`).toEqual([]);
       // ... and at 1280 px the table fits: it need not scroll inside its box either.
       expect(
-        await page.locator('#audit').evaluate((t) => t.parentElement!.scrollWidth - t.parentElement!.clientWidth),
+        await page.locator('#audit').evaluate((t) => {
+          const box = t.parentElement;
+          if (!box) throw new Error('the audit table has no parent');
+          return box.scrollWidth - box.clientWidth;
+        }),
         `${path}: the audit table fits at 1280 px`,
       ).toBeLessThanOrEqual(0);
       await shot(page, `polish${path.replace(/\//g, '-')}`);
@@ -371,7 +376,8 @@ describe.runIf(run)('every page in Chromium: axe-core, focus ring, polish', { ti
       await signIn(page, 'alice');
       await page.locator('#allow').click();
       const box = await page.locator('.code-box').evaluate((el) => {
-        const code = el.querySelector('#verifier')!;
+        const code = el.querySelector('#verifier');
+        if (!code) throw new Error('no #verifier in the code box');
         const lineHeight =
           parseFloat(getComputedStyle(code).lineHeight) || parseFloat(getComputedStyle(code).fontSize) * 1.5;
         return {
@@ -392,10 +398,11 @@ describe.runIf(run)('every page in Chromium: axe-core, focus ring, polish', { ti
     const rt = await wiki.requestToken('https://wiki.example.com/cb/back');
     const alice = await signedIn('alice');
     const admin = await signedIn('root');
-    const wikiId = (await server.services.consumers.findByKey('wiki'))!.id;
+    const wikiId = must(await server.services.consumers.findByKey('wiki'), 'the wiki consumer').id;
+    const consent = `/oauth/authorize?oauth_token=${rt.token}`;
     const pages: Array<[Page, string]> = [
       [await newPage(), '/login'],
-      [alice, `/oauth/authorize?oauth_token=${rt.token}`],
+      [alice, consent],
       [alice, '/profile/authorized-apps'],
       [admin, `/admin/consumers/${wikiId}`],
       [admin, '/admin/users'],
@@ -419,11 +426,11 @@ describe.runIf(run)('every page in Chromium: axe-core, focus ring, polish', { ti
       }
     }
     expect(stops).toBeGreaterThan(30);
-    await pages[1]![0].emulateMedia({ colorScheme: 'light' });
-    await pages[1]![0].goto(`${server.url}${pages[1]![1]}`);
-    await pages[1]![0].keyboard.press('Tab');
-    await pages[1]![0].keyboard.press('Tab');
-    await shot(pages[1]![0], 'focus-ring');
+    await alice.emulateMedia({ colorScheme: 'light' });
+    await alice.goto(`${server.url}${consent}`);
+    await alice.keyboard.press('Tab');
+    await alice.keyboard.press('Tab');
+    await shot(alice, 'focus-ring');
   });
 
   it('checked every kind of page', () => {

@@ -7,6 +7,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { PASSWORD, rsaKeys, seedUser, startTestServer, type TestServer } from '../helpers/server';
 import { reserveConsumerSite } from '../helpers/example-consumer';
 import { checkPage, chromiumAvailable, launchChromium, PHONE, shot, textOf } from '../helpers/chromium';
+import { must } from '../helpers/must';
 import { AUDIT_PAGE_SIZE } from '../../src/services/audit';
 
 const run = chromiumAvailable();
@@ -25,9 +26,9 @@ describe.runIf(run)('the admin console in Chromium', () => {
   });
   afterAll(async () => {
     for (const c of contexts) await c.close();
-    await browser?.close();
+    await (browser as Browser | undefined)?.close();
     for (const close of closers) await close();
-    await server?.stop();
+    await (server as TestServer | undefined)?.stop();
   });
 
   const signedIn = async (username: string, viewport = { width: 1200, height: 900 }): Promise<Page> => {
@@ -42,14 +43,15 @@ describe.runIf(run)('the admin console in Chromium', () => {
     return page;
   };
 
-  const consumerId = async (key: string) => (await server.services.consumers.findByKey(key))!.id;
+  const consumerId = async (key: string) =>
+    must(await server.services.consumers.findByKey(key), `the consumer ${key}`).id;
 
   it('is for administrators only: others get 403, strangers the sign-in page', async () => {
     const carol = await signedIn('carol');
     expect(await carol.locator('a', { hasText: 'Admin' }).count()).toBe(0);
     for (const path of ['/admin', '/admin/consumers', '/admin/users', '/admin/audit']) {
       const res = await carol.goto(`${server.url}${path}`);
-      expect(res!.status(), path).toBe(403);
+      expect(must(res, `the response to ${path}`).status(), path).toBe(403);
       expect(await textOf(carol.locator('h1'))).toBe('Administrators only');
     }
     await shot(carol, 'admin-forbidden');
@@ -57,7 +59,13 @@ describe.runIf(run)('the admin console in Chromium', () => {
     await carol.goto(`${server.url}/profile/authorized-apps`);
     const csrf = await carol.locator('input[name="_csrf"]').first().getAttribute('value');
     const res = await carol.request.post(`${server.url}/admin/users`, {
-      form: { _csrf: csrf!, username: 'mallory', email: 'm@example.com', password: 'long enough', isAdmin: 'yes' },
+      form: {
+        _csrf: must(csrf, "carol's CSRF token"),
+        username: 'mallory',
+        email: 'm@example.com',
+        password: 'long enough',
+        isAdmin: 'yes',
+      },
       maxRedirects: 0,
     });
     expect(res.status()).toBe(403);
@@ -73,7 +81,7 @@ describe.runIf(run)('the admin console in Chromium', () => {
 
   it('creates a consumer by form; that consumer completes a dance with the secret shown once', async () => {
     const site = await reserveConsumerSite();
-    closers.push(site.close);
+    closers.push(() => site.close());
     const admin = await signedIn('root');
     await admin.locator('nav a', { hasText: 'Admin' }).click();
     await admin.waitForURL(`${server.url}/admin`);
@@ -145,7 +153,7 @@ describe.runIf(run)('the admin console in Chromium', () => {
     expect(await textOf(admin.locator('h1'))).toBe('Consumer created');
     expect(await admin.locator('#consumer-secret').count()).toBe(0);
     expect(await textOf(admin.locator('#methods'))).toBe('RSA-SHA1, RSA-SHA256');
-    const c = (await server.services.consumers.findByKey('jira-dc'))!;
+    const c = must(await server.services.consumers.findByKey('jira-dc'), 'the jira-dc consumer');
     expect(c.hasPublicKey && !c.hasSecret).toBe(true);
 
     // A bad key is refused with the reason, and the form keeps what was typed.
@@ -161,7 +169,7 @@ describe.runIf(run)('the admin console in Chromium', () => {
 
   it('edits, disables, enables and deletes a consumer (deleting kills its tokens)', async () => {
     const site = await reserveConsumerSite();
-    closers.push(site.close);
+    closers.push(() => site.close());
     const created = await server.services.consumers.create(OPERATOR, {
       key: 'tracker',
       name: 'Tracker',
@@ -181,7 +189,7 @@ describe.runIf(run)('the admin console in Chromium', () => {
       callbackUrl: site.callbackUrl,
     });
 
-    site.start(server, 'tracker', created.secret!);
+    site.start(server, 'tracker', must(created.secret, "tracker's secret"));
     const carol = await signedIn('carol');
     await carol.goto(site.url);
     await carol.locator('#connect').click();
@@ -257,7 +265,7 @@ describe.runIf(run)('the admin console in Chromium', () => {
     // Cancel changes nothing.
     await admin.locator('#cancel').click();
     await admin.waitForURL(`${server.url}/admin/users`);
-    expect((await server.services.users.findByUsername('dave'))!.isAdmin).toBe(false);
+    expect(must(await server.services.users.findByUsername('dave'), 'dave').isAdmin).toBe(false);
     await admin.getByRole('link', { name: 'Make admin: dave…' }).click();
     await admin.locator('#confirm').click();
     expect(await textOf(admin.locator('#flash'))).toBe('dave is now an administrator.');

@@ -20,6 +20,7 @@ import {
 } from '../helpers/chromium';
 import { join } from 'node:path';
 import { buildSignedRequest, signedFetch } from '../helpers/sign';
+import { must } from '../helpers/must';
 import { ATLASSIAN_CALLBACK_PATH } from '../../src/http/atlassian-link';
 
 const run = chromiumAvailable();
@@ -46,16 +47,18 @@ describe.runIf(run)('linking Jira or Confluence: the console in Chromium', () =>
     server = await startTestServer({ APPLINK_PORT: String(port), APPLINK_BASE_URL: base });
     await seedUser(server, 'root', { admin: true });
     await seedUser(server, 'alice');
-    secret = (
-      await seedConsumer(server, 'jira-prod', { callbackUrl: `https://jira.example.com${ATLASSIAN_CALLBACK_PATH}` })
-    ).secret!;
+    secret = must(
+      (await seedConsumer(server, 'jira-prod', { callbackUrl: `https://jira.example.com${ATLASSIAN_CALLBACK_PATH}` }))
+        .secret,
+      "jira-prod's secret",
+    );
     await server.services.consumers.update(OPERATOR, { key: 'jira-prod' }, { name: 'Jira' });
     browser = await launchChromium();
   });
   afterAll(async () => {
     for (const c of contexts) await c.close();
-    await browser?.close();
-    await server?.stop();
+    await (browser as Browser | undefined)?.close();
+    await (server as TestServer | undefined)?.stop();
   });
 
   const signedIn = async (username: string, viewport = { width: 1200, height: 900 }): Promise<Page> => {
@@ -70,7 +73,7 @@ describe.runIf(run)('linking Jira or Confluence: the console in Chromium', () =>
     return page;
   };
   const consumerPage = async (page: Page, key: string) => {
-    const c = (await server.services.consumers.findByKey(key))!;
+    const c = must(await server.services.consumers.findByKey(key), `the consumer ${key}`);
     await page.goto(`${base}/admin/consumers/${c.id}`);
     return c.id;
   };
@@ -183,7 +186,8 @@ describe.runIf(run)('linking Jira or Confluence: the console in Chromium', () =>
         oauth: { oauth_callback: `https://jira.example.com${ATLASSIAN_CALLBACK_PATH}` },
         place: 'body',
       });
-      const body = String(r.init.body);
+      const body = r.init.body;
+      if (typeof body !== 'string') throw new Error('the signed request has no form body');
       const req = httpRequest(
         r.url,
         {

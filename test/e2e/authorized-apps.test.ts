@@ -9,6 +9,7 @@ import { PASSWORD, seedConsumer, seedUser, startTestServer, type TestServer } fr
 import { approve, verifierFrom } from '../helpers/browser';
 import { oauth1aClient, type Client } from '../helpers/clients';
 import { checkPage, chromiumAvailable, launchChromium, shot, textOf } from '../helpers/chromium';
+import { must } from '../helpers/must';
 
 const run = chromiumAvailable();
 
@@ -34,8 +35,8 @@ describe.runIf(run)('authorized apps: one row per application, in Chromium witho
     browser = await launchChromium();
   });
   afterAll(async () => {
-    await browser?.close();
-    await server?.stop();
+    await (browser as Browser | undefined)?.close();
+    await (server as TestServer | undefined)?.stop();
   });
 
   const link = async (client: Client) => {
@@ -92,8 +93,11 @@ describe.runIf(run)('authorized apps: one row per application, in Chromium witho
     expect((await wiki.get(myself(), {}, older.token, older.secret)).body).toContain('token_revoked');
     expect((await wiki.get(myself(), {}, newer.token, newer.secret)).body).toContain('token_revoked');
     expect((await tracker.get(myself(), {}, other.token, other.secret)).status).toBe(200);
-    const [entry] = await knex('audit_events').where({ event: 'access_token.revoked' }).orderBy('id', 'desc');
-    expect(JSON.parse(entry.detail as string)).toMatchObject({ count: 2, by: 'user' });
+    const [entry] = await knex('audit_events')
+      .where({ event: 'access_token.revoked' })
+      .orderBy('id', 'desc')
+      .select<Array<{ detail: string }>>('detail');
+    expect(JSON.parse(must(entry, 'the access_token.revoked entry').detail)).toMatchObject({ count: 2, by: 'user' });
     await ctx.close();
   });
 

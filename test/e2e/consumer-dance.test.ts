@@ -7,6 +7,7 @@ import { PASSWORD, seedConsumer, seedUser, startTestServer, type TestServer } fr
 import { attackerSite, reserveConsumerSite, type Site } from '../helpers/example-consumer';
 import { checkPage, chromiumAvailable, launchChromium, PHONE, shot, textOf } from '../helpers/chromium';
 import { oauth1aClient } from '../helpers/clients';
+import { must } from '../helpers/must';
 
 const run = chromiumAvailable();
 
@@ -23,15 +24,16 @@ describe.runIf(run)('the example consumer in Chromium', () => {
     await seedUser(server, 'bob');
     consumer = await reserveConsumerSite();
     const { secret } = await seedConsumer(server, 'example', { callbackUrl: consumer.callbackUrl });
-    consumer.start(server, 'example', secret!);
+    consumer.start(server, 'example', must(secret, "example's secret"));
     browser = await launchChromium();
   });
   afterAll(async () => {
     for (const c of contexts) await c.close();
-    await browser?.close();
+    // beforeAll may have stopped part-way
+    await (browser as Browser | undefined)?.close();
     for (const s of sites) await s.close();
-    await consumer?.close();
-    await server?.stop();
+    await (consumer as typeof consumer | undefined)?.close();
+    await (server as TestServer | undefined)?.stop();
   });
 
   const newPage = async (viewport = { width: 1200, height: 900 }): Promise<Page> => {
@@ -81,7 +83,7 @@ describe.runIf(run)('the example consumer in Chromium', () => {
 
     await page.locator('#allow').click();
     await page.waitForURL(`${consumer.url}/`);
-    const myself = JSON.parse((await page.locator('#myself').textContent())!);
+    const myself: unknown = JSON.parse(must(await page.locator('#myself').textContent(), 'the #myself text'));
     expect(myself).toEqual({ username: 'alice', email: 'alice@example.com', displayName: 'alice Example' });
     await shot(page, 'example-consumer-linked');
 
@@ -184,12 +186,12 @@ describe.runIf(run)('the example consumer in Chromium', () => {
     await signIn(page, 'alice');
     expect(await page.locator('#callback-origin').count()).toBe(0);
     await page.locator('#allow').click();
-    const verifier = (await page.locator('#verifier').textContent())!;
+    const verifier = must(await page.locator('#verifier').textContent(), 'the verifier');
     await checkPage(page);
     await shot(page, 'verifier');
     const at = await client.accessToken(rt.token, rt.secret, verifier);
     const me = await client.get(`${server.url}/rest/api/1/myself`, {}, at.token, at.secret);
-    expect(JSON.parse(me.body).username).toBe('alice');
+    expect((JSON.parse(me.body) as { username: string }).username).toBe('alice');
 
     const rt2 = await client.requestToken('oob');
     await page.goto(`${server.url}/oauth/authorize?oauth_token=${rt2.token}`);
@@ -208,7 +210,7 @@ describe.runIf(run)('the example consumer in Chromium', () => {
     await signIn(page, 'alice');
 
     let res = await page.goto(`${server.url}/oauth/authorize?oauth_token=no-such-token`);
-    expect(res!.status()).toBe(400);
+    expect(must(res, 'the response for an unknown token').status()).toBe(400);
     expect(await textOf(page.locator('h1'))).toBe('This link is not valid');
     await checkPage(page);
     await shot(page, 'error-unknown-token');
@@ -216,16 +218,16 @@ describe.runIf(run)('the example consumer in Chromium', () => {
     const expired = await client.requestToken('oob');
     await server.services.db.knex('request_tokens').update({ expires_at: Date.now() - 1000 });
     res = await page.goto(`${server.url}/oauth/authorize?oauth_token=${expired.token}`);
-    expect(res!.status()).toBe(400);
+    expect(must(res, 'the response for an expired token').status()).toBe(400);
     expect(await textOf(page.locator('h1'))).toBe('This request has expired');
     expect(await textOf(page.locator('#message'))).toContain('start connecting again');
     await shot(page, 'error-expired');
 
     const rt = await client.requestToken('oob');
-    const c = (await server.services.consumers.findByKey('flaky'))!;
+    const c = must(await server.services.consumers.findByKey('flaky'), 'the flaky consumer');
     await server.services.consumers.setDisabled(OPERATOR, { id: c.id }, true);
     res = await page.goto(`${server.url}/oauth/authorize?oauth_token=${rt.token}`);
-    expect(res!.status()).toBe(400);
+    expect(must(res, "the response for a disabled consumer's token").status()).toBe(400);
     expect(await textOf(page.locator('h1'))).toBe('This application has been disabled');
     await shot(page, 'error-consumer-disabled');
   });
@@ -289,11 +291,20 @@ describe.runIf(run)('the example consumer in Chromium', () => {
     expect(await response.headerValue('content-security-policy')).toContain("frame-ancestors 'none'");
     // ... and Chromium refused to show it there.
     await blocked;
-    const frame = page.frames().find((f) => f !== page.mainFrame())!;
+    const frame = must(
+      page.frames().find((f) => f !== page.mainFrame()),
+      'the frame',
+    );
     expect(await frame.locator('#allow').count()).toBe(0);
     await shot(page, 'consent-framed-blocked');
     // The request is still pending: framing did not decide anything.
-    const row = await server.services.db.knex('request_tokens').orderBy('id', 'desc').first();
+    const row = must(
+      await server.services.db
+        .knex('request_tokens')
+        .orderBy('id', 'desc')
+        .first<{ user_id: number | null; denied_at: number | null } | undefined>(),
+      'the request token',
+    );
     expect(row.user_id).toBeNull();
     expect(row.denied_at).toBeNull();
   });
@@ -301,20 +312,20 @@ describe.runIf(run)('the example consumer in Chromium', () => {
   it('refuses a state-changing POST without a CSRF token (403), from another site or forged', async () => {
     const page = await newPage();
     await link(page, 'alice');
-    const [grant] = await server.services.grants.list({ username: 'alice' });
+    const grant = must((await server.services.grants.list({ username: 'alice' }))[0], "alice's grant");
     // A page on another origin that auto-submits a revoke form at applink.
     const evil = await attackerSite(
       () => `<!doctype html><title>Cute cats</title>
-<form id="f" method="post" action="${server.url}/profile/authorized-apps/${grant!.id}/revoke"><input name="x" value="1"></form>
+<form id="f" method="post" action="${server.url}/profile/authorized-apps/${grant.id}/revoke"><input name="x" value="1"></form>
 <script>document.getElementById('f').submit()</script>`,
     );
     sites.push(evil);
-    const answer = page.waitForResponse((r) => r.url().endsWith(`/profile/authorized-apps/${grant!.id}/revoke`));
+    const answer = page.waitForResponse((r) => r.url().endsWith(`/profile/authorized-apps/${grant.id}/revoke`));
     await page.goto(evil.url);
     expect((await answer).status()).toBe(403);
     expect(await textOf(page.locator('h1'))).toBe('Form expired');
     await shot(page, 'error-csrf');
-    expect((await server.services.grants.list({ username: 'alice' })).map((g) => g.id)).toContain(grant!.id);
+    expect((await server.services.grants.list({ username: 'alice' })).map((g) => g.id)).toContain(grant.id);
 
     // Same browser, same session cookie, a wrong token: still 403, still nothing changed.
     const forged = await page.request.post(`${server.url}/profile/authorized-apps/revoke-all`, {
@@ -322,7 +333,7 @@ describe.runIf(run)('the example consumer in Chromium', () => {
       maxRedirects: 0,
     });
     expect(forged.status()).toBe(403);
-    expect((await server.services.grants.list({ username: 'alice' })).map((g) => g.id)).toContain(grant!.id);
+    expect((await server.services.grants.list({ username: 'alice' })).map((g) => g.id)).toContain(grant.id);
     // And the consumer still works.
     await page.goto(consumer.url);
     expect(await textOf(page.locator('#myself'))).toContain('"username": "alice"');

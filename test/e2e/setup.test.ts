@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser } from 'playwright-core';
 import { startTestServer, type TestServer } from '../helpers/server';
 import { checkPage, chromiumAvailable, launchChromium, shot, textOf } from '../helpers/chromium';
+import { must } from '../helpers/must';
 
 const run = chromiumAvailable();
 
@@ -17,17 +18,18 @@ describe.runIf(run)('first-run setup in Chromium', () => {
     browser = await launchChromium();
   });
   afterAll(async () => {
-    await browser?.close();
-    await server?.stop();
+    await (browser as Browser | undefined)?.close();
+    await (server as TestServer | undefined)?.stop();
   });
 
   it('creates the first admin with the code from the log; then /setup is gone', async () => {
     const line = logs.find((l) => typeof l.setupCode === 'string');
     expect(line, 'the setup code is in the log').toBeDefined();
-    expect(line!.level).toBe(40); // warn: visible at the default level
-    expect(line!.msg).toMatch(/FIRST RUN.*one-time setup code .*operator credential/);
-    expect(line!.setupUrl).toBe(`${server.url}/setup`);
-    const code = line!.setupCode as string;
+    const logged = must(line, 'the log line with the setup code');
+    expect(logged.level).toBe(40); // warn: visible at the default level
+    expect(logged.msg).toMatch(/FIRST RUN.*one-time setup code .*operator credential/);
+    expect(logged.setupUrl).toBe(`${server.url}/setup`);
+    const code = logged.setupCode as string;
     expect(code).toMatch(/^[A-Z2-9]{4}-[A-Z2-9]{4}-[A-Z2-9]{4}$/);
 
     const ctx = await browser.newContext();
@@ -57,17 +59,19 @@ describe.runIf(run)('first-run setup in Chromium', () => {
     expect(await textOf(page.locator('#flash'))).toContain('You are the first administrator');
     await checkPage(page);
     await shot(page, 'admin-overview');
-    const admin = (await server.services.users.findByUsername('admin'))!;
+    const admin = await server.services.users.findByUsername('admin');
     expect(admin).toMatchObject({ isAdmin: true, email: 'admin@example.com', displayName: 'The Admin' });
-    expect((await server.services.audits.list({ event: 'setup.completed' }))[0]!.actor).toBe('admin');
+    expect(
+      must((await server.services.audits.list({ event: 'setup.completed' }))[0], 'the setup.completed entry').actor,
+    ).toBe('admin');
     expect((await server.services.audits.list({ event: 'setup.failed' })).length).toBe(1);
 
     const gone = await page.goto(`${server.url}/setup`);
-    expect(gone!.status()).toBe(404);
+    expect(must(gone, 'the response to /setup').status()).toBe(404);
     expect(await textOf(page.locator('h1'))).toBe('Not found');
     await shot(page, 'not-found');
     const root = await page.goto(server.url);
-    expect(new URL(root!.url()).pathname).toBe('/profile/authorized-apps');
+    expect(new URL(must(root, 'the response to /').url()).pathname).toBe('/profile/authorized-apps');
     // The same code can never create another admin: /setup answers 404 to the POST too.
     const again = await page.request.post(`${server.url}/setup`, {
       form: { setupCode: code, username: 'x', email: 'x@example.com', password: '12345678', passwordAgain: '12345678' },
