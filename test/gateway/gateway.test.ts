@@ -390,8 +390,8 @@ describe('keys', () => {
       expect(k.kid).toMatch(/^[A-Za-z0-9_-]{43}$/);
       expect(k.d).toBeUndefined();
     }
-    const row = must<{ private_key_enc: string }>(
-      await server.services.db.knex('gateway_keys').first('private_key_enc'),
+    const row = must(
+      await server.services.db.knex('gateway_keys').first<{ private_key_enc: string } | undefined>('private_key_enc'),
       'a gateway key row',
     );
     expect(row.private_key_enc).toMatch(/^v1\./); // sealed with the master key
