@@ -298,7 +298,8 @@ function ssoFrom(env: Env, p: Parsed): SsoConfig | null {
   const file = p.APPLINK_SSO_JWKS_FILE;
   if (url && file)
     throw configInvalid('APPLINK_SSO_JWKS_FILE', 'set either APPLINK_SSO_JWKS_URL or APPLINK_SSO_JWKS_FILE, not both');
-  if (!url && !file)
+  const jwks: SsoConfig['jwks'] | null = url ? { kind: 'url', url } : file ? { kind: 'file', path: file } : null;
+  if (!jwks)
     throw configInvalid(
       'APPLINK_SSO_JWKS_URL',
       `required for single sign-on (or APPLINK_SSO_JWKS_FILE); set because of ${set.join(', ')}`,
@@ -308,7 +309,7 @@ function ssoFrom(env: Env, p: Parsed): SsoConfig | null {
   if (!p.APPLINK_SSO_AUDIENCE)
     throw configInvalid('APPLINK_SSO_AUDIENCE', `required for single sign-on; set because of ${set.join(', ')}`);
   return {
-    jwks: url ? { kind: 'url', url } : { kind: 'file', path: file! },
+    jwks,
     issuer: p.APPLINK_SSO_ISSUER,
     audience: p.APPLINK_SSO_AUDIENCE,
     header: p.APPLINK_SSO_HEADER.toLowerCase(),

@@ -63,8 +63,7 @@ export class FirstRun {
   }
 
   private async holds(code: string): Promise<boolean> {
-    const row = (await this.knex('setup_code').where({ id: 1 }).first('code_hash')) as
-      { code_hash: string } | undefined;
+    const row = await this.knex('setup_code').where({ id: 1 }).first<{ code_hash: string } | undefined>('code_hash');
     return row?.code_hash === digest(code);
   }
 
@@ -83,7 +82,7 @@ export class FirstRun {
   }
 
   private log(setupUrl: string, code: string, why: string): void {
-    const shown = code.match(/.{4}/g)!.join('-');
+    const shown = (code.match(/.{4}/g) ?? [code]).join('-');
     // The one place a credential is logged, on purpose: the operator needs it to finish
     // the installation. It is single use and dies once the first admin exists.
     this.logger.warn(
@@ -102,6 +101,6 @@ export class FirstRun {
 
 function newCode(): string {
   let code = '';
-  for (let i = 0; i < CODE_LENGTH; i++) code += ALPHABET[randomInt(ALPHABET.length)];
+  for (let i = 0; i < CODE_LENGTH; i++) code += ALPHABET.charAt(randomInt(ALPHABET.length));
   return code;
 }

@@ -91,16 +91,18 @@ async function keyIdsInData(knex: Knex, all: boolean): Promise<Map<string, strin
     if (!(await knex.schema.hasTable(table))) continue;
     if (all) {
       // one value per key id: a full scan, done only while no check value exists (once per installation)
-      const rows = (await knex(table)
+      const rows: Array<{ key_id: string; sample: string }> = await knex(table)
         .whereNotNull(column)
         .select(knex.raw(`substr(${column}, 4, 8) AS key_id`))
         .max({ sample: column })
-        .groupByRaw(`substr(${column}, 4, 8)`)) as Array<{ key_id: string; sample: string }>;
+        .groupByRaw(`substr(${column}, 4, 8)`);
       for (const r of rows) if (!found.has(r.key_id)) found.set(r.key_id, r.sample);
     } else {
       // the newest value: what the last writer sealed
-      const row = (await knex(table).whereNotNull(column).orderBy('id', 'desc').first(column)) as
-        Record<string, string> | undefined;
+      const row = await knex(table)
+        .whereNotNull(column)
+        .orderBy('id', 'desc')
+        .first<Record<string, string> | undefined>(column);
       const sample = row?.[column];
       if (sample && !found.has(keyIdOf(sample))) found.set(keyIdOf(sample), sample);
     }

@@ -26,6 +26,7 @@ export const keyId = (key: Buffer): string => createHash('sha256').update(key).d
 export class SecretBox {
   private readonly keys = new Map<string, Buffer>();
   private readonly currentId: string;
+  private readonly current: Buffer;
   // Decryption results keyed by ciphertext. A ciphertext always opens to the same
   // plaintext, so this cannot serve anything stale; revocation lives in other columns.
   private readonly opened = new Map<string, string>();
@@ -33,6 +34,7 @@ export class SecretBox {
   constructor(current: Buffer, previous: readonly Buffer[] = []) {
     if (current.length !== 32) throw new Error('the master key must be 32 bytes');
     this.currentId = keyId(current);
+    this.current = current;
     this.keys.set(this.currentId, current);
     for (const k of previous) this.keys.set(keyId(k), k);
   }
@@ -73,7 +75,7 @@ export class SecretBox {
 
   /** A key for another purpose (cookie signing, ...), derived from the current master key. */
   derive(label: string): Buffer {
-    return Buffer.from(hkdfSync('sha256', this.keys.get(this.currentId)!, 'applink', label, 32));
+    return Buffer.from(hkdfSync('sha256', this.current, 'applink', label, 32));
   }
 
   /**
@@ -81,7 +83,8 @@ export class SecretBox {
    * one: for verifying things (session cookies) made before a key rotation.
    */
   deriveAll(label: string): Buffer[] {
-    return this.keyIds.map((id) => Buffer.from(hkdfSync('sha256', this.keys.get(id)!, 'applink', label, 32)));
+    // (the map holds the current key first, then the previous ones, as keyIds lists them)
+    return [...this.keys.values()].map((key) => Buffer.from(hkdfSync('sha256', key, 'applink', label, 32)));
   }
 
   /** True when a key with this id is loaded (current or previous). */

@@ -36,7 +36,14 @@ export function batched<I, O>(run: (items: I[]) => O[] | Promise<O[]>): (item: I
     }
     Promise.resolve(out).then(
       (answers) => {
-        for (let i = 0; i < batch.length; i++) batch[i]!.resolve(answers[i]!);
+        // one answer per call, in order; anything else is a broken `run`, never a silent undefined
+        if (answers.length !== batch.length) {
+          const err = new Error(`batch: ${answers.length} answers for ${batch.length} calls`);
+          for (const p of batch) p.reject(err);
+          return;
+        }
+        // (entries(), not forEach: a run may answer with a sparse array, and a hole is its undefined)
+        for (const [i, answer] of answers.entries()) batch[i]?.resolve(answer);
       },
       (err: unknown) => {
         for (const p of batch) p.reject(err);

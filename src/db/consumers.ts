@@ -45,7 +45,7 @@ const summary = (r: ConsumerRow): ConsumerSummary => ({
   hasSecret: r.secret_enc !== null,
   hasPublicKey: r.public_key !== null,
   disabled: r.disabled_at !== null,
-  createdAt: Number(r.created_at),
+  createdAt: r.created_at,
 });
 
 export class ConsumerRepository {

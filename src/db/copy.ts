@@ -31,7 +31,7 @@ export async function copySqliteToPg(source: Database, target: Database): Promis
     for (const table of tables) {
       if (!(await target.knex.schema.hasTable(table)))
         throw refused(`the target has no table ${table}: is it at the same version?`);
-      const row = await target.knex(table).first(target.knex.raw('1 AS present'));
+      const row: unknown = await target.knex(table).first(target.knex.raw('1 AS present'));
       if (row) throw refused(`the target database is not empty (table ${table} has rows); refusing to copy`);
     }
     return target.knex.transaction(async (dst) => {
@@ -89,18 +89,21 @@ async function copyTable(src: Knex.Transaction, dst: Knex.Transaction, table: st
           [after, PAGE],
         );
     if (rows.length === 0) return copied;
-    if (!withoutRowid) after = rows[rows.length - 1]!.__applink_rowid as number;
+    const last = rows[rows.length - 1];
+    if (!withoutRowid && last) after = last.__applink_rowid as number;
     const out = rows.map((r) => {
       const o: Record<string, unknown> = {};
       for (const [column, value] of Object.entries(r)) {
         if (column === '__applink_rowid') continue;
-        if (!(column in targetColumns))
-          throw refused(`the target's table ${table} has no column ${column}: is it at the same version?`);
-        o[column] = convert[column]!(value);
+        // (own keys only: a column called `constructor` is not one of Object's)
+        const toTarget = Object.hasOwn(convert, column) ? convert[column] : undefined;
+        if (!toTarget) throw refused(`the target's table ${table} has no column ${column}: is it at the same version?`);
+        o[column] = toTarget(value);
       }
       return o;
     });
-    const chunk = Math.max(1, Math.floor(MAX_PARAMETERS / Math.max(1, Object.keys(out[0]!).length)));
+    const columns = Object.keys(out[0] ?? {}).length;
+    const chunk = Math.max(1, Math.floor(MAX_PARAMETERS / Math.max(1, columns)));
     for (let i = 0; i < out.length; i += chunk) await dst(table).insert(out.slice(i, i + chunk));
     copied += rows.length;
   }

@@ -99,8 +99,11 @@ export function cleanKey(key: string): string {
   return printable.slice(0, KEY_LIMIT);
 }
 
-const cut = (s: string | null | undefined, n: number): string | null =>
-  s === null || s === undefined ? null : s.length > n ? s.slice(0, n) : s;
+function cut(s: string, n: number): string;
+function cut(s: string | null | undefined, n: number): string | null;
+function cut(s: string | null | undefined, n: number): string | null {
+  return s === null || s === undefined ? null : s.length > n ? s.slice(0, n) : s;
+}
 
 function mergeKeyOf(r: FailureReport): string {
   return createHash('sha256')
@@ -195,12 +198,8 @@ export class FailureLog {
     // Only a key of a consumer key's shape can name one (and a NUL would make PostgreSQL
     // refuse the whole query); the others are unknown without asking.
     const keys = [...batch.keys()].filter((k) => KEY_SHAPE.test(k));
-    const rows = (
-      keys.length === 0 ? [] : await this.knex('consumers').whereIn('consumer_key', keys).select('id', 'consumer_key')
-    ) as Array<{
-      id: number;
-      consumer_key: string;
-    }>;
+    const rows: Array<{ id: number; consumer_key: string }> =
+      keys.length === 0 ? [] : await this.knex('consumers').whereIn('consumer_key', keys).select('id', 'consumer_key');
     const ids = new Map(rows.map((r) => [r.consumer_key, r.id]));
     // Known consumers: their own list. Unknown keys: one list, the newest perFlush of them.
     const groups = new Map<number | null, Pending[]>();
@@ -247,8 +246,8 @@ export class FailureLog {
       count: e.count,
       problem: r.problem,
       ip: cut(r.ip, 64),
-      method: cut(r.method, 16)!,
-      path: cut(r.path, 256)!,
+      method: cut(r.method, 16),
+      path: cut(r.path, 256),
       server_url: cut(r.serverUrl, 300),
       reached_url: cut(r.reachedUrl, 300),
       forwarded: cut(r.forwarded, 300),
@@ -288,14 +287,14 @@ interface FailureRow {
 const toEntry = (r: FailureRow): FailureEntry => ({
   id: r.id,
   consumerKey: r.consumer_key,
-  firstAt: Number(r.first_at),
-  lastAt: Number(r.last_at),
-  count: Number(r.count),
+  firstAt: r.first_at,
+  lastAt: r.last_at,
+  count: r.count,
   problem: r.problem,
   ip: r.ip,
   method: r.method,
   path: r.path,
-  clockSkew: r.clock_skew === null ? null : Number(r.clock_skew),
+  clockSkew: r.clock_skew,
   serverUrl: r.server_url,
   reachedUrl: r.reached_url,
   forwarded: r.forwarded,
@@ -321,26 +320,26 @@ const COLUMNS = [
 
 /** A consumer's recent refused requests, newest first (at most FAILURE_LOG_DEFAULTS.keep). */
 export async function recentFailures(knex: Knex, consumerId: number, limit = FAILURE_LOG_DEFAULTS.keep) {
-  const rows = (await knex('consumer_failures')
+  const rows = await knex('consumer_failures')
     .where('consumer_id', consumerId)
     .orderBy([
       { column: 'last_at', order: 'desc' },
       { column: 'id', order: 'desc' },
     ])
     .limit(limit)
-    .select(COLUMNS)) as FailureRow[];
+    .select<FailureRow[]>(COLUMNS);
   return rows.map(toEntry);
 }
 
 /** Recent requests with an unknown consumer key, newest first; `consumerKey` says which. */
 export async function unknownKeys(knex: Knex, limit = FAILURE_LOG_DEFAULTS.keep): Promise<FailureEntry[]> {
-  const rows = (await knex('consumer_failures')
+  const rows = await knex('consumer_failures')
     .whereNull('consumer_id')
     .orderBy([
       { column: 'last_at', order: 'desc' },
       { column: 'id', order: 'desc' },
     ])
     .limit(limit)
-    .select(COLUMNS)) as FailureRow[];
+    .select<FailureRow[]>(COLUMNS);
   return rows.map(toEntry);
 }

@@ -73,11 +73,11 @@ export class GrantRepository {
 
   /** Live (unrevoked) grants per consumer id. */
   async countLiveByConsumer(db: Queryable): Promise<Map<number, number>> {
-    const rows = (await db('access_tokens')
+    const rows: Array<{ consumer_id: number; n: number | string }> = await db('access_tokens')
       .whereNull('revoked_at')
       .select('consumer_id')
       .count({ n: '*' })
-      .groupBy('consumer_id')) as Array<{ consumer_id: number; n: number | string }>;
+      .groupBy('consumer_id');
     return new Map(rows.map((r) => [r.consumer_id, Number(r.n)]));
   }
 

@@ -8,6 +8,7 @@ import type BetterSqlite3 from 'better-sqlite3';
 import type { DatabaseConfig } from '../config';
 import { migrationSource } from '../../migrations';
 import { prepareSqliteFile, tightenSqliteFiles } from './file-modes';
+import { errorMessage } from '../error-message';
 
 export type Dialect = 'sqlite' | 'pg';
 
@@ -24,8 +25,6 @@ export interface Database {
   hasSchema(): Promise<boolean>;
   close(): Promise<void>;
 }
-
-const INT8_OID = 20;
 
 // pg_advisory_lock key of applink's migrator ('aplk'): serialises migrations across nodes.
 const MIGRATION_LOCK_KEY = 0x61706c6b;
@@ -47,7 +46,7 @@ export interface OpenOptions {
 
 /** knex prints connection errors with their stack to the console unless given a log. */
 function knexLog(warn: (message: string) => void): Knex.Config['log'] {
-  const firstLine = (m: unknown) => String(m instanceof Error ? m.message : m).split('\n')[0]!;
+  const firstLine = (m: unknown) => errorMessage(m).split('\n')[0] ?? '';
   return {
     warn: (m: unknown) => warn(firstLine(m)),
     error: (m: unknown) => warn(firstLine(m)),
@@ -62,15 +61,16 @@ export function openDatabase(config: DatabaseConfig, options: OpenOptions = {}):
   // Resolved once: pg asks for a parser for every column of every result.
   const pgTypes = (require('pg') as typeof import('pg')).types;
   const parseInt8 = (v: string) => Number(v);
+  type TypeId = Parameters<typeof pgTypes.getTypeParser>[0];
+  const int8: TypeId = pgTypes.builtins.INT8;
+  const getTypeParser = (oid: TypeId, format?: 'text' | 'binary'): ((value: string) => unknown) =>
+    oid === int8 ? parseInt8 : (pgTypes.getTypeParser(oid, format) as (value: string) => unknown);
   const knex = knexFactory({
     client: 'pg',
     connection: {
       connectionString: config.connectionString,
       // bigint columns hold millisecond times and counts well inside 2^53
-      types: {
-        getTypeParser: (oid: number, format?: string) =>
-          oid === INT8_OID ? parseInt8 : (pgTypes.getTypeParser(oid, format as 'text') as never),
-      },
+      types: { getTypeParser },
       application_name: 'applink',
       // an unreachable host fails in seconds, not after the OS's TCP timeout
       connectionTimeoutMillis: 10_000,
@@ -157,7 +157,8 @@ async function exclusively<T>(knex: Knex, dialect: Dialect, fn: () => Promise<T>
 async function freeStaleKnexLock(knex: Knex): Promise<void> {
   if (!(await knex.schema.hasTable('knex_migrations_lock'))) return;
   const rows = await knex('knex_migrations_lock').select<Array<{ is_locked: number }>>('is_locked');
-  if (rows.length === 1 && Number(rows[0]!.is_locked) === 0) return;
+  const [lock] = rows;
+  if (rows.length === 1 && lock?.is_locked === 0) return;
   await knex.migrate.forceFreeMigrationsLock({ migrationSource });
 }
 

@@ -39,11 +39,11 @@ const KEY_ID_SQL = (column: string) => `substr(${column}, 4, 8)`;
 export async function sealedKeyUsage(knex: Knex): Promise<ColumnKeys[]> {
   const out: ColumnKeys[] = [];
   for (const { table, column } of SEALED_COLUMNS) {
-    const rows = (await knex(table)
+    const rows: Array<{ key_id: string; n: number | string }> = await knex(table)
       .whereNotNull(column)
       .select(knex.raw(`${KEY_ID_SQL(column)} AS key_id`))
       .count({ n: '*' })
-      .groupByRaw(KEY_ID_SQL(column))) as Array<{ key_id: string; n: number | string }>;
+      .groupByRaw(KEY_ID_SQL(column));
     out.push({ table, column, byKey: Object.fromEntries(rows.map((r) => [r.key_id, Number(r.n)])) });
   }
   return out;
@@ -79,16 +79,22 @@ export async function rotateSecrets(
     const result: RotationResult = { table, column, rotated: 0, skipped: 0 };
     let after = 0;
     for (;;) {
-      const rows = (await knex(table)
-        .select('id', column)
+      const rows = await knex(table)
+        .select<Array<Record<string, unknown>>>('id', column)
         .whereNotNull(column)
         .whereRaw(`${KEY_ID_SQL(column)} <> ?`, [box.currentKeyId])
         .where('id', '>', after)
         .orderBy('id')
-        .limit(batchSize)) as Array<{ id: number } & Record<string, string>>;
-      if (rows.length === 0) break;
-      after = rows[rows.length - 1]!.id;
-      const resealed = rows.map((r) => ({ id: r.id, old: r[column]!, next: box.seal(box.open(r[column]!)) }));
+        .limit(batchSize);
+      const resealed = rows.map((r) => {
+        const id = r.id;
+        const old = r[column];
+        if (typeof id !== 'number' || typeof old !== 'string') throw new Error(`${table}: unexpected row shape`);
+        return { id, old, next: box.seal(box.open(old)) };
+      });
+      const last = resealed.at(-1);
+      if (!last) break;
+      after = last.id;
       await knex.transaction(async (trx) => {
         for (const r of resealed) {
           const n = await trx(table)
@@ -141,7 +147,7 @@ export async function forgetKey(knex: Knex, box: SecretBox, id: string): Promise
   if (box.hasKey(id))
     throw refused(`key ${id} is loaded: nothing is lost; run \`applink keys rotate\` to re-seal under the current key`);
   const usage = await sealedKeyUsage(knex);
-  const recorded = ((await knex('master_keys').pluck('key_id')) as string[]) ?? [];
+  const recorded = await knex('master_keys').pluck<string[]>('key_id');
   const inData = usage.some((c) => (c.byKey[id] ?? 0) > 0);
   if (!inData && !recorded.includes(id)) throw refused(`no stored secret is sealed under key ${id}`);
   const current = box.currentKeyId;

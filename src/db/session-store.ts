@@ -6,6 +6,21 @@ const DAY = 86_400_000;
 /** marks a session id this process destroyed (no JSON text equals it) */
 const DESTROYED = '\u0000destroyed';
 
+/**
+ * The session's cookie as a store sees it: express-session's Cookie, or the same read back
+ * from JSON (Cookie.toJSON: `expires` an ISO date, null for a browser-session cookie).
+ * `expires` is read here, never set (setting it is what express-session deprecates).
+ */
+interface StoredCookie {
+  expires?: Date | string | null;
+}
+
+/** When the session's cookie expires (ms since the epoch), else a day from now. */
+function expiryOf(sess: session.SessionData): number {
+  const cookie = sess.cookie as StoredCookie | undefined;
+  return cookie?.expires ? new Date(cookie.expires).getTime() : Date.now() + DAY;
+}
+
 export class KnexSessionStore extends session.Store {
   /**
    * What this process last wrote per session. express-session writes a regenerated session
@@ -40,7 +55,7 @@ export class KnexSessionStore extends session.Store {
     const last = this.lastWritten.get(sid);
     if (last === DESTROYED) return cb?.();
     if (last === content) return this.touch(sid, sess, cb);
-    const expires = sess.cookie?.expires ? new Date(sess.cookie.expires).getTime() : Date.now() + DAY;
+    const expires = expiryOf(sess);
     this.knex('sessions')
       .insert({ sid, sess: json, expires_at: expires })
       .onConflict('sid')
@@ -61,7 +76,7 @@ export class KnexSessionStore extends session.Store {
   }
 
   override touch(sid: string, sess: session.SessionData, cb?: (err?: unknown) => void): void {
-    const expires = sess.cookie?.expires ? new Date(sess.cookie.expires).getTime() : Date.now() + DAY;
+    const expires = expiryOf(sess);
     this.knex('sessions')
       .where({ sid })
       .update({ expires_at: expires })

@@ -54,10 +54,10 @@ export class ThrottleStore {
 
   /** The live count, or null when there is none (never hit, or the window is over). */
   async peek(bucket: string, now: number): Promise<ThrottleState | null> {
-    const row = (await this.knex('throttles')
+    const row = await this.knex('throttles')
       .where({ bucket: bucket.slice(0, BUCKET_MAX) })
       .where('expires_at', '>', now)
-      .first('hits', 'prev_at', 'last_at', 'expires_at')) as Row | undefined;
+      .first<Row | undefined>('hits', 'prev_at', 'last_at', 'expires_at');
     return row ? toState(row) : null;
   }
 

@@ -66,7 +66,7 @@ export class UserRepository {
 
   async list(db: Queryable): Promise<UserListing[]> {
     const rows = (await db('users').orderBy('id')) as UserRow[];
-    return rows.map((r) => ({ ...toUser(r), createdAt: Number(r.created_at) }));
+    return rows.map((r) => ({ ...toUser(r), createdAt: r.created_at }));
   }
 
   /** Disables (now) or enables; the user as it is now, or null when there is no such user. */

@@ -51,7 +51,8 @@ export function parseGatewayRoutes(value: string): GatewayRoute[] {
         `prefix "${prefix}" must be a path like /tracker (letters, digits, - _ ~ . per segment, no trailing slash)`,
       );
     }
-    const first = prefix.split('/')[1]!.toLowerCase();
+    // (the shape starts with '/': the first segment is the text after it)
+    const first = (prefix.split('/')[1] ?? '').toLowerCase();
     if (RESERVED_SEGMENTS.has(first)) throw new Error(`prefix "${prefix}" collides with applink's own /${first}`);
     let upstream: URL;
     try {

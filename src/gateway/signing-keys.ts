@@ -68,6 +68,7 @@ export class GatewayKeys {
     let rows = await this.rows(now, false);
     if (rows.length === 0) rows = await this.ensureOne(now);
     const row = currentOf(rows, now);
+    if (!row) throw new Error('no gateway signing key after creating one');
     let key = this.imported.get(row.kid);
     if (!key) {
       key = importPKCS8(this.box.open(row.private_key_enc), 'ES256');
@@ -88,7 +89,8 @@ export class GatewayKeys {
     const now = this.clock.now();
     const cached = this.cached;
     if (!cached || cached.rows.length === 0 || now - cached.at >= KEY_REFRESH_MS) return null;
-    return this.ready.get(currentOf(cached.rows, now).kid) ?? null;
+    const row = currentOf(cached.rows, now);
+    return row ? (this.ready.get(row.kid) ?? null) : null;
   }
 
   /** The published key set, read fresh (nodes share it through the database). */
@@ -96,10 +98,14 @@ export class GatewayKeys {
     const now = this.clock.now();
     let rows = await this.rows(now, true);
     if (rows.length === 0) rows = await this.ensureOne(now);
+    const publicJwk = new Map(rows.map((r) => [r.kid, r.public_jwk]));
     const keys = describe(rows, now)
-      .filter((k) => k.state !== 'retired' || now < k.supersededAt! + RETIRED_KEY_PUBLISHED_MS)
+      .filter((k) => !publicationEnded(k, now))
       .sort((a, b) => b.activatesAt - a.activatesAt)
-      .map((k) => JSON.parse(rows.find((r) => r.kid === k.kid)!.public_jwk) as JWK);
+      .flatMap((k) => {
+        const jwk = publicJwk.get(k.kid);
+        return jwk === undefined ? [] : [JSON.parse(jwk) as JWK];
+      });
     return { keys };
   }
 
@@ -111,9 +117,7 @@ export class GatewayKeys {
     const now = this.clock.now();
     const kid = await this.insertKey(now, now + Math.max(0, activateInMs));
     const rows = await this.rows(now, true);
-    const expired = describe(rows, now).filter(
-      (k) => k.state === 'retired' && now >= k.supersededAt! + RETIRED_KEY_PUBLISHED_MS,
-    );
+    const expired = describe(rows, now).filter((k) => publicationEnded(k, now));
     if (expired.length > 0) {
       await this.knex('gateway_keys')
         .whereIn(
@@ -127,7 +131,9 @@ export class GatewayKeys {
       }
       this.cached = null;
     }
-    return (await this.list()).find((k) => k.kid === kid)!;
+    const added = (await this.list()).find((k) => k.kid === kid);
+    if (!added) throw new Error(`gateway key ${kid} was not found after it was added`);
+    return added;
   }
 
   async list(): Promise<GatewayKeyInfo[]> {
@@ -190,9 +196,13 @@ export class GatewayKeys {
   }
 }
 
-/** rows are in (activates_at, id) order: the last one that has activated signs. */
-function currentOf(rows: readonly KeyRow[], now: number): KeyRow {
-  let current = rows[0]!;
+/** A retired key stays published for RETIRED_KEY_PUBLISHED_MS after a newer one took over. */
+const publicationEnded = (k: GatewayKeyInfo, now: number): boolean =>
+  k.state === 'retired' && k.supersededAt !== null && now >= k.supersededAt + RETIRED_KEY_PUBLISHED_MS;
+
+/** rows are in (activates_at, id) order: the last one that has activated signs (the first before any has). */
+function currentOf(rows: readonly KeyRow[], now: number): KeyRow | undefined {
+  let current = rows[0];
   for (const r of rows) if (r.activates_at <= now) current = r;
   return current;
 }

@@ -40,8 +40,9 @@ export async function getMyself(s: Wiring, req: ReceivedRequest, res: ServerResp
 export async function postMyself(s: Wiring, req: ReceivedRequest, res: ServerResponse, ip: string): Promise<void> {
   const { token, params } = await authenticateApiCall(requestParts(req, s.config), ip, s);
   const names = params.form.filter(([k]) => k === 'displayName');
-  if (names.length === 0) throw new OAuthProblem('parameter_absent', { parametersAbsent: ['displayName'] });
-  const parsed = displayNameField.safeParse(names[0]![1]);
+  const [first] = names;
+  if (!first) throw new OAuthProblem('parameter_absent', { parametersAbsent: ['displayName'] });
+  const parsed = displayNameField.safeParse(first[1]);
   if (names.length > 1 || !parsed.success) {
     throw new OAuthProblem('parameter_rejected', {
       advice: 'displayName must be given once, 1 to 200 characters, without control characters.',

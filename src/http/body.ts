@@ -49,9 +49,7 @@ function decoderFor(encoding: string): Transform | null | undefined {
  */
 export function readLimitedBody(req: Request, res: Response, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    const encoding = String(req.headers['content-encoding'] ?? '')
-      .trim()
-      .toLowerCase();
+    const encoding = (req.headers['content-encoding'] ?? '').trim().toLowerCase();
     const decoder = decoderFor(encoding);
     if (decoder === undefined) {
       res.setHeader('Connection', 'close');
@@ -91,7 +89,10 @@ export function readLimitedBody(req: Request, res: Response, limit: number): Pro
     function onData(c: Buffer) {
       if (settled) return;
       size += c.length;
-      if (size > limit) return tooLarge();
+      if (size > limit) {
+        tooLarge();
+        return;
+      }
       chunks.push(c);
     }
     function onEnd() {
@@ -125,10 +126,14 @@ function declaredTooLarge(req: Request, limit: number): boolean {
 
 function reading(limit: number, then: (req: Request, body: Buffer) => void): RequestHandler {
   return (req, res, next) => {
-    if (!hasBody(req)) return next();
+    if (!hasBody(req)) {
+      next();
+      return;
+    }
     if (declaredTooLarge(req, limit)) {
       res.setHeader('Connection', 'close');
-      return next(bodyError(413, 'entity.too.large', 'request entity too large', limit));
+      next(bodyError(413, 'entity.too.large', 'request entity too large', limit));
+      return;
     }
     readLimitedBody(req, res, limit).then((body) => {
       try {
@@ -165,10 +170,14 @@ export function formBody(limit = FORM_BODY_LIMIT): RequestHandler {
   return (req, res, next) => {
     req.body = Object.create(null) as Record<string, unknown>;
     const type = req.headers['content-type'] ?? '';
-    if (!FORM_TYPE.test(type)) return next();
+    if (!FORM_TYPE.test(type)) {
+      next();
+      return;
+    }
     const charset = CHARSET.exec(type)?.[1]?.toLowerCase();
     if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') {
-      return next(bodyError(415, 'charset.unsupported', `unsupported charset "${charset}"`));
+      next(bodyError(415, 'charset.unsupported', `unsupported charset "${charset}"`));
+      return;
     }
     read(req, res, next);
   };

@@ -69,7 +69,8 @@ export function profileRouter(d: ProfileRouterDeps, web: WebKit): Router {
     const apps = byApplication(await grants.list({ userId: user.id }));
     if (apps.length === 0) {
       req.session.flash = 'There was nothing to revoke.';
-      return res.redirect(302, home);
+      res.redirect(302, home);
+      return;
     }
     const names = apps.map((a) => a.consumerName).join(', ');
     web.render(req, res, 'confirm', {
@@ -90,7 +91,8 @@ export function profileRouter(d: ProfileRouterDeps, web: WebKit): Router {
     const app = grant && byApplication(list).find((a) => a.consumerId === grant.consumerId);
     if (!grant || !app) {
       req.session.flash = 'That authorization was already revoked.';
-      return res.redirect(302, home);
+      res.redirect(302, home);
+      return;
     }
     web.render(req, res, 'confirm', {
       title: `Revoke ${app.consumerName}?`,

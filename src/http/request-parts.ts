@@ -42,8 +42,8 @@ const SINGLE = new Set(['host', 'authorization', 'content-type']);
 function refuseRepeatedHeaders(raw: readonly string[]): void {
   let seen = 0;
   for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!;
-    if (name.length !== 4 && name.length !== 12 && name.length !== 13) continue;
+    const name = raw[i];
+    if (name === undefined || (name.length !== 4 && name.length !== 12 && name.length !== 13)) continue;
     const lower = name.toLowerCase();
     if (!SINGLE.has(lower)) continue;
     const bit = lower.length === 4 ? 1 : lower.length === 12 ? 2 : 4;
@@ -69,7 +69,8 @@ export function requestParts(req: ReceivedRequest, config: Config): RequestParts
   }
   refuseRepeatedHeaders(req.rawHeaders);
   return {
-    method: req.method!,
+    // (always set on a request a server received; '' would only fail the signature)
+    method: req.method ?? '',
     origin: requestOrigin(req, config),
     target,
     authorization: req.headers.authorization,

@@ -36,8 +36,8 @@ export function setupRouter(d: SetupRouterDeps, web: WebKit): Router {
   const setupUrl = (req: Request) => `${d.publicRoot(req)}/setup`;
 
   const onlyWhileOpen: RequestHandler = async (_req: Request, _res: Response, next: NextFunction) => {
-    if (await setup.isOpen()) return next();
-    next('router'); // no setup once an admin exists: the 404 page
+    // no setup once an admin exists: the 404 page
+    next((await setup.isOpen()) ? undefined : 'router');
   };
 
   const brakes = d.brakes;

@@ -26,7 +26,7 @@ export function parseConsumerPublicKey(pem: string): ConsumerKeyResult {
     return refuse('the public key must be an RSA public key or certificate in PEM form');
   }
   for (const m of text.matchAll(ANY_LABEL)) {
-    if (m[1]!.includes('PRIVATE')) return refuse('that is a private key: paste the public key or certificate only');
+    if (m[1]?.includes('PRIVATE')) return refuse('that is a private key: paste the public key or certificate only');
   }
   let key: KeyObject;
   try {

@@ -92,14 +92,15 @@ export function createBrakes(
   const pairBucket = (username: string, ip: string) => `login:pair:${ip}\n${accountKey(username)}`;
   const addressBucket = (ip: string) => `login:address:${ip}`;
 
-  const addressBlocked = (st: ThrottleState | null, limit: number): boolean => st !== null && st.hits >= limit;
+  /** When an address's budget is spent, the end of its window; else null. */
+  const blockedUntil = (st: ThrottleState | null, limit: number): number | null =>
+    st !== null && st.hits >= limit ? st.expiresAt : null;
 
   return {
     async signIn(username, ip) {
       const t = now();
-      const address = await counters.peek(addressBucket(ip), t);
-      if (addressBlocked(address, SIGN_IN_LIMITS.perAddress))
-        return { ok: false, by: 'address', retryAfterS: retryAfter(address!.expiresAt, t) };
+      const address = blockedUntil(await counters.peek(addressBucket(ip), t), SIGN_IN_LIMITS.perAddress);
+      if (address !== null) return { ok: false, by: 'address', retryAfterS: retryAfter(address, t) };
       const bucket = pairBucket(username, ip);
       const before = await counters.peek(bucket, t);
       if (before && pairDelayMs(before.hits) > 0) {
@@ -124,8 +125,8 @@ export function createBrakes(
 
     async setup(ip) {
       const t = now();
-      const st = await counters.peek(`setup:address:${ip}`, t);
-      if (addressBlocked(st, SETUP_LIMITS.perAddress)) return { ok: false, retryAfterS: retryAfter(st!.expiresAt, t) };
+      const until = blockedUntil(await counters.peek(`setup:address:${ip}`, t), SETUP_LIMITS.perAddress);
+      if (until !== null) return { ok: false, retryAfterS: retryAfter(until, t) };
       return { ok: true };
     },
 

@@ -27,11 +27,11 @@ const VALUE_SHAPE = /^[0-9a-z]{1,12}\.[A-Za-z0-9_-]{22}$/;
 
 export interface Csrf {
   /** A token for a signed-in form (stored in the session). */
-  sessionToken(req: Request): string;
+  sessionToken: (req: Request) => string;
   /** Checks a signed-in form's token; errors carry code EBADCSRFTOKEN. */
   sessionCheck: RequestHandler;
   /** A token for a signed-out form; sets (or keeps) its cookie. Stores nothing. */
-  signedOutToken(req: Request, res: Response): string;
+  signedOutToken: (req: Request, res: Response) => string;
   /** Checks a signed-out form's token against its cookie; errors carry code EBADCSRFTOKEN. */
   signedOutCheck: RequestHandler;
 }
@@ -42,6 +42,8 @@ export function createCsrf(s: Wiring, clock: () => number = Date.now): Csrf {
   const https = s.config.baseUrl?.protocol === 'https:';
   const path = s.config.basePath || '/';
   const cookieName = https && path === '/' ? '__Host-applink.csrf' : 'applink.csrf';
+  // new tokens under the current key; tokens made under a previous one still verify
+  const current = s.box.derive('signed-out-csrf');
   const keys = s.box.deriveAll('signed-out-csrf');
   const sign = (key: Buffer, value: string) => createHmac('sha256', key).update(value).digest('base64url');
 
@@ -74,12 +76,15 @@ export function createCsrf(s: Wiring, clock: () => number = Date.now): Csrf {
           maxAge: SIGNED_OUT_TOKEN_MAX_AGE_MS,
         });
       }
-      return sign(keys[0]!, value);
+      return sign(current, value);
     },
     signedOutCheck(req, _res, next) {
       const value = liveCookie(req);
       const field = (req.body as Record<string, unknown> | undefined)?._csrf;
-      if (!value || typeof field !== 'string' || field.length > 64) return next(badToken());
+      if (!value || typeof field !== 'string' || field.length > 64) {
+        next(badToken());
+        return;
+      }
       const given = Buffer.from(field);
       const ok = keys.some((k) => {
         const want = Buffer.from(sign(k, value));

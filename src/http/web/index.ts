@@ -17,7 +17,7 @@ import type { Wiring } from '../../wiring';
 import type { UserRecord } from '../../oauth1/ports';
 import { formBody } from '../body';
 import { createCsrf } from './csrf';
-import { currentUser, loginUrl, sessionMiddleware } from './session';
+import { currentUser, loginUrl, sessionMiddleware, sessionOf } from './session';
 import { webLocals } from './state';
 
 export { currentUser, loginUrl, requireUser, startSession, SESSION_COOKIE } from './session';
@@ -108,14 +108,15 @@ export function createWebKit(s: Wiring): WebKit {
       headers({ ...CSP, formAction: ["'self'", origin] })(req, res, () => undefined);
     },
     async chrome(req) {
-      if (!req.session) return { viewer: null, csrfToken: '' };
+      if (!sessionOf(req)) return { viewer: null, csrfToken: '' };
       const viewer = await currentUser(req, s).catch(() => null);
       return { viewer, csrfToken: viewer ? csrf.sessionToken(req) : '' };
     },
     render(req, res, view, locals, status = 200) {
       const viewer = webLocals(req).viewer ?? null;
-      const flash = req.session?.flash ?? null;
-      if (flash !== null) delete req.session.flash;
+      const session = sessionOf(req);
+      const flash = session?.flash ?? null;
+      if (session && flash !== null) delete session.flash;
       res.status(status).render(view, {
         viewer,
         flash,
@@ -141,8 +142,14 @@ export function requireAdmin(s: Wiring, web: WebKit): RequestHandler {
   return async (req: Request, res: Response, next: NextFunction) => {
     const user = await currentUser(req, s);
     // Strangers are sent to sign in when they look, refused when they try to change something.
-    if (!user && req.method === 'GET') return res.redirect(302, loginUrl(s, req.originalUrl, req));
-    if (user?.isAdmin) return next();
+    if (!user && req.method === 'GET') {
+      res.redirect(302, loginUrl(s, req.originalUrl, req));
+      return;
+    }
+    if (user?.isAdmin) {
+      next();
+      return;
+    }
     web.render(
       req,
       res,

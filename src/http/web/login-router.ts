@@ -45,13 +45,13 @@ export function webRouter(s: Wiring, web: WebKit): Router {
   router.get('/login', async (req, res) => {
     // Signed in already (behind the proxy: a valid assertion signs in here) -> go on.
     // `sso=refused` means a page just tried and failed; say so instead of trying again.
-    if (req.query.sso !== 'refused' && (await currentUser(req, s))) return res.redirect(302, nextOf(req.query.next));
-    await showLogin(req, res);
+    if (req.query.sso !== 'refused' && (await currentUser(req, s))) res.redirect(302, nextOf(req.query.next));
+    else await showLogin(req, res);
   });
 
   const formEnabled: RequestHandler = (req, res, next) => {
-    if (s.config.loginForm) return next();
-    showLogin(req, res, 'Sign-in with a password is turned off here.', 403).catch(next);
+    if (s.config.loginForm) next();
+    else showLogin(req, res, 'Sign-in with a password is turned off here.', 403).catch(next);
   };
 
   router.post('/login', formEnabled, web.form, web.signedOutCsrf, async (req, res) => {
@@ -64,12 +64,11 @@ export function webRouter(s: Wiring, web: WebKit): Router {
     const result = await s.signIn.withPassword({ username, password, ip: req.ip ?? null }, (user) =>
       startSession(req, user),
     );
-    if (result.ok) return res.redirect(302, target);
-    if (result.reason === 'throttled') {
+    if (result.ok) res.redirect(302, target);
+    else if (result.reason === 'throttled') {
       res.set('Retry-After', String(result.retryAfterS));
-      return showLogin(req, res, 'Too many sign-in attempts. Wait a few minutes and try again.', 429);
-    }
-    return showLogin(req, res, 'Wrong username or password, or the account is disabled.', 401);
+      await showLogin(req, res, 'Too many sign-in attempts. Wait a few minutes and try again.', 429);
+    } else await showLogin(req, res, 'Wrong username or password, or the account is disabled.', 401);
   });
 
   router.post('/logout', web.form, web.csrf, (req, res, next) => {

@@ -55,9 +55,17 @@ export function sessionMiddleware(s: Wiring): RequestHandler {
   };
 }
 
+/**
+ * The request's session, or undefined before the session middleware ran (the error page of
+ * a request refused earlier, e.g. an oversized form): Express's type says it is always there.
+ */
+export function sessionOf(req: Request): Request['session'] | undefined {
+  return (req as Partial<Pick<Request, 'session'>>).session;
+}
+
 /** The user of the session, fresh from the database; a disabled or deleted user is signed out. */
 async function sessionUser(req: Request, s: Wiring): Promise<UserRecord | null> {
-  const id = req.session?.userId;
+  const id = sessionOf(req)?.userId;
   if (id === undefined) return null;
   const user = await s.users.findById(id);
   if (user && !user.disabled) return user;
@@ -102,7 +110,10 @@ export function loginUrl(s: Wiring, next?: string, req?: Request): string {
 /** Pages for signed-in people: others go to the sign-in page and come back. */
 export function requireUser(s: Wiring): RequestHandler {
   return async (req: Request, res: Response, next: NextFunction) => {
-    if (await currentUser(req, s)) return next();
+    if (await currentUser(req, s)) {
+      next();
+      return;
+    }
     res.redirect(302, loginUrl(s, req.method === 'GET' ? req.originalUrl : undefined, req));
   };
 }

@@ -8,6 +8,7 @@ import type { Wiring } from '../../wiring';
 import type { UserRecord } from '../../oauth1/ports';
 import type { SingleSignOn } from '../../sso';
 import { cookieValue } from './cookies';
+import { errorMessage } from '../../error-message';
 import { webLocals } from './state';
 
 /** The proxy's assertion: its header, else its cookie. */
@@ -18,7 +19,12 @@ export function assertionOf(req: Request, sso: SingleSignOn): string | null {
 }
 
 const regenerate = (req: Request) =>
-  new Promise<void>((resolve, reject) => req.session.regenerate((err) => (err ? reject(err) : resolve())));
+  new Promise<void>((resolve, reject) => {
+    req.session.regenerate((err: unknown) => {
+      if (err) reject(err instanceof Error ? err : new Error(errorMessage(err)));
+      else resolve();
+    });
+  });
 
 /**
  * With single sign-on, the user a valid proxy assertion names (a session is then

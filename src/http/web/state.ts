@@ -17,6 +17,9 @@ export interface WebLocals {
 const WEB = Symbol('applink web state');
 
 export const webLocals = (req: Request): WebLocals => {
-  const locals = req.res!.locals as unknown as Record<symbol, WebLocals | undefined>;
+  const res = req.res;
+  // Express links every request it routes to its response; the browser layer sees no other
+  if (!res) throw new Error('webLocals: a request without its response');
+  const locals = res.locals as unknown as Record<symbol, WebLocals | undefined>;
   return (locals[WEB] ??= {});
 };

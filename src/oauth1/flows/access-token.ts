@@ -123,6 +123,9 @@ export async function renewAccessToken(
   if (handle === undefined) {
     throw new OAuthProblem('parameter_absent', { parametersAbsent: ['oauth_session_handle'] });
   }
+  // (verifySignedRequest required it for an access-token request; the type does not say so)
+  const presented = params.oauth.oauth_token;
+  if (presented === undefined) throw new OAuthProblem('parameter_absent', { parametersAbsent: ['oauth_token'] });
   if (params.oauth.oauth_verifier !== undefined) {
     throw new OAuthProblem('parameter_rejected', {
       advice: 'A renewal carries oauth_session_handle, not oauth_verifier.',
@@ -135,7 +138,7 @@ export async function renewAccessToken(
   const outcome: RenewalOutcome = await deps.store.renewAccessToken(
     {
       accessTokenId: token.id,
-      tokenHash: hashToken(params.oauth.oauth_token!),
+      tokenHash: hashToken(presented),
       sessionHandleHash: hashToken(handle),
       newTokenHash: hashToken(value),
       newSecret: secret,

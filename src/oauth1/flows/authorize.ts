@@ -42,6 +42,8 @@ export async function decideAuthorization(
   deps: { store: ProtocolStore; clock: Clock },
 ): Promise<Decision & { consumer: ConsumerRecord }> {
   if (user.disabled) throw new OAuthProblem('permission_denied', { advice: 'Your account has been disabled.' });
+  // (findPendingAuthorization says the same; this tells the type checker tokenValue is set)
+  if (!tokenValue) throw new OAuthProblem('parameter_absent', { parametersAbsent: ['oauth_token'] });
   const { token, consumer } = await findPendingAuthorization(tokenValue, deps);
   const now = deps.clock.now();
   if (!allow) {
@@ -53,7 +55,7 @@ export async function decideAuthorization(
       ip,
     });
     if (!denied) return refusedDecision(tokenValue, deps);
-    return { kind: 'deny', callback: token.callback, token: tokenValue!, consumer };
+    return { kind: 'deny', callback: token.callback, token: tokenValue, consumer };
   }
   const verifier = newVerifierValue();
   const approved = await deps.store.approveRequestToken(token.id, user.id, hashVerifier(verifier), now, {
@@ -64,7 +66,7 @@ export async function decideAuthorization(
     ip,
   });
   if (!approved) return refusedDecision(tokenValue, deps);
-  return { kind: 'allow', callback: token.callback, token: tokenValue!, verifier, consumer };
+  return { kind: 'allow', callback: token.callback, token: tokenValue, verifier, consumer };
 }
 
 /**

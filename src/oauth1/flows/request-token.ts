@@ -100,7 +100,7 @@ export function normalisedPath(pathname: string): string | null {
     return UNRESERVED_BYTE.test(c) ? c : `%${hex.toUpperCase()}`;
   });
   for (const segment of path.split('/')) {
-    const bare = segment.split(';', 1)[0]!;
+    const bare = segment.split(';', 1)[0] ?? '';
     if (bare === '.' || bare === '..') return null;
   }
   return path;
