@@ -97,7 +97,7 @@ export function createManagementServices(
     consumers: new ConsumerService(tx, new ConsumerRepository(box, clock), grantRepo),
     grants: new GrantService(tx, grantRepo),
     audits: new AuditService(tx, auditRepo),
-    firstRun: new SetupService(tx, users, new FirstRun(db.knex, () => users.countAdmins(), logger)),
+    firstRun: new SetupService(tx, users, new FirstRun(db.knex, () => users.countAdmins(), logger), brakes),
     keys: new KeyService(tx, box, o.gatewayKeys ?? new GatewayKeys(db.knex, box, clock)),
     signIn: new SignInService(tx, users, brakes),
     brakes,

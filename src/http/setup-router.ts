@@ -7,12 +7,9 @@
  */
 import { Router, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { startSession, type WebKit } from './web';
-import { SETUP_LIMITS, type Brakes } from '../services/brakes';
+import { SETUP_LIMITS } from '../services/brakes';
 import { formBody, formText, parseForm, setupForm } from './forms';
 import { onServiceError } from './service-errors';
-import { ServiceError } from '../services/errors';
-import { parseInput } from '../services/fields';
-import { newUserInput } from '../services/users';
 import type { ManagementServices } from '../wiring';
 
 /** Wrong setup codes per address per window (SETUP_LIMITS in src/services/brakes.ts). */
@@ -24,8 +21,6 @@ export interface SetupRouterDeps {
   /** the service's public root URL for this request (src/http/request-parts.ts publicRoot) */
   publicRoot: (req: Request) => string;
   services: Pick<ManagementServices, 'firstRun'>;
-  /** the brute-force brakes (wrong setup codes per address) */
-  brakes: Brakes;
 }
 
 const text = (v: unknown, max: number): string => formText.parse(v).slice(0, max);
@@ -40,7 +35,6 @@ export function setupRouter(d: SetupRouterDeps, web: WebKit): Router {
     next((await setup.isOpen()) ? undefined : 'router');
   };
 
-  const brakes = d.brakes;
   const show = async (req: Request, res: Response, error: string | null = null, status = 200) => {
     await setup.ensureCode(setupUrl(req));
     const b = formBody(req.body);
@@ -78,26 +72,17 @@ export function setupRouter(d: SetupRouterDeps, web: WebKit): Router {
     ),
     async (req, res) => {
       const form = parseForm(setupForm, req.body);
-      // an invalid form is not an attempt: refused (400) before the brakes count anything
-      parseInput(newUserInput, { ...form.user, isAdmin: true });
-      const ip = req.ip ?? '';
-      const braked = await brakes.setup(ip);
-      if (!braked.ok) {
-        await brakes.sampledAudit('setup.throttled', { event: 'setup.throttled', ip: req.ip ?? null });
-        res.set('Retry-After', String(braked.retryAfterS));
-        return show(req, res, 'Too many attempts from your address. Wait a few minutes and try again.', 429);
+      // the brakes, the code and the audit entries are the setup service's
+      const result = await setup.createFirstAdmin(
+        { setupCode: form.setupCode, setupUrl: setupUrl(req), ip: req.ip ?? null },
+        form.user,
+      );
+      if (!result.ok) {
+        res.set('Retry-After', String(result.retryAfterS));
+        await show(req, res, 'Too many attempts from your address. Wait a few minutes and try again.', 429);
+        return;
       }
-      let admin;
-      try {
-        admin = await setup.createFirstAdmin(
-          { setupCode: form.setupCode, setupUrl: setupUrl(req), ip: req.ip ?? null },
-          form.user,
-        );
-      } catch (e) {
-        // a wrong code counts against the address (and never replaces the code)
-        if (e instanceof ServiceError && e.code === 'forbidden') await brakes.wrongSetupCode(ip);
-        throw e;
-      }
+      const admin = result.admin;
       await startSession(req, admin);
       req.session.flash = `Welcome, ${admin.displayName}. You are the first administrator. Create a consumer to link an application.`;
       await new Promise<void>((resolve, reject) => req.session.save((e) => (e ? reject(e as Error) : resolve())));

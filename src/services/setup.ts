@@ -3,7 +3,8 @@
  * code (src/first-run.ts, printed in the server log) creates the first administrator.
  * The new administrator and the `setup.completed` entry commit in one transaction; a
  * wrong code is audited (`setup.failed`) and refused, and never replaces or invalidates
- * the code (the HTTP layer brakes wrong codes per address: src/services/brakes.ts).
+ * the code. Wrong codes are braked per address (src/services/brakes.ts); a braked attempt
+ * is sampled into the audit log (`setup.throttled`) and not checked.
  */
 import type { UserRecord } from '../oauth1/ports';
 import type { FirstRun } from '../first-run';
@@ -12,12 +13,19 @@ import { FIELD_LIMITS, parseInput } from './fields';
 import type { Transactor } from './transaction';
 import { newUserInput, type NewUserInput, type UserService } from './users';
 import { hashPassword } from '../secret-box';
+import type { Brakes } from './brakes';
+
+export type FirstAdminAttempt =
+  | { ok: true; admin: UserRecord }
+  /** too many wrong codes from this address: the code was not checked; try again after `retryAfterS` */
+  | { ok: false; reason: 'throttled'; retryAfterS: number };
 
 export class SetupService {
   constructor(
     private readonly tx: Transactor,
     private readonly users: UserService,
     private readonly code: FirstRun,
+    private readonly brakes: Brakes,
   ) {}
 
   /** Setup is open while no enabled administrator exists (read fresh: another node or the CLI may add one). */
@@ -36,19 +44,27 @@ export class SetupService {
   }
 
   /**
-   * Creates the first administrator. `not_found` once setup is closed; `forbidden` for a
-   * wrong code (audited; the code stays as it was); `conflict` when the
-   * username or email is taken (the code stays valid).
+   * Creates the first administrator. `not_found` once setup is closed; `invalid_input` for
+   * a form that is not an attempt (nothing counted); braked per address (an answer, not an
+   * error); `forbidden` for a wrong code (audited and counted against the address; the
+   * code stays as it was); `conflict` when the username or email is taken (the code stays
+   * valid).
    */
   async createFirstAdmin(
     attempt: { setupCode: string; setupUrl: string; ip: string | null },
     input: Omit<NewUserInput, 'isAdmin'>,
-  ): Promise<UserRecord> {
+  ): Promise<FirstAdminAttempt> {
     if (!(await this.isOpen())) throw notFound('setup is finished');
     const u = parseInput(newUserInput, { ...input, isAdmin: true });
+    const braked = await this.brakes.setup(attempt.ip ?? '');
+    if (!braked.ok) {
+      await this.brakes.sampledAudit('setup.throttled', { event: 'setup.throttled', ip: attempt.ip });
+      return { ok: false, reason: 'throttled', retryAfterS: braked.retryAfterS };
+    }
     const giveBack = await this.code.take(attempt.setupCode.slice(0, FIELD_LIMITS.setupCode));
     if (!giveBack) {
       await this.tx.audit(null, { event: 'setup.failed', ip: attempt.ip, detail: { reason: 'wrong setup code' } });
+      await this.brakes.wrongSetupCode(attempt.ip ?? '');
       throw forbidden('That setup code is not right. Copy it from the server log.');
     }
     try {
@@ -61,7 +77,7 @@ export class SetupService {
           ip: attempt.ip,
           detail: { username: admin.username },
         });
-        return admin;
+        return { ok: true, admin };
       });
     } catch (e) {
       await giveBack();

@@ -18,6 +18,7 @@ import { must } from '../helpers/must';
 import { FirstRun } from '../../src/first-run';
 import { createLogger } from '../../src/logger';
 import { SetupService } from '../../src/services/setup';
+import { createBrakes, SETUP_LIMITS } from '../../src/services/brakes';
 import { Transactor } from '../../src/services/transaction';
 import { UserRepository } from '../../src/db/users';
 
@@ -337,7 +338,7 @@ describe.each(await testDatabases())('management services on %s', (kind) => {
       () => s.users.countAdmins(),
       createLogger({ logLevel: 'info' }, { write: (l: string) => void logs.push(l) }),
     );
-    const service = new SetupService(tx, s.users, code);
+    const service = new SetupService(tx, s.users, code, createBrakes(knex, clock, tx));
     await service.announce('http://x/setup');
     const setupCode = (JSON.parse(must(logs[0], 'the setup announcement')) as { setupCode: string }).setupCode;
     const user = { username: 'boss', email: 'boss@example.com', password: 'a long password' };
@@ -350,7 +351,7 @@ describe.each(await testDatabases())('management services on %s', (kind) => {
       'invalid_input',
     );
     const boss = await service.createFirstAdmin({ setupCode, setupUrl: 'http://x/setup', ip: '::1' }, user);
-    expect(boss).toMatchObject({ username: 'boss', isAdmin: true });
+    expect(boss).toMatchObject({ ok: true, admin: { username: 'boss', isAdmin: true } });
     expect(await service.isOpen()).toBe(false);
     await rejectsWith(
       service.createFirstAdmin({ setupCode, setupUrl: 'http://x/setup', ip: '::1' }, user),
@@ -359,6 +360,39 @@ describe.each(await testDatabases())('management services on %s', (kind) => {
     expect((await audit()).map((e) => [e.event, e.actor, e.detail])).toEqual([
       ['setup.failed', null, { reason: 'wrong setup code' }],
       ['setup.completed', 'boss', { username: 'boss' }],
+    ]);
+  });
+
+  it('brakes wrong setup codes per address: a braked attempt is not checked, and is sampled into the log', async () => {
+    for (const t of ['users', 'audit_events', 'throttles']) await knex(t).del();
+    const logs: string[] = [];
+    const tx = new Transactor(knex, new AuditRepository(clock));
+    const code = new FirstRun(
+      knex,
+      () => s.users.countAdmins(),
+      createLogger({ logLevel: 'info' }, { write: (l: string) => void logs.push(l) }),
+    );
+    const service = new SetupService(tx, s.users, code, createBrakes(knex, clock, tx));
+    await service.announce('http://x/setup');
+    const setupCode = (JSON.parse(must(logs[0], 'the setup announcement')) as { setupCode: string }).setupCode;
+    const user = { username: 'boss', email: 'boss@example.com', password: 'a long password' };
+    const attempt = (ip: string, given: string) =>
+      service.createFirstAdmin({ setupCode: given, setupUrl: 'http://x/setup', ip }, user);
+    for (let i = 0; i < SETUP_LIMITS.perAddress; i++) await rejectsWith(attempt('192.0.2.9', 'WRONG'), 'forbidden');
+    // braked: even the right code is not looked at
+    for (let i = 0; i < 2; i++)
+      expect(await attempt('192.0.2.9', setupCode)).toEqual({
+        ok: false,
+        reason: 'throttled',
+        retryAfterS: SETUP_LIMITS.windowMs / 1000,
+      });
+    expect(await service.isOpen()).toBe(true);
+    // another address is not braked, and the code still works
+    expect(await attempt('192.0.2.10', setupCode)).toMatchObject({ ok: true, admin: { username: 'boss' } });
+    const entries = await audit();
+    expect(entries.filter((e) => e.event === 'setup.failed')).toHaveLength(SETUP_LIMITS.perAddress);
+    expect(entries.filter((e) => e.event === 'setup.throttled')).toEqual([
+      { event: 'setup.throttled', actor: null, consumerKey: null, ip: '192.0.2.9', detail: { count: 1 } },
     ]);
   });
 
