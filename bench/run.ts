@@ -7,7 +7,10 @@
 // BENCH_DB=sqlite,pg, BENCH_SCENARIOS=get-hmac,get-rsa,post-hmac,dance,gateway, BENCH_PIN=0 (no
 // taskset), BENCH_CPU_PROF=1 (applink under node --cpu-prof; profiles in BENCH_PROF_DIR,
 // default ./bench-profiles), BENCH_NODE_ARGS (more node options for applink), BENCH_LOG_LEVEL (applink's log level, default info),
-// BENCH_PG_URL (PostgreSQL server, default postgres://postgres@127.0.0.1:5432/test).
+// BENCH_PG_URL (PostgreSQL server, default postgres://postgres@127.0.0.1:5432/test),
+// BENCH_COMPARE_DIR (another built checkout of applink with the same migrations, run beside
+// this one on the same database and measured in the same alternation: an A/B of two builds
+// that the machine's load cannot tell apart; API and gateway scenarios).
 import { must } from './lib/must';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -49,6 +52,7 @@ export const OPTIONS = {
   cpuProf: env.BENCH_CPU_PROF === '1',
   profDir: resolve(env.BENCH_PROF_DIR ?? 'bench-profiles'),
   logLevel: env.BENCH_LOG_LEVEL ?? 'info',
+  compareBin: env.BENCH_COMPARE_DIR ? join(resolve(env.BENCH_COMPARE_DIR), 'bin', 'applink.js') : null,
 };
 
 /** Server processes on core 0, the load generator on core 1. */
@@ -80,6 +84,8 @@ export interface Row {
   raw?: Measured[];
   /** the bare Node reverse proxy in front of the same upstream (gateway row) */
   proxy?: Measured[];
+  /** the build in BENCH_COMPARE_DIR, measured in the same alternation */
+  compare?: Measured[];
 }
 
 export function machineDescription(): string {
@@ -306,6 +312,31 @@ export function gatewayReport(rows: Row[]): string {
   return body.length ? markdownTable(header, body) : '';
 }
 
+/** BENCH_COMPARE_DIR: the other build against this one, scenario by scenario. */
+export function compareReport(rows: Row[]): string {
+  const header = [
+    'database',
+    'scenario',
+    'req/s this / compared build',
+    'compared vs this',
+    'CPU µs/req this / compared',
+  ];
+  const body = rows.flatMap((r) =>
+    r.compare
+      ? [
+          [
+            r.db,
+            r.scenario,
+            `${fmt.int(med(r.applink, (m) => m.rate))} / ${fmt.int(med(r.compare, (m) => m.rate))}`,
+            fmt.x(ratio(r.compare, r.applink)),
+            `${fmt.us(med(r.applink, (m) => m.cpuPerRequest))} / ${fmt.us(med(r.compare, (m) => m.cpuPerRequest))}`,
+          ],
+        ]
+      : [],
+  );
+  return body.length ? `compared build: ${String(OPTIONS.compareBin)}\n${markdownTable(header, body)}` : '';
+}
+
 export function ratioOf(
   rows: Row[],
   db: string,
@@ -391,6 +422,21 @@ async function main(): Promise<void> {
       const seeded = await seedThroughCli(appEnv, dir, rsa);
       const app: Applink = await startApplink(`applink-${kind}`, appEnv, SERVER_CORE, dir, profArgs(`applink-${kind}`));
       cleanups.push(() => app.stop());
+      // The other build (BENCH_COMPARE_DIR): same database, its own port and base URL.
+      let other: { pid: number; target: Target } | null = null;
+      if (OPTIONS.compareBin) {
+        const otherPort = await freePort();
+        const otherApp = await startApplink(
+          `compare-${kind}`,
+          { ...appEnv, APPLINK_PORT: String(otherPort), APPLINK_BASE_URL: `http://127.0.0.1:${otherPort}` },
+          SERVER_CORE,
+          dir,
+          [],
+          OPTIONS.compareBin,
+        );
+        cleanups.push(() => otherApp.stop());
+        other = { pid: otherApp.pid, target: { host: '127.0.0.1', port: otherApp.port } };
+      }
       const sessions: string[] = [];
       for (let i = 0; i < OPTIONS.concurrency; i++) sessions.push(await signIn(app.origin));
       const tokens = {
@@ -418,9 +464,11 @@ async function main(): Promise<void> {
           side(gateway ? 'direct' : 'Express', bare, 'bare'),
           ...(gateway ? [side('bare proxy', proxy, 'proxy')] : dances ? [] : [side('node:http', raw, 'raw')]),
           side(gateway ? 'gateway' : 'applink', { pid: app.pid, target: appTarget }, 'applink'),
+          ...(other && !dances ? [side('compare', other, 'applink')] : []),
         ];
         const r = await alternateMany(gen, sides, count, warm, label);
         if (r.flat().some((m) => m.failures > 0)) failed = true;
+        const compared = other && !dances ? r.pop() : undefined;
         rows.push({
           db: dbName,
           scenario: SCENARIO_NAMES[scenario] ?? scenario,
@@ -428,6 +476,7 @@ async function main(): Promise<void> {
           applink: must(r.at(-1), 'the applink phases'),
           ...(r.length === 3 &&
             (gateway ? { proxy: must(r[1], 'the proxy phases') } : { raw: must(r[1], 'the node:http phases') })),
+          ...(compared && { compare: compared }),
         });
       }
       await app.stop();
@@ -438,6 +487,8 @@ async function main(): Promise<void> {
     process.stdout.write(`\n${report(rows)}\n\n`);
     const g = gatewayReport(rows);
     if (g) process.stdout.write(`${g}\n\n`);
+    const c = compareReport(rows);
+    if (c) process.stdout.write(`${c}\n\n`);
     process.stdout.write(
       `machine: ${machineDescription()}\n` +
         `load: ${loadNote()}; other processes used a median ${others.toFixed(2)} cores during the phases` +
