@@ -9,6 +9,7 @@ import http, { type Agent, type IncomingMessage, type OutgoingHttpHeaders, type 
 import https from 'node:https';
 import type { Logger } from 'pino';
 import { clientResponseHeaders, type OwnedCookies } from './headers';
+import { closeAfterAnswer } from '../http/close-after-answer';
 
 export interface UpstreamCall {
   upstream: URL;
@@ -79,7 +80,7 @@ export function forward(
         );
         const status = timedOut ? 504 : 502;
         // Whatever the client still sends is not wanted: close rather than read it.
-        if (!req.complete) res.setHeader('Connection', 'close');
+        if (!req.complete) closeAfterAnswer(req, res);
         res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' });
         res.end(timedOut ? 'Gateway timeout\n' : 'Bad gateway\n');
         settle(timedOut ? 'timeout' : 'bad_gateway');

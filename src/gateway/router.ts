@@ -15,6 +15,7 @@ import { collectParams, isFormContentType, type CollectedParams } from '../oauth
 import { OAuthProblem } from '../oauth1/problems';
 import { configuredRoot, requestParts, type ReceivedRequest } from '../http/request-parts';
 import { SESSION_COOKIE } from '../http/web';
+import { closeAfterAnswer } from '../http/close-after-answer';
 import type { Wiring } from '../wiring';
 import { Assertions } from './assertion';
 import { headerPolicy, upstreamRequestHeaders } from './headers';
@@ -196,7 +197,7 @@ function createGateway(s: Wiring): Gateway | null {
       );
     },
     closeUnread(req, res) {
-      if (!req.complete && !res.headersSent) res.setHeader('Connection', 'close');
+      if (!req.complete && !res.headersSent) closeAfterAnswer(req, res);
     },
   };
 }

@@ -9,6 +9,7 @@
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import type { Transform } from 'node:stream';
 import type { Request, RequestHandler, Response } from 'express';
+import { closeAfterAnswer } from './close-after-answer';
 
 /** Largest body a protocol or API request may carry. */
 export const SIGNED_BODY_LIMIT = 64 * 1024;
@@ -52,7 +53,7 @@ export function readLimitedBody(req: Request, res: Response, limit: number): Pro
     const encoding = (req.headers['content-encoding'] ?? '').trim().toLowerCase();
     const decoder = decoderFor(encoding);
     if (decoder === undefined) {
-      res.setHeader('Connection', 'close');
+      closeAfterAnswer(req, res);
       return reject(bodyError(415, 'encoding.unsupported', `unsupported content encoding "${encoding}"`));
     }
     const chunks: Buffer[] = [];
@@ -78,7 +79,7 @@ export function readLimitedBody(req: Request, res: Response, limit: number): Pro
       cleanup();
       // stop reading: the answer goes out now and the connection closes after it
       req.pause();
-      res.setHeader('Connection', 'close');
+      closeAfterAnswer(req, res);
       reject(e);
     };
     const tooLarge = () => fail(bodyError(413, 'entity.too.large', 'request entity too large', limit));
@@ -131,7 +132,7 @@ function reading(limit: number, then: (req: Request, body: Buffer) => void): Req
       return;
     }
     if (declaredTooLarge(req, limit)) {
-      res.setHeader('Connection', 'close');
+      closeAfterAnswer(req, res);
       next(bodyError(413, 'entity.too.large', 'request entity too large', limit));
       return;
     }
