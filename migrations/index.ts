@@ -11,6 +11,7 @@ import * as m011 from './011_master_keys';
 import * as m012 from './012_consumer_failures';
 import * as m020 from './020_throttles';
 import * as m021 from './021_setup_code';
+import * as m022 from './022_session_generation';
 
 const MIGRATIONS: ReadonlyArray<[string, Knex.Migration]> = [
   ['001_initial', m001],
@@ -21,6 +22,7 @@ const MIGRATIONS: ReadonlyArray<[string, Knex.Migration]> = [
   ['012_consumer_failures', m012],
   ['020_throttles', m020],
   ['021_setup_code', m021],
+  ['022_session_generation', m022],
 ];
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -82,9 +82,18 @@ export class UserRepository {
     return this.patch(db, id, { display_name: displayName });
   }
 
-  /** A new password hash (null: no password, single sign-on only). */
+  /**
+   * A new password hash (null: no password, single sign-on only). The session generation
+   * moves on in the same statement: every session signed in before is over.
+   */
   async setPasswordHash(db: Queryable, id: number, passwordHash: string | null): Promise<UserRecord | null> {
-    return this.patch(db, id, { password_hash: passwordHash });
+    return this.patch(db, id, { password_hash: passwordHash, session_generation: db.raw('session_generation + 1') });
+  }
+
+  /** The user with the session generation a session must carry (src/http/web/session.ts). */
+  async findForSession(db: Queryable, id: number): Promise<{ user: UserRecord; generation: number } | null> {
+    const row = await db('users').where({ id }).first<(UserRow & { session_generation: number }) | undefined>();
+    return row ? { user: toUser(row), generation: row.session_generation } : null;
   }
 
   /** Enabled administrators. */

@@ -94,7 +94,7 @@ export function createApp(s: Wiring): Express {
     publicRoot: (req: express.Request) => publicRoot(s.config, req),
     currentUser: (req: express.Request) => currentUser(req, s),
   };
-  root.use(setupRouter({ ...pages, services: { firstRun: s.firstRun } }, web));
+  root.use(setupRouter({ ...pages, services: { firstRun: s.firstRun, users: s.users } }, web));
   root.use(
     '/admin',
     adminRouter(

@@ -9,6 +9,7 @@ import type { UserRecord } from '../oauth1/ports';
 import { userActor } from '../services/actor';
 import { notFound, type ServiceError } from '../services/errors';
 import { byApplication } from '../services/grants';
+import { sessionMark } from './web/session-mark';
 
 /** Where Atlassian products send their users to manage the tokens they gave out. */
 export const ATLASSIAN_ACCESS_TOKENS_PATH = '/plugins/servlet/oauth/users/access-tokens';
@@ -171,7 +172,12 @@ export function profileRouter(d: ProfileRouterDeps, web: WebKit): Router {
       const user = await me(req);
       const f = parseForm(passwordChangeForm, req.body);
       await users.changeOwnPassword(userActor(user, req.ip ?? null), f);
+      // Every other session of this user is over now; this one goes on under the new generation.
+      // Saved before the answer: express-session sends the redirect's head before its own
+      // save, and a browser following it at once must find the new generation already there.
+      req.session.generation = (await sessionMark(users, user)).generation;
       req.session.flash = 'Your password is changed.';
+      await new Promise<void>((resolve, reject) => req.session.save((e) => (e ? reject(e as Error) : resolve())));
       res.redirect(302, passwordPage);
     },
   );

@@ -20,7 +20,7 @@ export interface SetupRouterDeps {
   basePath: string;
   /** the service's public root URL for this request (src/http/request-parts.ts publicRoot) */
   publicRoot: (req: Request) => string;
-  services: Pick<ManagementServices, 'firstRun'>;
+  services: Pick<ManagementServices, 'firstRun' | 'users'>;
 }
 
 const text = (v: unknown, max: number): string => formText.parse(v).slice(0, max);
@@ -83,7 +83,7 @@ export function setupRouter(d: SetupRouterDeps, web: WebKit): Router {
         return;
       }
       const admin = result.admin;
-      await startSession(req, admin);
+      await startSession(req, d.services.users, admin);
       req.session.flash = `Welcome, ${admin.displayName}. You are the first administrator. Create a consumer to link an application.`;
       await new Promise<void>((resolve, reject) => req.session.save((e) => (e ? reject(e as Error) : resolve())));
       res.redirect(302, `${d.basePath}/admin`);

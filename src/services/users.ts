@@ -72,6 +72,11 @@ export class UserService {
     return this.users.list(this.tx.db);
   }
 
+  /** The user of a session, and the session generation it must carry to still be valid. */
+  findForSession(id: number): Promise<{ user: UserRecord; generation: number } | null> {
+    return this.users.findForSession(this.tx.db, id);
+  }
+
   findById(id: number): Promise<UserRecord | null> {
     return this.users.findById(this.tx.db, id);
   }

@@ -62,7 +62,7 @@ export function webRouter(s: Wiring, web: WebKit): Router {
     if (!username || !password) return showLogin(req, res, 'Enter your username and password.', 400);
     const target = nextOf(body.next);
     const result = await s.signIn.withPassword({ username, password, ip: req.ip ?? null }, (user) =>
-      startSession(req, user),
+      startSession(req, s.users, user),
     );
     if (result.ok) res.redirect(302, target);
     else if (result.reason === 'throttled') {

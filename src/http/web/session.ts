@@ -12,10 +12,13 @@ import type { UserRecord } from '../../oauth1/ports';
 import { sameOriginPath } from './next';
 import { ssoUser } from './sso-sign-in';
 import { webLocals } from './state';
+import { sessionMark } from './session-mark';
 
 declare module 'express-session' {
   interface SessionData {
     userId?: number;
+    /** the user's session generation at sign-in: a password change since ends the session */
+    generation?: number;
     /** a one-time notice for the next page ("Access for X revoked.") */
     flash?: string;
   }
@@ -63,13 +66,20 @@ export function sessionOf(req: Request): Request['session'] | undefined {
   return (req as Partial<Pick<Request, 'session'>>).session;
 }
 
-/** The user of the session, fresh from the database; a disabled or deleted user is signed out. */
+/**
+ * The user of the session, fresh from the database. A disabled or deleted user is signed
+ * out, and so is a session from before the user's password last changed (its generation
+ * is behind the user's; sessions made before generations existed count as 0, as every
+ * user did then).
+ */
 async function sessionUser(req: Request, s: Wiring): Promise<UserRecord | null> {
-  const id = sessionOf(req)?.userId;
-  if (id === undefined) return null;
-  const user = await s.users.findById(id);
-  if (user && !user.disabled) return user;
-  delete req.session.userId;
+  const session = sessionOf(req);
+  const id = session?.userId;
+  if (session === undefined || id === undefined) return null;
+  const found = await s.users.findForSession(id);
+  if (found && !found.user.disabled && (session.generation ?? 0) === found.generation) return found.user;
+  delete session.userId;
+  delete session.generation;
   return null;
 }
 
@@ -83,11 +93,17 @@ export async function currentUser(req: Request, s: Wiring): Promise<UserRecord |
 }
 
 /** Signs `user` in on a fresh session id (an id planted before sign-in is worthless). */
-export function startSession(req: Request, user: UserRecord): Promise<void> {
+export async function startSession(
+  req: Request,
+  users: Pick<Wiring['users'], 'findForSession'>,
+  user: UserRecord,
+): Promise<void> {
+  const mark = await sessionMark(users, user);
   return new Promise((resolve, reject) => {
     req.session.regenerate((err) => {
       if (err) return reject(err as Error);
-      req.session.userId = user.id;
+      req.session.userId = mark.userId;
+      req.session.generation = mark.generation;
       webLocals(req).viewer = user;
       req.session.save((err2) => (err2 ? reject(err2 as Error) : resolve()));
     });

@@ -10,6 +10,7 @@ import type { SingleSignOn } from '../../sso';
 import { cookieValue } from './cookies';
 import { errorMessage } from '../../error-message';
 import { webLocals } from './state';
+import { sessionMark } from './session-mark';
 
 /** The proxy's assertion: its header, else its cookie. */
 export function assertionOf(req: Request, sso: SingleSignOn): string | null {
@@ -44,8 +45,10 @@ export async function ssoUser(req: Request, s: Wiring, fromSession: UserRecord |
       mayChangeUser: req.method === 'GET' || req.method === 'HEAD',
     },
     async (user) => {
+      const mark = await sessionMark(s.users, user);
       await regenerate(req);
-      req.session.userId = user.id;
+      req.session.userId = mark.userId;
+      req.session.generation = mark.generation;
     },
   );
   if (result.refused !== undefined) {
