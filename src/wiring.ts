@@ -90,8 +90,8 @@ export function createManagementServices(
   // The API's display-name change through the hot path's prepared statements, which write
   // the audit entry themselves: only with the real audit repository (a test's stand-in
   // audit repository gets the knex transaction, which goes through it).
-  const users = new UserService(tx, userRepo, o.audits ? undefined : createHotPath(db));
   const brakes = createBrakes(db.knex, clock, tx);
+  const users = new UserService(tx, userRepo, o.audits ? undefined : createHotPath(db), brakes);
   return {
     users,
     consumers: new ConsumerService(tx, new ConsumerRepository(box, clock), grantRepo),

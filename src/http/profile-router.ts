@@ -167,7 +167,7 @@ export function profileRouter(d: ProfileRouterDeps, web: WebKit): Router {
     web.form,
     requireCsrf(web),
     d.requireUser,
-    onServiceError((e, req, res) => showPassword(req, res, e), ['invalid_input', 'refused']),
+    onServiceError((e, req, res) => showPassword(req, res, e), ['invalid_input', 'refused', 'throttled']),
     async (req, res) => {
       const user = await me(req);
       const f = parseForm(passwordChangeForm, req.body);

@@ -46,6 +46,8 @@ function pageFor(err: ServiceError): { title: string; message: string } {
         title: 'Temporarily unavailable',
         message: 'A service this depends on cannot be reached. Please try again shortly.',
       };
+    case 'throttled':
+      return { title: 'Too many attempts', message: err.message };
     case 'invalid_input':
     case 'conflict':
     case 'refused':
@@ -64,6 +66,9 @@ export async function sendServiceError(
   page: boolean,
   renderErrorPage: (locals: { title: string; message: string }) => Promise<void>,
 ): Promise<void> {
+  // A brake's refusal says when to come back, whoever answers it.
+  const retryAfter = err.code === 'throttled' ? err.fields.retryAfter : undefined;
+  if (retryAfter !== undefined) res.set('Retry-After', retryAfter);
   const registered = (res.locals as Record<symbol, Registered | undefined>)[HANDLER];
   if (page && registered?.codes.includes(err.code)) return registered.handle(err, req, res);
   res.status(err.httpStatus);

@@ -29,7 +29,9 @@ export type ServiceErrorCode =
    */
   | 'config_invalid'
   /** something this depends on cannot be reached right now (the SSO key set); try again later */
-  | 'unavailable';
+  | 'unavailable'
+  /** too many attempts (a brute-force brake): try again after `fields.retryAfter` seconds */
+  | 'throttled';
 
 /**
  * HTTP status per code: the one mapping the pages and the JSON answers share (a Record, so
@@ -44,6 +46,7 @@ export const SERVICE_ERROR_STATUS: Readonly<Record<ServiceErrorCode, number>> = 
   refused: 400,
   config_invalid: 500,
   unavailable: 503,
+  throttled: 429,
 });
 
 export class ServiceError extends Error {
@@ -86,6 +89,10 @@ export const configInvalid = (variable: string, message: string): ServiceError =
 /** Something this depends on cannot be reached now; `cause` says why (for the log, never shown). */
 export const unavailable = (message: string, cause?: unknown): ServiceError =>
   new ServiceError('unavailable', message, {}, { cause });
+
+/** A brake refused the attempt: `retryAfterS` seconds until the next one may be tried. */
+export const throttled = (message: string, retryAfterS: number): ServiceError =>
+  new ServiceError('throttled', message, { retryAfter: String(retryAfterS) });
 
 /** The variable a `config_invalid` error names, or undefined for any other error. */
 export function configVariable(e: unknown): string | undefined {

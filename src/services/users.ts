@@ -11,7 +11,8 @@ import type { UserListing, UserRepository } from '../db/users';
 import type { Queryable } from '../db/queryable';
 import { hashPassword, verifyPassword } from '../secret-box';
 import { requireAdministrator, type Actor } from './actor';
-import { conflict, forbidden, invalidInput, notFound, refused } from './errors';
+import { conflict, forbidden, invalidInput, notFound, refused, throttled } from './errors';
+import type { Brakes } from './brakes';
 import {
   displayNameField,
   emailField,
@@ -64,6 +65,12 @@ export class UserService {
      * PostgreSQL one statement). Without it, a knex transaction does the same.
      */
     private readonly hot?: Pick<HotPath, 'setDisplayName'>,
+    /**
+     * The sign-in brakes (src/services/brakes.ts): the current password asked for by a
+     * password change is guessed no faster than at sign-in, on the same account-and-address
+     * pair.
+     */
+    private readonly brakes?: Pick<Brakes, 'signIn'>,
   ) {}
 
   // ---- reads ----------------------------------------------------------------------------
@@ -181,10 +188,20 @@ export class UserService {
     if (actor.kind !== 'user' && actor.kind !== 'admin')
       throw forbidden('only a signed-in user changes their own password');
     const newPassword = parseInput(passwordField, input.newPassword);
+    const verdict = this.brakes ? await this.brakes.signIn(actor.user.username, actor.ip ?? '') : null;
+    if (verdict && !verdict.ok) {
+      throw throttled('Too many wrong passwords. Wait a few minutes and try again.', verdict.retryAfterS);
+    }
     const found = await this.users.findWithPasswordHash(this.tx.db, actor.user.username);
-    if (!found?.passwordHash) throw refused('your account signs in through single sign-on and has no password here');
-    if (!(await verifyPassword(input.currentPassword, found.passwordHash)))
+    if (!found?.passwordHash) {
+      await verdict?.release(false);
+      throw refused('your account signs in through single sign-on and has no password here');
+    }
+    if (!(await verifyPassword(input.currentPassword, found.passwordHash))) {
+      await verdict?.release(false);
       throw invalidInput('the current password is not right', 'currentPassword');
+    }
+    await verdict?.release(true);
     const hash = await hashPassword(newPassword);
     return this.tx.run(async (t) => {
       const user = await this.users.setPasswordHash(t.db, actor.user.id, hash);

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PASSWORD, seedUser, startTestServer, testDatabases, type TestServer } from '../helpers/server';
 import { browse, CookieJar, csrfOf, form, signIn } from '../helpers/browser';
 import { must } from '../helpers/must';
+import { SIGN_IN_LIMITS } from '../../src/services/brakes';
 
 const APPS = '/profile/authorized-apps';
 
@@ -55,6 +56,38 @@ describe.each(await testDatabases())('a password change ends other sessions, on 
     // the old password is gone, the new one signs in
     expect((await signIn(server.url, new CookieJar(), 'alice', undefined, PASSWORD)).status).not.toBe(302);
     await session('a brand new password');
+  });
+
+  it('the current password asked for by a change is braked like a sign-in (the same pair)', async () => {
+    const bob = await seedUser(server, 'bob');
+    expect(bob.username).toBe('bob');
+    const jar = new CookieJar();
+    expect((await signIn(server.url, jar, 'bob')).status).toBe(302);
+    const attempt = (currentPassword: string) =>
+      submit(jar, '/profile/password', {
+        currentPassword,
+        newPassword: 'another new password',
+        newPasswordAgain: 'another new password',
+      });
+    for (let i = 0; i < SIGN_IN_LIMITS.freeFailures; i++) {
+      const wrong = await attempt(`guess ${i}`);
+      expect(wrong.status, `guess ${i}`).toBe(400);
+      expect(await wrong.text()).toContain('the current password is not right');
+    }
+    // then each further try waits twice as long as the one before (1 s, 2 s, ...): however
+    // slow this machine is, a few more guesses run into the wait
+    let status = 0;
+    for (let i = 0; i < 4 && status !== 429; i++) status = (await attempt(`more ${i}`)).status;
+    expect(status).toBe(429);
+    const braked = await attempt(PASSWORD); // even the right one waits now
+    expect(braked.status).toBe(429);
+    expect(Number(braked.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(await braked.text()).toContain('Too many wrong passwords');
+    // the same pair as the sign-in form: signing in as bob from here waits too
+    const login = await signIn(server.url, new CookieJar(), 'bob');
+    expect(login.status).toBe(429);
+    // and the password was not changed
+    expect(await signedIn(jar)).toBe(true);
   });
 
   it("an administrator's change ends every session of that user, not the administrator's", async () => {

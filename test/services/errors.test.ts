@@ -20,6 +20,7 @@ describe('ServiceError', () => {
       refused: 400,
       config_invalid: 500,
       unavailable: 503,
+      throttled: 429,
     });
   });
 
