@@ -335,6 +335,14 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   const sso = ssoFrom(env, p);
   if (!p.APPLINK_LOGIN_FORM && !sso)
     throw configInvalid('APPLINK_LOGIN_FORM', 'off needs single sign-on (APPLINK_SSO_*) or nobody could sign in');
+  // The single sign-on header carries an identity too (a custom name is not on the fixed
+  // list): no client may pass one to an upstream through the gateway.
+  if (sso && p.APPLINK_GATEWAY_FORWARD_HEADERS.includes(sso.header)) {
+    throw configInvalid(
+      'APPLINK_GATEWAY_FORWARD_HEADERS',
+      `${sso.header} is the single sign-on header (APPLINK_SSO_HEADER); it is never forwarded`,
+    );
+  }
   // The gateway's assertion names applink as its issuer: from configuration, never from a
   // request's Host header.
   if (p.APPLINK_GATEWAY_ROUTES.length > 0 && !base)

@@ -128,6 +128,22 @@ describe('APPLINK_BASE_URL and APPLINK_GATEWAY_FORWARD_HEADERS', () => {
       );
     }
   });
+
+  it('refuses to forward the single sign-on header, whatever it is called', () => {
+    const sso = {
+      APPLINK_SSO_JWKS_URL: 'https://team.cloudflareaccess.com/cdn-cgi/access/certs',
+      APPLINK_SSO_ISSUER: 'https://team.cloudflareaccess.com',
+      APPLINK_SSO_AUDIENCE: 'aud-tag',
+      APPLINK_SSO_HEADER: 'X-Corp-Identity',
+    };
+    expect(() => loadConfig({ ...sso, APPLINK_GATEWAY_FORWARD_HEADERS: 'X-Trace-Id, x-corp-identity' })).toThrow(
+      'x-corp-identity is the single sign-on header',
+    );
+    // without single sign-on the same name is just a header
+    expect(loadConfig({ APPLINK_GATEWAY_FORWARD_HEADERS: 'X-Corp-Identity' }).gatewayForwardHeaders).toEqual([
+      'x-corp-identity',
+    ]);
+  });
 });
 
 describe('matching and the upstream target', () => {
