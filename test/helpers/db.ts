@@ -45,3 +45,11 @@ export async function freshDatabase(kind: TestDatabase): Promise<FreshDatabase> 
     },
   };
 }
+
+/** A fresh database of `kind`, opened and migrated (cleanup() closes and removes it). */
+export async function migratedDatabase(kind: TestDatabase): Promise<{ fresh: FreshDatabase; db: Database }> {
+  const fresh = await freshDatabase(kind);
+  const db = fresh.open();
+  await db.migrate();
+  return { fresh, db };
+}

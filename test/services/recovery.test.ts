@@ -6,33 +6,15 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Knex } from 'knex';
 import type { Database } from '../../src/db';
-import { AuditRepository } from '../../src/db/audit';
 import { SecretBox } from '../../src/secret-box';
 import type { UserRecord } from '../../src/oauth1/ports';
 import { adminActor, OPERATOR, userActor, type Actor } from '../../src/services/actor';
-import { ServiceError, type ServiceErrorCode } from '../../src/services/errors';
 import { rsaKeys, testDatabases } from '../helpers/server';
-import { freshDatabase, type FreshDatabase } from '../helpers/db';
-import { servicesOn } from '../helpers/services';
+import { migratedDatabase, type FreshDatabase } from '../helpers/db';
+import { FailingAudits, rejectsWith, servicesOn } from '../helpers/services';
 import { must } from '../helpers/must';
 
 const box = new SecretBox(randomBytes(32));
-
-class FailingAudits extends AuditRepository {
-  override insert(): Promise<void> {
-    return Promise.reject(new Error('the audit log is down'));
-  }
-}
-
-async function rejectsWith(p: Promise<unknown>, code: ServiceErrorCode): Promise<ServiceError> {
-  const e = await p.then(
-    () => null,
-    (err: unknown) => err,
-  );
-  expect(e, `expected ServiceError ${code}`).toBeInstanceOf(ServiceError);
-  expect((e as ServiceError).code).toBe(code);
-  return e as ServiceError;
-}
 
 const pem = (bits: number) =>
   generateKeyPairSync('rsa', {
@@ -53,9 +35,7 @@ describe.each(await testDatabases())('recovery actions on %s', (kind) => {
   const newKey = pem(3072);
 
   beforeAll(async () => {
-    fresh = await freshDatabase(kind);
-    db = fresh.open();
-    await db.migrate();
+    ({ fresh, db } = await migratedDatabase(kind));
     knex = db.knex;
   });
   afterAll(() => fresh.cleanup());

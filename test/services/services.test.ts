@@ -9,11 +9,10 @@ import { AuditRepository } from '../../src/db/audit';
 import { SecretBox } from '../../src/secret-box';
 import type { AuditEvent, Clock, UserRecord } from '../../src/oauth1/ports';
 import { adminActor, OPERATOR, userActor, type Actor } from '../../src/services/actor';
-import { ServiceError, type ServiceErrorCode } from '../../src/services/errors';
 import { rsaKeys } from '../helpers/server';
-import { freshDatabase, type FreshDatabase } from '../helpers/db';
+import { migratedDatabase, type FreshDatabase } from '../helpers/db';
 import { testDatabases } from '../helpers/server';
-import { servicesOn } from '../helpers/services';
+import { FailingAudits, rejectsWith, servicesOn } from '../helpers/services';
 import { must } from '../helpers/must';
 import { FirstRun } from '../../src/first-run';
 import { createLogger } from '../../src/logger';
@@ -24,23 +23,6 @@ import { UserRepository } from '../../src/db/users';
 
 const box = new SecretBox(randomBytes(32));
 const T0 = Date.UTC(2026, 0, 2, 3, 4, 5);
-
-/** An audit log that refuses every entry: the action's change must roll back with it. */
-class FailingAudits extends AuditRepository {
-  override insert(): Promise<void> {
-    return Promise.reject(new Error('the audit log is down'));
-  }
-}
-
-async function rejectsWith(p: Promise<unknown>, code: ServiceErrorCode): Promise<ServiceError> {
-  const e = await p.then(
-    () => null,
-    (err: unknown) => err,
-  );
-  expect(e, `expected ServiceError ${code}`).toBeInstanceOf(ServiceError);
-  expect((e as ServiceError).code).toBe(code);
-  return e as ServiceError;
-}
 
 describe.each(await testDatabases())('management services on %s', (kind) => {
   let fresh: FreshDatabase;
@@ -54,9 +36,7 @@ describe.each(await testDatabases())('management services on %s', (kind) => {
   let observed: AuditEvent[];
 
   beforeAll(async () => {
-    fresh = await freshDatabase(kind);
-    db = fresh.open();
-    await db.migrate();
+    ({ fresh, db } = await migratedDatabase(kind));
     knex = db.knex;
   });
   afterAll(() => fresh.cleanup());

@@ -8,7 +8,7 @@ import type { Clock, UserRecord } from '../../src/oauth1/ports';
 import type { SingleSignOn, SsoOutcome } from '../../src/sso';
 import { OPERATOR } from '../../src/services/actor';
 import { SIGN_IN_LIMITS } from '../../src/services/brakes';
-import { freshDatabase, type FreshDatabase } from '../helpers/db';
+import { migratedDatabase, type FreshDatabase } from '../helpers/db';
 import { testDatabases } from '../helpers/server';
 import { servicesOn } from '../helpers/services';
 
@@ -33,9 +33,7 @@ describe.each(await testDatabases())('sign-in service on %s', (kind) => {
   let bob: UserRecord;
 
   beforeAll(async () => {
-    fresh = await freshDatabase(kind);
-    db = fresh.open();
-    await db.migrate();
+    ({ fresh, db } = await migratedDatabase(kind));
     knex = db.knex;
   });
   afterAll(() => fresh.cleanup());
