@@ -35,15 +35,7 @@ export class AuditRepository {
 
   /** Writes one entry, stamped with the clock's time; pass the transaction of the change it records. */
   async insert(db: Queryable, e: AuditEvent): Promise<void> {
-    await db('audit_events').insert({
-      at: this.clock.now(),
-      event: e.event,
-      actor_user_id: e.actorUserId ?? null,
-      consumer_id: e.consumerId ?? null,
-      token_id: e.tokenId ?? null,
-      ip: e.ip ?? null,
-      detail: e.detail ? JSON.stringify(e.detail) : null,
-    });
+    await db('audit_events').insert(auditRow(e, this.clock.now()));
   }
 
   async list(db: Queryable, f: AuditFilter = {}): Promise<AuditEntry[]> {
@@ -77,4 +69,17 @@ export class AuditRepository {
     const rows = (await db('audit_events').distinct('event').orderBy('event')) as Array<{ event: string }>;
     return rows.map((r) => r.event);
   }
+}
+
+/** The audit_events row of `e`, written at `at` (every knex writer of the log uses it). */
+export function auditRow(e: AuditEvent, at: number): Record<string, unknown> {
+  return {
+    at,
+    event: e.event,
+    actor_user_id: e.actorUserId ?? null,
+    consumer_id: e.consumerId ?? null,
+    token_id: e.tokenId ?? null,
+    ip: e.ip ?? null,
+    detail: e.detail ? JSON.stringify(e.detail) : null,
+  };
 }

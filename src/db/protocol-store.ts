@@ -27,6 +27,7 @@ import type {
 import { capAt } from '../oauth1/tokens';
 import { MAX_VERIFIER_FAILURES } from '../oauth1/ports';
 import { createHotPath, type CredentialRow, type HotPath } from './hot-path';
+import { auditRow } from './audit';
 
 export interface RequestTokenRow {
   id: number;
@@ -379,13 +380,5 @@ async function whyRefused(trx: Knex.Transaction, userId: number, consumerId: num
 }
 
 export async function recordAudit(knex: Knex, e: AuditEvent): Promise<void> {
-  await knex('audit_events').insert({
-    at: Date.now(),
-    event: e.event,
-    actor_user_id: e.actorUserId ?? null,
-    consumer_id: e.consumerId ?? null,
-    token_id: e.tokenId ?? null,
-    ip: e.ip ?? null,
-    detail: e.detail ? JSON.stringify(e.detail) : null,
-  });
+  await knex('audit_events').insert(auditRow(e, Date.now()));
 }
