@@ -17,43 +17,16 @@ interface Pending<I, O> {
   reject(err: unknown): void;
 }
 
-export interface BatchOptions {
-  /**
-   * At most this many runs in flight at once (default: no limit). Items that arrive while
-   * the limit is reached wait for the next run, which starts as soon as one finishes: under
-   * load the batches grow with the round trip instead of the round trips multiplying (the
-   * classic group commit); a lone item still goes out at once.
-   */
-  maxInFlight?: number;
-}
-
 /**
  * Wraps `run` (which takes the items of one round and answers each, in order) into a
  * function taking one item at a time.
  */
-export function batched<I, O>(
-  run: (items: I[]) => O[] | Promise<O[]>,
-  options: BatchOptions = {},
-): (item: I) => Promise<O> {
-  const maxInFlight = options.maxInFlight ?? Infinity;
+export function batched<I, O>(run: (items: I[]) => O[] | Promise<O[]>): (item: I) => Promise<O> {
   let queue: Array<Pending<I, O>> = [];
-  let inFlight = 0;
-  let scheduled = false;
-  const schedule = (): void => {
-    if (scheduled) return;
-    scheduled = true;
-    setImmediate(flush);
-  };
-  const landed = (): void => {
-    inFlight--;
-    if (queue.length > 0) schedule();
-  };
   const flush = (): void => {
-    scheduled = false;
-    if (queue.length === 0 || inFlight >= maxInFlight) return;
-    const batch = queue.length > MAX_BATCH ? queue.splice(0, MAX_BATCH) : queue;
-    if (batch === queue) queue = [];
-    else if (queue.length > 0) schedule();
+    const batch = queue;
+    queue = [];
+    if (batch.length === 0) return;
     let out: O[] | Promise<O[]>;
     try {
       out = run(batch.map((p) => p.item));
@@ -61,29 +34,26 @@ export function batched<I, O>(
       for (const p of batch) p.reject(err);
       return;
     }
-    inFlight++;
-    Promise.resolve(out)
-      .then(
-        (answers) => {
-          // one answer per call, in order; anything else is a broken `run`, never a silent undefined
-          if (answers.length !== batch.length) {
-            const err = new Error(`batch: ${answers.length} answers for ${batch.length} calls`);
-            for (const p of batch) p.reject(err);
-            return;
-          }
-          // (entries(), not forEach: a run may answer with a sparse array, and a hole is its undefined)
-          for (const [i, answer] of answers.entries()) batch[i]?.resolve(answer);
-        },
-        (err: unknown) => {
+    Promise.resolve(out).then(
+      (answers) => {
+        // one answer per call, in order; anything else is a broken `run`, never a silent undefined
+        if (answers.length !== batch.length) {
+          const err = new Error(`batch: ${answers.length} answers for ${batch.length} calls`);
           for (const p of batch) p.reject(err);
-        },
-      )
-      .finally(landed);
+          return;
+        }
+        // (entries(), not forEach: a run may answer with a sparse array, and a hole is its undefined)
+        for (const [i, answer] of answers.entries()) batch[i]?.resolve(answer);
+      },
+      (err: unknown) => {
+        for (const p of batch) p.reject(err);
+      },
+    );
   };
   return (item) =>
     new Promise<O>((resolve, reject) => {
+      if (queue.length === 0) setImmediate(flush);
       queue.push({ item, resolve, reject });
-      if (queue.length >= MAX_BATCH && inFlight < maxInFlight) flush();
-      else schedule();
+      if (queue.length >= MAX_BATCH) flush();
     });
 }

@@ -239,15 +239,6 @@ interface Claim {
   touch: TokenTouch | null;
 }
 
-// At most two lookups (of each kind) and two claims in flight from a node at once: while
-// they are, the calls arriving wait for the next round trip, which leaves as soon as one
-// lands (group commit). Under load the batches grow with the round trip instead of the
-// round trips multiplying, which on PostgreSQL is most of a call's cost (its backends'
-// CPU, one synchronous commit per claim); a lone call still goes out at once. Two rather
-// than one, so a slow round trip (a commit waiting on the disk) holds nobody up alone.
-// Measured (quiet machine, BENCH_COMPARE_DIR): 1.2-1.3x the throughput of unlimited.
-const PG_BATCHING = { maxInFlight: 2 };
-
 function pgHotPath(db: Database): HotPath {
   const client = db.knex.client as {
     acquireConnection(): Promise<PgClient>;
@@ -267,18 +258,15 @@ function pgHotPath(db: Database): HotPath {
     for (const r of rows) out[Number(r.i) - 1] = r as CredentialRow;
     return out;
   };
-  const lookupConsumers = batched(
-    async (keys: string[]) => inOrder(await query('applink_lookup_consumer', PG_LOOKUP.consumer, [keys]), keys.length),
-    PG_BATCHING,
+  const lookupConsumers = batched(async (keys: string[]) =>
+    inOrder(await query('applink_lookup_consumer', PG_LOOKUP.consumer, [keys]), keys.length),
   );
   const lookupTokens = (kind: TokenKind) =>
-    batched(
-      async (pairs: Array<[string, string | null]>) =>
-        inOrder(
-          await query(`applink_lookup_${kind}`, PG_LOOKUP[kind], [pairs.map((p) => p[0]), pairs.map((p) => p[1])]),
-          pairs.length,
-        ),
-      PG_BATCHING,
+    batched(async (pairs: Array<[string, string | null]>) =>
+      inOrder(
+        await query(`applink_lookup_${kind}`, PG_LOOKUP[kind], [pairs.map((p) => p[0]), pairs.map((p) => p[1])]),
+        pairs.length,
+      ),
     );
   const lookups = { access: lookupTokens('access'), request: lookupTokens('request') };
 
@@ -308,7 +296,7 @@ function pgHotPath(db: Database): HotPath {
     if (!answer) throw new Error('the nonce claim returned no row');
     for (const i of answer.won as number[]) won[i - 1] = true;
     return slot.map((i) => i !== -1 && won[i] === true);
-  }, PG_BATCHING);
+  });
 
   return {
     setDisplayName: async (userId, displayName, audit, at) =>
