@@ -5,7 +5,7 @@
 // Environment (all optional): BENCH_QUICK=1 (a short run for trying things),
 // BENCH_ROUNDS, BENCH_REQUESTS, BENCH_DANCES, BENCH_WARMUP, BENCH_CONCURRENCY,
 // BENCH_DB=sqlite,pg, BENCH_SCENARIOS=get-hmac,get-rsa,post-hmac,dance,gateway, BENCH_PIN=0 (no
-// taskset), BENCH_CPU_PROF=1 (applink under node --cpu-prof; profiles in BENCH_PROF_DIR,
+// taskset), BENCH_CPU_PROF=1 (applink and the yardsticks under node --cpu-prof; profiles in BENCH_PROF_DIR,
 // default ./bench-profiles), BENCH_NODE_ARGS (more node options for applink), BENCH_LOG_LEVEL (applink's log level, default info),
 // BENCH_PG_URL (PostgreSQL server, default postgres://postgres@127.0.0.1:5432/test),
 // BENCH_COMPARE_DIR (another built checkout of applink with the same migrations, run beside
@@ -107,9 +107,15 @@ export interface Yardstick {
 /** Starts one of the yardsticks (bench/bare-*.js) on the server core. */
 async function startYardstick(script: string, args: string[] = []): Promise<Yardstick> {
   const port = await freePort();
-  const child = start(SERVER_CORE, process.execPath, [join(__dirname, script), String(port), ...args], {
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
+  const name = script.replace(/\.js$/, '');
+  const child = start(
+    SERVER_CORE,
+    process.execPath,
+    [...profArgs(name), join(__dirname, script), String(port), ...args],
+    {
+      stdio: ['ignore', 'ignore', 'inherit'],
+    },
+  );
   await waitForHttp(`http://127.0.0.1:${port}/healthz`);
   return { pid: must(child.pid, 'the process id'), target: { host: '127.0.0.1', port }, stop: () => stop(child) };
 }
