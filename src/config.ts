@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { parseGatewayRoutes, type GatewayRoute } from './gateway/routes';
 import { forbiddenForwardHeader } from './gateway/headers';
-import { configInvalid } from './services/errors';
+import { configInvalid } from './errors';
 
 export type DatabaseConfig = { client: 'sqlite'; filename: string } | { client: 'pg'; connectionString: string };
 

@@ -13,7 +13,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Config, DatabaseConfig } from './config';
-import { configInvalid } from './services/errors';
+import { configInvalid } from './errors';
 import { errorMessage } from './error-message';
 import { openDatabase, type Database } from './db';
 import { assertKeyOpensDatabase, keyVariable, loadMasterKey, recordMasterKeys } from './master-key';

@@ -3,7 +3,7 @@ import { loadConfig } from './config';
 import { errorMessage } from './error-message';
 import { createLogger } from './logger';
 import { startServer } from './server';
-import { ServiceError } from './services/errors';
+import { ServiceError } from './errors';
 
 /** Any start-up failure as one line (the variable to fix when there is one), never a stack trace. */
 export function oneLine(e: unknown): string {

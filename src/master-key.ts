@@ -13,7 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { dirname } from 'node:path';
 import type { Knex } from 'knex';
 import type { Config } from './config';
-import { configInvalid } from './services/errors';
+import { configInvalid } from './errors';
 import { SecretBox } from './secret-box';
 import { SEALED_COLUMNS } from './db/rotate';
 

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { Express } from 'express';
 import type { Config } from './config';
-import { configInvalid } from './services/errors';
+import { configInvalid } from './errors';
 import { errorMessage } from './error-message';
 import { openInstallation } from './installation';
 import { createLogger } from './logger';

@@ -28,7 +28,7 @@ import { SetupService } from './services/setup';
 import { KeyService } from './services/master-key';
 import { createBrakes, type Brakes } from './services/brakes';
 import { SignInService } from './services/sign-in';
-import { ServiceError } from './services/errors';
+import { ServiceError } from './errors';
 
 /** The management services (src/services/): what the console, setup, profile pages and the CLI call. */
 export interface ManagementServices {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { CONFIG_VARIABLES, loadConfig, VARIABLE_HELP } from '../src/config';
-import { ServiceError } from '../src/services/errors';
+import { ServiceError } from '../src/errors';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 

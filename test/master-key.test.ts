@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { configVariable, ServiceError } from '../src/services/errors';
+import { configVariable, ServiceError } from '../src/errors';
 import { assertKeyOpensDatabase, loadMasterKey } from '../src/master-key';
 import { SecretBox } from '../src/secret-box';
 import { freshDatabase, type FreshDatabase } from './helpers/db';

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { CONFIG_VARIABLES, VARIABLE_HELP } from '../config';
 import { PROJECT_ROOT } from '../paths';
 import { errorMessage } from '../error-message';
-import { ServiceError } from '../services/errors';
+import { ServiceError } from '../errors';
 import { cliContext } from './context';
 import { defaultIo, type Io } from './io';
 import { registerServer } from './commands/server';

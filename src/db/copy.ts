@@ -9,7 +9,7 @@
 import type { Knex } from 'knex';
 import type { Database } from './index';
 
-import { refused } from '../services/errors';
+import { refused } from '../errors';
 
 export interface CopiedTable {
   table: string;

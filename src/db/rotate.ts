@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Knex } from 'knex';
 import type { SecretBox } from '../secret-box';
-import { refused } from '../services/errors';
+import { refused } from '../errors';
 
 /** Every column that holds a SecretBox ciphertext. A new sealed column must be added here. */
 export const SEALED_COLUMNS: ReadonlyArray<{ table: string; column: string }> = Object.freeze([

@@ -10,7 +10,7 @@ import { formatForm, percentEncode } from '../oauth1/encoding';
 import { realmOf } from './request-parts';
 import { failureReport } from './failure-report';
 import type { Wiring } from '../wiring';
-import { ServiceError } from '../services/errors';
+import { ServiceError } from '../errors';
 import { sendServiceError } from './service-errors';
 
 /** Marks a router's responses as pages (HTML) rather than protocol answers. */

@@ -5,7 +5,7 @@
  * the services' field schemas (src/services/fields.ts) judge the values.
  */
 import { z } from 'zod';
-import { notFound } from '../services/errors';
+import { notFound } from '../errors';
 import { FIELD_LIMITS, parseInput } from '../services/fields';
 
 /** A form field as a string: missing or repeated fields are ''. Long values are kept for the field schema to refuse. */

@@ -7,7 +7,7 @@ import { onServiceError } from './service-errors';
 import type { ManagementServices } from '../wiring';
 import type { UserRecord } from '../oauth1/ports';
 import { userActor } from '../services/actor';
-import { notFound, type ServiceError } from '../services/errors';
+import { notFound, type ServiceError } from '../errors';
 import { byApplication } from '../services/grants';
 import { sessionMark } from './web/session-mark';
 

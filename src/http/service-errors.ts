@@ -1,12 +1,12 @@
 /**
- * The one place a ServiceError (src/services/errors.ts) becomes an HTTP answer. Pages get
+ * The one place a ServiceError (src/errors.ts) becomes an HTTP answer. Pages get
  * the error page with the code's status, unless the route said what to do instead
  * (onServiceError: re-show its form with the message, or flash and redirect); JSON routes
  * get `{ error, message, fields }` (for the 5xx codes, `config_invalid` and `unavailable`,
  * the page's words instead of the message). Called by the error handler (src/http/errors.ts).
  */
 import type { Request, RequestHandler, Response } from 'express';
-import { ServiceError, type ServiceErrorCode } from '../services/errors';
+import { ServiceError, type ServiceErrorCode } from '../errors';
 
 const HANDLER = Symbol('onServiceError');
 

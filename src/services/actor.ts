@@ -3,7 +3,7 @@
  * records it in the audit entry (`actorUserId`, `ip`, and `detail.by`).
  */
 import type { UserRecord } from '../oauth1/ports';
-import { forbidden } from './errors';
+import { forbidden } from '../errors';
 
 export type Actor =
   /** an administrator in the console (their user record as read for this request) */

@@ -8,7 +8,7 @@ import type { ConsumerRepository, ConsumerSummary } from '../db/consumers';
 import type { GrantRepository } from '../db/grants';
 import { newSecretValue } from '../oauth1/tokens';
 import { requireAdministrator, type Actor } from './actor';
-import { conflict, invalidInput, notFound } from './errors';
+import { conflict, invalidInput, notFound } from '../errors';
 import {
   callbackUrlField,
   consumerKeyField,

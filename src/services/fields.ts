@@ -11,7 +11,7 @@
  */
 import { parseConsumerPublicKey } from '../oauth1/consumer-key';
 import { z } from 'zod';
-import { ServiceError } from './errors';
+import { ServiceError } from '../errors';
 
 export const FIELD_LIMITS = Object.freeze({
   username: 150,

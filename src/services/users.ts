@@ -11,7 +11,7 @@ import type { UserListing, UserRepository } from '../db/users';
 import type { Queryable } from '../db/queryable';
 import { hashPassword, verifyPassword } from '../secret-box';
 import { requireAdministrator, type Actor } from './actor';
-import { conflict, forbidden, invalidInput, notFound, refused, throttled } from './errors';
+import { conflict, forbidden, invalidInput, notFound, refused, throttled } from '../errors';
 import type { Brakes } from './brakes';
 import {
   displayNameField,

@@ -7,7 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { createLocalJWKSet, createRemoteJWKSet, errors, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
-import { configInvalid, unavailable } from '../services/errors';
+import { configInvalid, unavailable } from '../errors';
 
 /** Fetch timeout for the remote key set. */
 export const JWKS_TIMEOUT_MS = 5_000;

@@ -6,7 +6,7 @@
  */
 import { errors, jwtVerify } from 'jose';
 import type { KeySet } from './key-set';
-import { ServiceError } from '../services/errors';
+import { ServiceError } from '../errors';
 import { displayNameField, normaliseEmail } from '../services/fields';
 
 export const ALGORITHMS = ['RS256', 'ES256'];

@@ -18,6 +18,7 @@ interface Fixture {
   db: Database;
   hot: HotPath;
   consumerId: number;
+  userId: number;
   tokenId: number;
   tokenHash: string;
   done(): Promise<void>;
@@ -58,6 +59,7 @@ async function fixture(kind: 'sqlite' | 'pg'): Promise<Fixture> {
     db,
     hot: createHotPath(db),
     consumerId,
+    userId,
     tokenId: must(t, 'the inserted access token').id,
     tokenHash,
     done: async () => {
@@ -246,7 +248,7 @@ describe.runIf(pgUp)('hot path on pg: the claim commit', () => {
       .insert({
         token_hash: 'ef'.repeat(32),
         consumer_id: f.consumerId,
-        user_id: 1,
+        user_id: f.userId,
         secret_enc: 'sealed',
         created_at: 1,
       })

@@ -2,7 +2,7 @@
 // and the configuration errors that name APPLINK_GATEWAY_*.
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config';
-import { configVariable, ServiceError } from '../../src/services/errors';
+import { configVariable, ServiceError } from '../../src/errors';
 import { ACCEPTED_PATHS as accepted, REFUSED_PATHS as refused } from './path-cases';
 import { must } from '../helpers/must';
 import {

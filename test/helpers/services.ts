@@ -6,7 +6,7 @@ import { SecretBox } from '../../src/secret-box';
 import { createLogger } from '../../src/logger';
 import { createManagementServices, ssoUsers, type ManagementServices } from '../../src/wiring';
 import { AuditRepository } from '../../src/db/audit';
-import { ServiceError, type ServiceErrorCode } from '../../src/services/errors';
+import { ServiceError, type ServiceErrorCode } from '../../src/errors';
 import { expect } from 'vitest';
 import type { Clock } from '../../src/oauth1/ports';
 

@@ -3,7 +3,7 @@
 import type { Request, Response } from 'express';
 import { describe, expect, it } from 'vitest';
 import { sendServiceError } from '../../src/http/service-errors';
-import { configInvalid, notFound, refused, unavailable, type ServiceError } from '../../src/services/errors';
+import { configInvalid, notFound, refused, unavailable, type ServiceError } from '../../src/errors';
 
 /** Just enough of Express's response to see what was answered. */
 function fakeResponse() {

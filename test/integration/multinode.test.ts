@@ -41,7 +41,11 @@ function startNode(env: Record<string, string>): Promise<Node> {
   let err = '';
   proc.stderr.on('data', (d: Buffer) => (err += d.toString()));
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`node did not start: ${err}`)), 20_000);
+    // a node that never says it listens is stopped, not left running past the test
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL');
+      reject(new Error(`node did not start: ${err}`));
+    }, 20_000);
     proc.stdout.on('data', (d: Buffer) => {
       out += d.toString();
       for (const line of out.split('\n')) {

@@ -18,7 +18,7 @@ import {
   publicKeyPemField,
   usernameField,
 } from '../../src/services/fields';
-import { ServiceError } from '../../src/services/errors';
+import { ServiceError } from '../../src/errors';
 
 const ok = (s: z.ZodType, v: unknown) => parseInput(s, v);
 const refusal = (s: z.ZodType, v: unknown): ServiceError => {

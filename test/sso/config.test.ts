@@ -1,7 +1,7 @@
 // SSO configuration: all-or-nothing, exactly one key source, clear errors naming the variable.
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config';
-import { configVariable, ServiceError } from '../../src/services/errors';
+import { configVariable, ServiceError } from '../../src/errors';
 
 const CORE = {
   APPLINK_SSO_JWKS_URL: 'https://team.cloudflareaccess.com/cdn-cgi/access/certs',

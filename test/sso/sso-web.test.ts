@@ -22,7 +22,7 @@ import {
   type SigningKey,
 } from '../helpers/sso';
 import { loadConfig } from '../../src/config';
-import { configVariable } from '../../src/services/errors';
+import { configVariable } from '../../src/errors';
 import { startServer } from '../../src/server';
 import { createLogger } from '../../src/logger';
 

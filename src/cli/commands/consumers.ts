@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { OPERATOR } from '../../services/actor';
-import { invalidInput } from '../../services/errors';
+import { invalidInput } from '../../errors';
 import { consumerKeyField } from '../../services/fields';
 import type { CliContext } from '../context';
 import { table } from '../io';

@@ -7,7 +7,7 @@ import { openDatabase } from '../../db';
 import { copySqliteToPg } from '../../db/copy';
 import { describeDatabase } from '../../installation';
 import { errorMessage } from '../../error-message';
-import { invalidInput } from '../../services/errors';
+import { invalidInput } from '../../errors';
 import type { CliContext } from '../context';
 import { table } from '../io';
 import { json, options } from '../options';

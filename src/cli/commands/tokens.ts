@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { OPERATOR } from '../../services/actor';
-import { notFound } from '../../services/errors';
+import { notFound } from '../../errors';
 import { idField } from '../../services/fields';
 import { grantFilterInput } from '../../services/grants';
 import type { CliContext } from '../context';

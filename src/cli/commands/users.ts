@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { z } from 'zod';
 import { loadConfig } from '../../config';
 import { OPERATOR } from '../../services/actor';
-import { invalidInput } from '../../services/errors';
+import { invalidInput } from '../../errors';
 import { usernameField } from '../../services/fields';
 import type { CliContext } from '../context';
 import { table, type Io } from '../io';

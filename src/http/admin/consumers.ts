@@ -10,7 +10,7 @@ import { atlassianLink } from '../atlassian-link';
 import { failureRow } from '../failures';
 import { FAILURE_LOG_DEFAULTS } from '../../db/failure-log';
 import type { ConsumerSummary } from '../../services/consumers';
-import type { ServiceError } from '../../services/errors';
+import type { ServiceError } from '../../errors';
 import { text, type AdminContext } from './context';
 
 /** A consumer for the pages: what it is and the signature methods it can use. */

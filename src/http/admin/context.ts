@@ -9,7 +9,7 @@ import type { FailureEntry } from '../../db/failure-log';
 import type { ManagementServices } from '../../wiring';
 import type { UserRecord } from '../../oauth1/ports';
 import { adminActor, type Actor } from '../../services/actor';
-import { notFound } from '../../services/errors';
+import { notFound } from '../../errors';
 import { confirmPage, type Confirm } from './confirm';
 
 export interface AdminRouterDeps {

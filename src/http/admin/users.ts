@@ -8,7 +8,7 @@ import { formBody, newUserForm, parseForm, passwordSetForm, pathId } from '../fo
 import { onServiceError } from '../service-errors';
 import type { UserRecord } from '../../oauth1/ports';
 import type { Actor } from '../../services/actor';
-import { notFound, type ServiceError } from '../../services/errors';
+import { notFound, type ServiceError } from '../../errors';
 import type { ConfirmPage } from './confirm';
 import { text, type AdminContext } from './context';
 

@@ -1,14 +1,7 @@
 // The one error model beside OAuthProblem: every code has a status, a wrong setting names
 // its variable, and a 5xx code shows no operator detail on a page or in JSON.
 import { describe, expect, it } from 'vitest';
-import {
-  configInvalid,
-  configVariable,
-  refused,
-  SERVICE_ERROR_STATUS,
-  ServiceError,
-  unavailable,
-} from '../../src/services/errors';
+import { configInvalid, configVariable, refused, SERVICE_ERROR_STATUS, ServiceError, unavailable } from '../src/errors';
 
 describe('ServiceError', () => {
   it('has a status for every code', () => {
