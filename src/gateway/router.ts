@@ -8,7 +8,7 @@
  * checked before anything reaches the upstream. Every other body is never held: after
  * verification the request stream itself is piped to the upstream.
  */
-import express, { Router, type ErrorRequestHandler, type Request, type RequestHandler, type Response } from 'express';
+import { Router, type ErrorRequestHandler, type Request, type RequestHandler, type Response } from 'express';
 import type { Agent, IncomingMessage, ServerResponse } from 'node:http';
 import { authenticateApiCall } from '../oauth1/flows/api-call';
 import { collectParams, isFormContentType, type CollectedParams } from '../oauth1/params';
@@ -16,6 +16,7 @@ import { OAuthProblem } from '../oauth1/problems';
 import { configuredRoot, requestParts, type ReceivedRequest } from '../http/request-parts';
 import { SESSION_COOKIE } from '../http/web';
 import { closeAfterAnswer } from '../http/close-after-answer';
+import { gatewayBody, type BodyReader } from '../http/body';
 import type { Wiring } from '../wiring';
 import { Assertions } from './assertion';
 import { headerPolicy, upstreamRequestHeaders } from './headers';
@@ -74,7 +75,7 @@ export interface Gateway {
    */
   admit(req: IncomingMessage, match: RouteMatch): void;
   /** reads the body when it must be read before verification (connect-style middleware) */
-  readBody: (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void;
+  readBody: BodyReader;
   /** verifies and forwards one call; resolves when the exchange is over */
   call(
     req: ReceivedRequest,
@@ -113,11 +114,7 @@ function createGateway(s: Wiring): Gateway | null {
   };
   const owned = [SESSION_COOKIE, CLOUDFLARE_COOKIE, ...(s.config.sso ? [s.config.sso.cookie] : [])];
   const policy = headerPolicy(s.config.gatewayForwardHeaders, owned);
-  const readBody = express.raw({
-    type: (req) => (req as Marked)[BUFFER] === true,
-    limit: s.config.gatewayBufferLimit,
-    inflate: false,
-  }) as unknown as Gateway['readBody'];
+  const readBody = gatewayBody(s.config.gatewayBufferLimit, (req) => (req as Marked)[BUFFER] === true);
   // The issuer is the configured base URL (gateway routes require it), never a Host header.
   const issuer = configuredRoot({ baseUrl, basePath: s.config.basePath });
   const proto = baseUrl.protocol.slice(0, -1);

@@ -41,7 +41,7 @@ export function createRequestListener(s: Wiring, app: Express, options: FrontOpt
   const myself = s.config.basePath + MYSELF_PATH;
   const trust = app.get('trust proxy fn') as (addr: string, i: number) => boolean;
   const trustProxy = s.config.trustProxy;
-  const body = signedBody() as unknown as Array<(req: IncomingMessage, res: ServerResponse, next: Next) => void>;
+  const body = signedBody();
   const track = requestTracker(s);
 
   // The request, with its error, to Express: its error handler answers it.
@@ -72,7 +72,7 @@ export function createRequestListener(s: Wiring, app: Express, options: FrontOpt
     locals.routeLabel = MYSELF_PATH;
     const ip = begin(req, res, locals);
     if (ip === null) return;
-    chain(body, req, res, (err) => {
+    body(req, res, (err) => {
       if (err !== undefined) return fail(req, res, err);
       handler(s, req, res, ip).catch((e: unknown) => fail(req, res, e));
     });
@@ -116,27 +116,4 @@ export function createRequestListener(s: Wiring, app: Express, options: FrontOpt
     }
     app(req as Parameters<Express>[0], res as Parameters<Express>[1]);
   };
-}
-
-type Next = (err?: unknown) => void;
-
-/** Runs connect-style middleware (the body reader) in order, outside any framework. */
-function chain(
-  handlers: ReadonlyArray<(req: IncomingMessage, res: ServerResponse, next: Next) => void>,
-  req: IncomingMessage,
-  res: ServerResponse,
-  done: Next,
-): void {
-  let i = 0;
-  const next: Next = (err) => {
-    if (err !== undefined && err !== null) return done(err);
-    const h = handlers[i++];
-    if (!h) return done();
-    try {
-      h(req, res, next);
-    } catch (e) {
-      done(e);
-    }
-  };
-  next();
 }
