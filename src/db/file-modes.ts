@@ -1,6 +1,8 @@
 /**
- * The SQLite file holds password hashes, emails and session ids: only the service's own
- * account may read it. Its directory is created 0700, and the database is created (or,
+ * The SQLite file holds password hashes, emails and session ids, and the master key file
+ * opens every sealed secret: only the service's own account may read them. Their directory
+ * (./data by default, the same one for both) is created 0700 by whichever is made first,
+ * the key file 0600, and the database is created (or,
  * from an older installation, tightened) to 0600 before SQLite opens it; SQLite gives its
  * -wal and -shm files the database file's mode, and they are tightened again once open in
  * case an older run left them wider. Nothing here touches the process umask, which other
@@ -10,14 +12,23 @@ import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 export const DATA_DIRECTORY_MODE = 0o700;
-export const DATABASE_FILE_MODE = 0o600;
+/** the database, its -wal and -shm files, and the master key file */
+export const PRIVATE_FILE_MODE = 0o600;
+const DATABASE_FILE_MODE = PRIVATE_FILE_MODE;
+
+/**
+ * The directory a private file goes in, created 0700 (with every parent it has to create)
+ * when it does not exist; an existing one is the operator's choice and left as it is.
+ */
+export function ensureDataDirectory(file: string): void {
+  const dir = dirname(file);
+  if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: DATA_DIRECTORY_MODE });
+}
 
 /** Before opening: the directory (when it has to be created) and the database file itself. */
 export function prepareSqliteFile(filename: string): void {
   if (filename === ':memory:' || filename.startsWith('file:')) return;
-  const dir = dirname(filename);
-  // mode applies to every directory this creates; an existing one is the operator's choice
-  if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: DATA_DIRECTORY_MODE });
+  ensureDataDirectory(filename);
   closeSync(openSync(filename, 'a', DATABASE_FILE_MODE));
   chmodSync(filename, DATABASE_FILE_MODE);
 }

@@ -9,6 +9,8 @@ import { openDatabase } from '../../src/db';
 import { startTestServer } from '../helpers/server';
 import { PASSWORD } from '../helpers/server';
 import { OPERATOR } from '../../src/services/actor';
+import { loadConfig } from '../../src/config';
+import { openInstallation } from '../../src/installation';
 
 const mode = (p: string) => statSync(p).mode & 0o777;
 const root = mkdtempSync(join(tmpdir(), 'applink-modes-'));
@@ -28,6 +30,24 @@ describe('SQLite file modes', () => {
       }
     } finally {
       await s.stop();
+    }
+  });
+
+  it('a default installation (key file and database in one new folder): the folder is 0700, the key 0600', async () => {
+    // no APPLINK_SECRET_KEY: the key file is made first, in the folder the database then shares
+    const data = join(root, 'default', 'data');
+    const config = loadConfig({
+      APPLINK_DATABASE_URL: `sqlite:${join(data, 'applink.sqlite')}`,
+      APPLINK_SECRET_KEY_FILE: join(data, 'secret.key'),
+    });
+    const { db } = await openInstallation(config, 'create');
+    try {
+      expect(mode(data).toString(8)).toBe('700');
+      expect(mode(join(root, 'default')).toString(8)).toBe('700');
+      expect(mode(join(data, 'secret.key')).toString(8)).toBe('600');
+      expect(mode(join(data, 'applink.sqlite')).toString(8)).toBe('600');
+    } finally {
+      await db.close();
     }
   });
 
