@@ -44,27 +44,22 @@ export class FirstRun {
   async announce(setupUrl: string): Promise<void> {
     if (!(await this.isOpen())) return;
     const code = newCode();
-    await this.knex('setup_code')
-      .insert({ id: 1, code_hash: digest(code), issued_at: Date.now() })
-      .onConflict('id')
-      .merge();
+    await this.store(digest(code), 'replace');
     this.log(setupUrl, code, 'no administrator exists yet');
   }
 
   /** When setup is open but no code exists (all admins were removed later, or the code was used). */
   async ensureCode(setupUrl: string): Promise<void> {
     const code = newCode();
-    await this.knex('setup_code')
-      .insert({ id: 1, code_hash: digest(code), issued_at: Date.now() })
-      .onConflict('id')
-      .ignore();
     // printed only when this one went in: a code already there (this node's or another's) stays
-    if (await this.holds(code)) this.log(setupUrl, code, 'no administrator exists');
+    if (await this.store(digest(code), 'unless-one-exists')) this.log(setupUrl, code, 'no administrator exists');
   }
 
-  private async holds(code: string): Promise<boolean> {
-    const row = await this.knex('setup_code').where({ id: 1 }).first<{ code_hash: string } | undefined>('code_hash');
-    return row?.code_hash === digest(code);
+  /** Stores the code's hash as the one code; false when one existed and was kept. */
+  private async store(hash: string, existing: 'replace' | 'unless-one-exists'): Promise<boolean> {
+    const insert = this.knex('setup_code').insert({ id: 1, code_hash: hash, issued_at: Date.now() }).onConflict('id');
+    const rows: unknown[] = await (existing === 'replace' ? insert.merge() : insert.ignore()).returning('id');
+    return rows.length > 0;
   }
 
   /**
@@ -76,8 +71,9 @@ export class FirstRun {
     const hash = digest(candidate);
     const taken = await this.knex('setup_code').where({ id: 1, code_hash: hash }).delete();
     if (taken !== 1) return null;
+    // (a code another node printed meanwhile is newer, and stays: the newest printed is valid)
     return async () => {
-      await this.knex('setup_code').insert({ id: 1, code_hash: hash, issued_at: Date.now() }).onConflict('id').ignore();
+      await this.store(hash, 'unless-one-exists');
     };
   }
 
