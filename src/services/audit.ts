@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import type { AuditEntry, AuditFilter, AuditRepository } from '../db/audit';
 import type { Transactor } from './transaction';
-import { filterField } from './fields';
+import { filterField, hasControlCharacters } from './fields';
 
 export type { AuditEntry, AuditFilter } from '../db/audit';
 
@@ -18,16 +18,24 @@ const dayField = z.preprocess(
   (v) => (typeof v === 'string' && /^\d{4}-\d{2}-\d{2}$/.test(v) && !Number.isNaN(dayStart(v)) ? v : ''),
   z.string(),
 );
+/** Text a person typed: control characters (NUL included) are refused, never searched for. */
 const lenientText = (max: number) =>
-  z.preprocess((v) => {
-    const r = filterField.safeParse(typeof v === 'string' ? v.slice(0, max) : '');
-    return r.success ? r.data : '';
-  }, z.string());
+  z.preprocess(
+    (v) => (typeof v === 'string' ? v : ''),
+    z
+      .string()
+      .refine((v) => !hasControlCharacters(v), 'a filter must not contain control characters')
+      .transform((v) => {
+        const r = filterField.safeParse(v.slice(0, max));
+        return r.success ? r.data : '';
+      }),
+  );
 
 /**
  * The console's audit filter as typed in the query string: event, user, consumer, from,
- * to (days, inclusive) and page. A filter that cannot match (controls, wrong shapes) is
- * dropped rather than refused: a search box never answers an error page.
+ * to (days, inclusive) and page. Control characters in the text filters are refused
+ * (invalid_input); any other filter that cannot match (a wrong shape, no date) is dropped
+ * rather than refused.
  */
 export const auditQueryInput = z.object({
   event: lenientText(64),
