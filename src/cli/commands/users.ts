@@ -1,7 +1,6 @@
 /** `applink user …`: create, disable, enable, set a password, list. */
 import type { Command } from 'commander';
 import { z } from 'zod';
-import { loadConfig } from '../../config';
 import { OPERATOR } from '../../services/actor';
 import { invalidInput } from '../../errors';
 import { usernameField } from '../../services/fields';
@@ -38,21 +37,21 @@ export function registerUsers(program: Command, { io, withServices }: CliContext
       const o = options(userCreateOptions, raw);
       const password = o.passwordStdin ? await readPassword(io) : undefined;
       if (o.passwordStdin && !password) throw invalidInput('the password read from standard input is empty');
-      const config = loadConfig();
-      const u = await withServices((s) =>
-        s.users.create(OPERATOR, {
+      const { u, sso } = await withServices(async (s) => ({
+        u: await s.users.create(OPERATOR, {
           username: o.username,
           email: o.email,
           displayName: o.displayName,
           password,
           isAdmin: !!o.admin,
         }),
-      );
+        sso: s.config.sso !== null,
+      }));
       // Without a password the user cannot use the sign-in form: say so, and whether SSO is there.
       const signIn = password
         ? ''
         : ` (no password: ${u.username} can sign in only through single sign-on` +
-          `${config.sso ? '' : ', which is not configured (APPLINK_SSO_*)'})`;
+          `${sso ? '' : ', which is not configured (APPLINK_SSO_*)'})`;
       io.out(o.json ? JSON.stringify(u) : `created user ${u.username}${u.isAdmin ? ' (admin)' : ''}${signIn}`);
     });
   user
