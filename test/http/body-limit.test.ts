@@ -2,8 +2,12 @@
 // route: the client below keeps sending chunks (or declares no length at all) and the
 // answer must arrive while it is still sending, long before the body would end.
 import { connect } from 'node:net';
+import { randomBytes } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedConsumer, startTestServer, type TestServer } from '../helpers/server';
+import { parseProblemHeader } from '../helpers/problem-header';
+import { capture } from '../helpers/capture';
 import { FORM_BODY_LIMIT, SIGNED_BODY_LIMIT } from '../../src/http/body';
 
 interface Outcome {
@@ -14,20 +18,19 @@ interface Outcome {
   planned: number;
 }
 
-/** Streams a chunked body of `planned` bytes in 8 KiB chunks, stopping when the answer arrives. */
-function streamUntilAnswered(
-  base: string,
-  path: string,
-  headers: string[],
-  planned = 4 * 1024 * 1024,
-): Promise<Outcome> {
+/**
+ * Streams a chunked body in 8 KiB chunks, stopping when the answer arrives: `body` when
+ * given, else 4 MiB of 'a'.
+ */
+function streamUntilAnswered(base: string, path: string, headers: string[], body?: Buffer): Promise<Outcome> {
+  const planned = body?.length ?? 4 * 1024 * 1024;
   const { hostname, port } = new URL(base);
   return new Promise((resolve, reject) => {
     const socket = connect({ host: hostname, port: Number(port) });
     let sent = 0;
     let answered = -1;
     let received = '';
-    const chunk = Buffer.alloc(8192, 0x61);
+    const filler = Buffer.alloc(8192, 0x61);
     const timer = setTimeout(() => {
       socket.destroy();
       reject(new Error(`no answer; sent ${sent}`));
@@ -52,6 +55,7 @@ function streamUntilAnswered(
     const pump = () => {
       if (answered >= 0 || socket.destroyed) return;
       if (sent >= planned) return void socket.write('0\r\n\r\n');
+      const chunk = body ? body.subarray(sent, sent + 8192) : filler;
       socket.write(`${chunk.length.toString(16)}\r\n`);
       socket.write(chunk);
       socket.write('\r\n');
@@ -95,10 +99,39 @@ describe('bodies over the limit are cut at the limit', () => {
     expect(r.sentBeforeAnswer).toBeLessThan(r.planned);
   });
 
-  it('a gzip body is limited by what it inflates to, and by what is sent', async () => {
-    const r = await streamUntilAnswered(s.url, '/oauth/request-token', [FORM, 'Content-Encoding: gzip']);
-    expect(r.head).toMatch(/^HTTP\/1\.1 (413|400) /);
+  // Real gzip, so that the answer cannot be the 400 of a body that is no gzip at all.
+  // 16 MiB of zeros is a few KiB on the wire: only the inflated size passes the limit.
+  // A run of empty gzip members (each ~20 bytes, inflating to nothing) is 4 MiB on the
+  // wire and no bytes inflated: only what is sent passes the limit. Random bytes do not
+  // compress: both pass it together.
+  const emptyMember = gzipSync(Buffer.alloc(0));
+  const gzipCases: Array<[string, Buffer]> = [
+    ['inflates past the limit', gzipSync(Buffer.alloc(16 * 1024 * 1024))],
+    [
+      'sends past the limit, inflating to nothing',
+      Buffer.concat(Array.from({ length: Math.ceil((4 * 1024 * 1024) / emptyMember.length) }, () => emptyMember)),
+    ],
+    ['sends past the limit (random bytes)', gzipSync(randomBytes(4 * 1024 * 1024))],
+  ];
+  it.each(gzipCases)('a gzip body is limited by what it inflates to, and by what is sent: %s', async (_name, gz) => {
+    const r = await streamUntilAnswered(s.url, '/oauth/request-token', [FORM, 'Content-Encoding: gzip'], gz);
+    expect(r.head).toMatch(/^HTTP\/1\.1 413 /);
+    expect(r.head.toLowerCase()).toContain('connection: close');
     expect(r.sentBeforeAnswer).toBeLessThan(SIGNED_BODY_LIMIT + 256 * 1024);
+    const problem = parseProblemHeader(
+      capture(/\r\nWWW-Authenticate: ([^\r]+)/i, r.head, 'the WWW-Authenticate header'),
+    );
+    expect(problem).toMatchObject({
+      oauth_problem: 'parameter_rejected',
+      oauth_problem_advice: `The request body is larger than ${SIGNED_BODY_LIMIT / 1024} KiB.`,
+    });
+  });
+
+  it('the gzip bodies above are what they claim to be', () => {
+    const [inflating, empty, random] = gzipCases.map(([, gz]) => gz);
+    expect(inflating?.length).toBeLessThan(SIGNED_BODY_LIMIT);
+    expect(empty?.length).toBeGreaterThan(SIGNED_BODY_LIMIT + 256 * 1024);
+    expect(random?.length).toBeGreaterThan(SIGNED_BODY_LIMIT + 256 * 1024);
   });
 
   it('a body within the limit is read whole (the server still answers normally)', async () => {
