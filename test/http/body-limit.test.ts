@@ -5,7 +5,8 @@ import { connect } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { seedConsumer, startTestServer, type TestServer } from '../helpers/server';
+import { PASSWORD, seedConsumer, seedUser, startTestServer, type TestServer } from '../helpers/server';
+import { browse, CookieJar, csrfOf } from '../helpers/browser';
 import { parseProblemHeader } from '../helpers/problem-header';
 import { capture } from '../helpers/capture';
 import { FORM_BODY_LIMIT, SIGNED_BODY_LIMIT } from '../../src/http/body';
@@ -141,5 +142,21 @@ describe('bodies over the limit are cut at the limit', () => {
       body: `username=a&password=b&pad=${'p'.repeat(FORM_BODY_LIMIT - 100)}`,
     });
     expect(res.status).toBe(403); // read, then refused for its missing CSRF token
+    // A refusal could come from a body never read; a sign-in cannot: the token and the
+    // credentials come after the padding, so the server read up to the body's last byte.
+    await seedUser(s, 'padded');
+    const jar = new CookieJar();
+    const csrf = csrfOf(await (await browse(jar, `${s.url}/login`)).text());
+    const fields = new URLSearchParams({ _csrf: csrf, username: 'padded', password: PASSWORD }).toString();
+    const body = `pad=${'p'.repeat(FORM_BODY_LIMIT - fields.length - 5)}&${fields}`;
+    expect(body.length).toBe(FORM_BODY_LIMIT);
+    const signedIn = await browse(jar, `${s.url}/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body,
+    });
+    expect(signedIn.status).toBe(302);
+    expect(signedIn.headers.get('location')).toBe('/profile/authorized-apps');
+    expect(jar.has('applink.sid')).toBe(true);
   });
 });
