@@ -13,7 +13,7 @@ import {
   unknownKeys,
   type FailureReport,
 } from '../../src/db/failure-log';
-import { freshDatabase, type FreshDatabase } from '../helpers/db';
+import { freshDatabase, rowCount, type FreshDatabase } from '../helpers/db';
 import { testDatabases } from '../helpers/server';
 import { must } from '../helpers/must';
 
@@ -51,7 +51,7 @@ describe.each(await testDatabases())('failure log on %s', (kind) => {
     hint: 'clock',
     ...over,
   });
-  const rows = async () => Number(((await db.knex('consumer_failures').count({ n: '*' }).first()) as { n: string }).n);
+  const rows = () => rowCount(db, 'consumer_failures');
   const clear = () => db.knex('consumer_failures').delete();
 
   it('identical failures are one row with a count; the newest facts win', async () => {

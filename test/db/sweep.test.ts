@@ -6,7 +6,7 @@ import { sweep, EXPIRED_REQUEST_TOKEN_GRACE_MS } from '../../src/db/sweep';
 import { startServer } from '../../src/server';
 import { loadConfig } from '../../src/config';
 import { createLogger } from '../../src/logger';
-import { freshDatabase, type FreshDatabase } from '../helpers/db';
+import { freshDatabase, rowCount, type FreshDatabase } from '../helpers/db';
 import { testDatabases } from '../helpers/server';
 import { must } from '../helpers/must';
 
@@ -47,9 +47,6 @@ async function seed(db: Database, stale: number, fresh: number) {
   for (let i = 0; i < sessions.length; i += 500) await knex('sessions').insert(sessions.slice(i, i + 500));
 }
 
-const count = async (db: Database, table: string) =>
-  Number(((await db.knex(table).count({ n: '*' }).first()) as { n: number | string }).n);
-
 describe.each(await testDatabases())('sweep on %s', (kind) => {
   let fresh: FreshDatabase;
   let db: Database;
@@ -64,7 +61,7 @@ describe.each(await testDatabases())('sweep on %s', (kind) => {
     await seed(db, 23, 11);
     const r = await sweep(db, NOW, WINDOW, { batchSize: 5 });
     expect(r).toEqual({ nonces: 23, requestTokens: 23, sessions: 23, throttles: 0 });
-    expect(await count(db, 'nonces')).toBe(11);
+    expect(await rowCount(db, 'nonces')).toBe(11);
     expect((await db.knex('nonces').select<Array<{ nonce: string }>>('nonce')).every((n) => n.nonce[0] === 'f')).toBe(
       true,
     );
@@ -72,7 +69,7 @@ describe.each(await testDatabases())('sweep on %s', (kind) => {
       (t) => t.token_hash,
     );
     expect(rts.sort()).toEqual(['recent', ...Array.from({ length: 11 }, (_, i) => `live${i}`)].sort());
-    expect(await count(db, 'sessions')).toBe(11);
+    expect(await rowCount(db, 'sessions')).toBe(11);
     expect(await sweep(db, NOW, WINDOW)).toEqual({ nonces: 0, requestTokens: 0, sessions: 0, throttles: 0 });
   });
 
@@ -82,9 +79,11 @@ describe.each(await testDatabases())('sweep on %s', (kind) => {
     const results = await Promise.all(nodes.map((n) => sweep(n, NOW, WINDOW, { batchSize: 200 })));
     const sum = (k: 'nonces' | 'requestTokens' | 'sessions') => results.reduce((a, r) => a + r[k], 0);
     expect([sum('nonces'), sum('requestTokens'), sum('sessions')]).toEqual([3000, 3000, 3000]);
-    expect([await count(db, 'nonces'), await count(db, 'request_tokens'), await count(db, 'sessions')]).toEqual([
-      100, 101, 100,
-    ]);
+    expect([
+      await rowCount(db, 'nonces'),
+      await rowCount(db, 'request_tokens'),
+      await rowCount(db, 'sessions'),
+    ]).toEqual([100, 101, 100]);
   });
 
   it('does not hold requests up: a query issued during a long sweep is answered before the sweep ends', async () => {
@@ -96,7 +95,7 @@ describe.each(await testDatabases())('sweep on %s', (kind) => {
     });
     await new Promise((r) => setImmediate(r));
     // answered while the sweep is under way: most stale nonces are still there
-    const left = await count(db, 'nonces');
+    const left = await rowCount(db, 'nonces');
     expect(swept).toBe(false);
     expect(left).toBeGreaterThan(10_000);
     expect((await sweeping).nonces).toBe(20_000);

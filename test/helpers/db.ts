@@ -5,9 +5,11 @@ import { mkdtempSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Knex } from 'knex';
 import { openDatabase, type Database } from '../../src/db';
 import type { DatabaseConfig } from '../../src/config';
 import { createTempPgDatabase } from './pg';
+import { must } from './must';
 import type { TestDatabase } from './server';
 
 export interface FreshDatabase {
@@ -52,4 +54,10 @@ export async function migratedDatabase(kind: TestDatabase): Promise<{ fresh: Fre
   const db = fresh.open();
   await db.migrate();
   return { fresh, db };
+}
+
+/** The number of rows in `table` (a number on both databases: PostgreSQL counts as a string). */
+export async function rowCount(db: Knex | Pick<Database, 'knex'>, table: string): Promise<number> {
+  const knex = typeof db === 'function' ? db : db.knex;
+  return Number(must(await knex(table).count({ n: '*' }).first(), `the row count of ${table}`).n);
 }

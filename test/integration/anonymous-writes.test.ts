@@ -11,13 +11,12 @@ import { assertion, KeySetServer, signingKey, ssoEnv, type SigningKey } from '..
 import { SETUP_LIMITS, SIGN_IN_LIMITS } from '../../src/services/brakes';
 import { attempt } from '../helpers/sign-in';
 import { must } from '../helpers/must';
+import { rowCount } from '../helpers/db';
 
-const rows = async (s: TestServer, table: string) =>
-  Number(must(await s.services.db.knex(table).count({ n: '*' }).first(), `the row count of ${table}`).n);
 const sizes = async (s: TestServer) => ({
-  sessions: await rows(s, 'sessions'),
-  audit: await rows(s, 'audit_events'),
-  throttles: await rows(s, 'throttles'),
+  sessions: await rowCount(s.services.db, 'sessions'),
+  audit: await rowCount(s.services.db, 'audit_events'),
+  throttles: await rowCount(s.services.db, 'throttles'),
 });
 
 describe.each(await testDatabases())('anonymous floods on %s', (database) => {

@@ -11,6 +11,7 @@ import { approve, browse, CookieJar, signIn, verifierFrom } from '../helpers/bro
 import { oauth1aClient, type Client, type Method } from '../helpers/clients';
 import { runCli } from '../helpers/cli';
 import { must } from '../helpers/must';
+import { rowCount } from '../helpers/db';
 
 const onPg = (await testDatabases()).filter((d) => d === 'pg');
 
@@ -75,7 +76,7 @@ describe.each(onPg)('applink db copy: SQLite to %s', () => {
     const before = await sqlite.services.grants.list({ includeRevoked: true });
     const counts: Record<string, number> = {};
     for (const t of ['users', 'consumers', 'access_tokens', 'request_tokens', 'sessions', 'audit_events', 'nonces'])
-      counts[t] = Number(((await sqlite.services.db.knex(t).count({ n: '*' }).first()) as { n: number | string }).n);
+      counts[t] = await rowCount(sqlite.services.db, t);
     await sqlite.close(); // the SQLite server stops before the copy
 
     // --- the copy

@@ -10,7 +10,7 @@ import { SecretBox } from '../../src/secret-box';
 import type { AuditEvent, Clock, UserRecord } from '../../src/oauth1/ports';
 import { adminActor, OPERATOR, userActor, type Actor } from '../../src/services/actor';
 import { rsaKeys } from '../helpers/server';
-import { migratedDatabase, type FreshDatabase } from '../helpers/db';
+import { migratedDatabase, rowCount, type FreshDatabase } from '../helpers/db';
 import { testDatabases } from '../helpers/server';
 import { FailingAudits, rejectsWith, servicesOn } from '../helpers/services';
 import { must } from '../helpers/must';
@@ -66,14 +66,12 @@ describe.each(await testDatabases())('management services on %s', (kind) => {
       ip: e.ip,
       detail: e.detail === null ? null : (JSON.parse(e.detail) as Record<string, unknown>),
     }));
-  const count = async (table: string) =>
-    Number(((await knex(table).count({ n: '*' }).first()) as { n: string | number }).n);
   /** Everything an action could have changed, to compare before and after a failed one. */
   const snapshot = async () => ({
     users: await knex('users').orderBy('id'),
     consumers: await knex('consumers').orderBy('id'),
     tokens: await knex('access_tokens').orderBy('id'),
-    audit: await count('audit_events'),
+    audit: await rowCount(knex, 'audit_events'),
   });
   const grantFor = async (userId: number, consumerId: number) => {
     const [row] = await knex('access_tokens')
@@ -133,7 +131,7 @@ describe.each(await testDatabases())('management services on %s', (kind) => {
     }
     await s.consumers.create(admin, { key: 'dup', name: 'One' });
     await rejectsWith(s.consumers.create(admin, { key: 'dup', name: 'Two' }), 'conflict');
-    expect(await count('consumers')).toBe(1);
+    expect(await rowCount(knex, 'consumers')).toBe(1);
   });
 
   it('updates, disables, enables and deletes a consumer, each audited once', async () => {
@@ -148,7 +146,7 @@ describe.each(await testDatabases())('management services on %s', (kind) => {
     expect(Number(((await knex('consumers').first()) as { disabled_at: number | string }).disabled_at)).toBe(T0 + 5000);
     expect((await s.consumers.setDisabled(admin, { key: 'wiki' }, false)).changed).toBe(true);
     expect(await s.consumers.delete(OPERATOR, { key: 'wiki' })).toMatchObject({ key: 'wiki' });
-    expect(await count('access_tokens')).toBe(0);
+    expect(await rowCount(knex, 'access_tokens')).toBe(0);
     await rejectsWith(s.consumers.delete(admin, { key: 'wiki' }), 'not_found');
     await rejectsWith(s.consumers.update(admin, { id: 999 }, { name: 'x' }), 'not_found');
     expect((await audit()).map((e) => e.event)).toEqual([
@@ -238,7 +236,7 @@ describe.each(await testDatabases())('management services on %s', (kind) => {
       s.users.create({ kind: 'sso', ip: null }, { username: 'x', email: 'x@e.com', isAdmin: true }),
       'forbidden',
     );
-    expect(await count('consumers')).toBe(0);
+    expect(await rowCount(knex, 'consumers')).toBe(0);
   });
 
   it('changes the own display name through the API, audited with consumer and token', async () => {
