@@ -44,6 +44,11 @@ describe.each(await testDatabases())('anonymous floods on %s', (database) => {
       expect(res.status).toBe(200);
       expect(res.headers.getSetCookie().some((c) => c.startsWith('applink.sid='))).toBe(false);
       expect((await fetch(`${s.url}/oauth/authorize?oauth_token=t${i}`, { redirect: 'manual' })).status).toBe(302);
+      // no administrator yet: setup is open, and its form is signed-out too
+      const setup = await fetch(`${s.url}/setup`);
+      expect(setup.status).toBe(200);
+      expect(await setup.text()).toContain('name="setupCode"');
+      expect(setup.headers.getSetCookie().some((c) => c.startsWith('applink.sid='))).toBe(false);
     }
     expect(await sizes(s)).toEqual(before);
   });
