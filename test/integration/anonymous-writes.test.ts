@@ -54,11 +54,12 @@ describe.each(await testDatabases())('anonymous floods on %s', (database) => {
   });
 
   it('60 bad assertions add at most two audit rows per kind and address, and one counter', async () => {
+    const from = '198.51.100.77';
     const before = await sizes(s);
     for (let i = 0; i < 60; i++) {
       const bad = await assertion(stranger, { email: 'alice@example.com', jti: String(i) });
       const res = await fetch(`${s.url}/profile/authorized-apps`, {
-        headers: { 'cf-access-jwt-assertion': bad, 'x-forwarded-for': '198.51.100.77' },
+        headers: { 'cf-access-jwt-assertion': bad, 'x-forwarded-for': from },
         redirect: 'manual',
       });
       expect(res.status).toBe(302);
@@ -67,6 +68,21 @@ describe.each(await testDatabases())('anonymous floods on %s', (database) => {
     expect(after.sessions).toBe(before.sessions);
     expect(after.audit - before.audit).toBeLessThanOrEqual(2);
     expect(after.throttles - before.throttles).toBeLessThanOrEqual(1);
+    // sampling is deterministic: the 1st and the 10th refusal are written, counted in one row
+    expect(after.audit - before.audit).toBe(2);
+    expect(after.throttles - before.throttles).toBe(1);
+    const refused = (await s.services.audits.list({ event: 'sso.refused', limit: 1000 })).filter((e) => e.ip === from);
+    const details = refused.map(
+      (e) => JSON.parse(must(e.detail, 'the detail of an sso.refused event')) as { reason: string; count: number },
+    );
+    expect(details.map((d) => d.count).sort((a, b) => a - b)).toEqual([1, 10]);
+    const reason = must(details[0], 'an sso.refused event').reason;
+    expect(details.map((d) => d.reason)).toEqual([reason, reason]);
+    const counter = await s.services.db
+      .knex('throttles')
+      .where({ bucket: `audit:sso.refused:${reason}:${from}` })
+      .first<{ hits: number | string } | undefined>('hits');
+    expect(Number(must(counter, 'the sampling counter').hits)).toBe(60);
   });
 
   it('60 braked sign-ins add at most two audit rows', async () => {
