@@ -72,22 +72,31 @@ describe.each(await testDatabases())('sign-in brakes on %s', (database) => {
     }
   });
 
+  // 60 braked attempts, exactly: the 1st and 10th braked ones are sampled into the audit
+  // log, each judged one (a try the doubling delay let through) writes its login.failed,
+  // and nothing else is written: no session, one new counter (the sampling's).
   it('a flood of braked attempts adds a handful of audit rows and one counter', async () => {
     const from = '203.0.113.70';
     for (let i = 0; i < SIGN_IN_LIMITS.freeFailures; i++) await attempt(s.url, 'carol', `x-${i}`, from);
     const throttledRows = async () => (await s.services.audits.list({ event: 'login.throttled', limit: 1000 })).length;
     const before = await throttledRows();
     const counters = await rowCount(s.services.db, 'throttles');
+    const auditRows = await rowCount(s.services.db, 'audit_events');
+    const sessions = await rowCount(s.services.db, 'sessions');
+    const flood = 60;
     let braked = 0;
-    for (let i = 0; i < 40; i++) {
+    for (let i = 0; i < flood; i++) {
       // judged again only each time the (doubling) delay has passed
       const status = (await attempt(s.url, 'carol', `y-${i}`, from)).status;
       expect([401, 429]).toContain(status);
       if (status === 429) braked++;
     }
-    expect(braked).toBeGreaterThanOrEqual(30);
-    expect((await throttledRows()) - before).toBeLessThanOrEqual(2); // the 1st and the 10th
-    expect(await rowCount(s.services.db, 'throttles')).toBeLessThanOrEqual(counters + 1); // its sampling counter
+    expect(braked).toBeGreaterThanOrEqual(50);
+    expect(await rowCount(s.services.db, 'sessions')).toBe(sessions);
+    expect((await throttledRows()) - before).toBe(2); // the 1st and the 10th
+    // the sampled throttles (1st, 10th) and the few judged failures the doubling delays let through
+    expect((await rowCount(s.services.db, 'audit_events')) - auditRows).toBe(2 + (flood - braked));
+    expect(await rowCount(s.services.db, 'throttles')).toBe(counters + 1); // its sampling counter
     const sampled = await s.services.audits.list({ event: 'login.throttled' });
     expect(
       sampled.map(
