@@ -84,6 +84,16 @@ describe('one trusted hop (APPLINK_TRUST_PROXY=on)', () => {
     expect(bad.params.oauth_problem).toBe('signature_method_rejected');
     const bad2 = await send(['https, https', 'http']);
     expect(bad2.params.oauth_problem).toBe('signature_method_rejected');
+    // and the other way round: the client's http lines first, the proxy's https last
+    for (const lines of [
+      ['http', 'https'],
+      ['http, http', 'https'],
+      ['http', 'ftp', 'https'],
+    ]) {
+      const good = await send(lines);
+      expect(good.status, `${JSON.stringify(lines)}: ${good.body}`).toBe(200);
+      expect(good.params.oauth_token, JSON.stringify(lines)).toBeTruthy();
+    }
   });
 
   it('X-Forwarded-Host: the signature is checked against the trusted hop, not the first entry', async () => {
