@@ -109,7 +109,7 @@ describe('`next` over HTTP', () => {
   afterAll(() => s.stop());
 
   it('sign-in goes home instead of off-site, for every variant', async () => {
-    for (const bad of OFF_SITE.slice(0, 30)) {
+    for (const bad of OFF_SITE) {
       const jar = new CookieJar();
       const page = await browse(jar, `${s.url}/login`);
       const res = await browse(
