@@ -18,6 +18,7 @@ import { freshDatabase } from '../helpers/db';
 import { PG_ADMIN_URL } from '../helpers/pg';
 import { keyId, SecretBox } from '../../src/secret-box';
 import { must } from '../helpers/must';
+import { capture } from '../helpers/capture';
 
 const KINDS = await testDatabases();
 vi.setConfig({ testTimeout: 240_000 });
@@ -316,12 +317,12 @@ describe.each(KINDS)('the key is checked before anything is written, on %s', (ki
 
       const repaired = await applink(env, ['keys', 'repair', '--forget-key', idC]);
       expect(repaired.code, repaired.err).toBe(0);
-      const newSecret = /consumer bad: new secret (\S+)/.exec(repaired.out)?.[1];
+      const newSecret = capture(/consumer bad: new secret (\S+)/, repaired.out, 'the new secret');
       expect(newSecret).toMatch(/^[A-Za-z0-9_-]{43}$/);
       expect(repaired.out).toContain('1 access tokens revoked');
 
       server = await spawnServer({ ...env, APPLINK_PORT: '0', APPLINK_LOG_LEVEL: 'info' });
-      expect((await requestToken('bad', must(newSecret, 'the new secret'))).status).toBe(200);
+      expect((await requestToken('bad', newSecret)).status).toBe(200);
       expect((await requestToken('bad', badSecret)).status).toBe(401);
       expect((await requestToken('good', good.consumerSecret)).status).toBe(200);
       const check = fresh.open();

@@ -22,6 +22,7 @@ import {
   type Upstream,
 } from '../helpers/gateway';
 import { must } from '../helpers/must';
+import { capture } from '../helpers/capture';
 
 let up: Upstream;
 let server: TestServer;
@@ -533,8 +534,9 @@ describe("docs/gateway.md's upstream example", () => {
 
   it('verifies the assertion and greets the user', async () => {
     const doc = readFileSync(join(PROJECT_ROOT, 'docs', 'gateway.md'), 'utf8');
-    const code = must(
-      /\*\*The upstream's side\*\*[\s\S]*?```js\n([\s\S]*?)```/.exec(doc)?.[1],
+    const code = capture(
+      /\*\*The upstream's side\*\*[\s\S]*?```js\n([\s\S]*?)```/,
+      doc,
       "the upstream's example in docs/gateway.md",
     );
     expect(code.trim().split('\n')).toHaveLength(10);

@@ -7,6 +7,7 @@ import { HEADER_BASE_STRING_LIMIT, clientErrorResponse, problemBody, problemHead
 import { percentEncode } from '../../src/oauth1/encoding';
 import { parseProblemHeader } from '../helpers/problem-header';
 import { must } from '../helpers/must';
+import { capture } from '../helpers/capture';
 
 const REALM = 'https://links.example.com/applink';
 const body = (p: OAuthProblem) => Object.fromEntries(new URLSearchParams(problemBody(p)));
@@ -68,7 +69,7 @@ describe('problem header and body', () => {
 
   it('the raw answer to an unparseable request uses the same header', () => {
     const { raw } = clientErrorResponse(Object.assign(new Error('x'), { code: 'HPE_HEADER_OVERFLOW' }), REALM);
-    const header = must(/\r\nWWW-Authenticate: ([^\r]+)\r\n/.exec(raw)?.[1], 'the WWW-Authenticate header');
+    const header = capture(/\r\nWWW-Authenticate: ([^\r]+)\r\n/, raw, 'the WWW-Authenticate header');
     expect(parseProblemHeader(header)).toMatchObject({ realm: REALM, oauth_problem: 'parameter_rejected' });
     expect(raw).toMatch(/^HTTP\/1\.1 431 /);
   });

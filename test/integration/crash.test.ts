@@ -15,6 +15,7 @@ import { browse, CookieJar, csrfOf, form, signIn, verifierFrom } from '../helper
 import { signedFetch } from '../helpers/sign';
 import { hashToken } from '../../src/oauth1/tokens';
 import { must } from '../helpers/must';
+import { credentialsOf } from '../helpers/credentials';
 
 const dir = mkdtempSync(join(tmpdir(), 'applink-crash-'));
 const file = join(dir, 'applink.sqlite');
@@ -81,8 +82,7 @@ describe('crash safety (kill -9)', { timeout: 180_000 }, () => {
               oauth: { oauth_callback: 'oob' },
             });
             if (rt.status !== 200) throw new Error(`request token ${rt.status} ${rt.body}`);
-            const token = must(rt.params.oauth_token, 'the request token');
-            const secret = must(rt.params.oauth_token_secret, 'the request token secret');
+            const { token, secret } = credentialsOf(rt.params, 'request token');
             const consent = await browse(jar, `${base}/oauth/authorize?oauth_token=${encodeURIComponent(token)}`);
             const html = await consent.text();
             if (consent.status !== 200) throw new Error(`consent ${consent.status}`);
@@ -101,10 +101,7 @@ describe('crash safety (kill -9)', { timeout: 180_000 }, () => {
               oauth: { oauth_verifier: verifier },
             });
             if (at.status !== 200) throw new Error(`access token ${at.status} ${at.body}`);
-            const grant = {
-              token: must(at.params.oauth_token, 'the access token'),
-              secret: must(at.params.oauth_token_secret, 'the access token secret'),
-            };
+            const grant = credentialsOf(at.params, 'access token');
             seen.grants.push(grant);
             const call = await signedFetch(`${base}/rest/api/1/myself`, {
               consumerKey: consumer.key,
@@ -165,10 +162,7 @@ describe('crash safety (kill -9)', { timeout: 180_000 }, () => {
         expect(r.params.oauth_problem).toBe('token_rejected');
       } else {
         expect(r.status, r.body).toBe(200);
-        const again = {
-          token: must(r.params.oauth_token, 'the access token'),
-          secret: must(r.params.oauth_token_secret, 'the access token secret'),
-        };
+        const again = credentialsOf(r.params, 'access token');
         expect((await call(again)).status).toBe(200);
       }
     }

@@ -7,6 +7,7 @@ import { approve, browse, CookieJar, csrfOf, form, signIn, verifierFrom } from '
 import { signedFetch } from '../helpers/sign';
 import { parseProblemHeader } from '../helpers/problem-header';
 import { must } from '../helpers/must';
+import { credentialsOf } from '../helpers/credentials';
 
 describe.each(await testDatabases())('current user and consumer state at every step on %s', (database) => {
   let s: TestServer;
@@ -47,8 +48,7 @@ describe.each(await testDatabases())('current user and consumer state at every s
       return {
         status: r.status,
         problem: r.params.oauth_problem,
-        token: must(r.params.oauth_token, 'the request token'),
-        secret: must(r.params.oauth_token_secret, 'the request token secret'),
+        ...credentialsOf(r.params, 'request token'),
       };
     };
     const exchange = (rt: { token: string; secret: string }, verifier: string) =>
@@ -134,10 +134,7 @@ describe.each(await testDatabases())('current user and consumer state at every s
     const verifier = await verifierFrom(await approve(s.url, rt.token, f.user));
     const at = await f.exchange(rt, verifier);
     expect(at.status).toBe(200);
-    const token = {
-      token: must(at.params.oauth_token, 'the access token'),
-      secret: must(at.params.oauth_token_secret, 'the access token secret'),
-    };
+    const token = credentialsOf(at.params, 'access token');
     const handle = must(at.params.oauth_session_handle, 'the session handle');
     const renew = () =>
       signedFetch(`${s.url}/oauth/access-token`, {
@@ -179,10 +176,7 @@ describe.each(await testDatabases())('current user and consumer state at every s
       }
       if (count === 1) {
         const granted = must(ok[0], 'the exchange that answered 200').params;
-        const token = {
-          token: must(granted.oauth_token, 'the access token'),
-          secret: must(granted.oauth_token_secret, 'the access token secret'),
-        };
+        const token = credentialsOf(granted, 'access token');
         expect(problem(await f.myself(token))).toBe('401 permission_denied');
       }
     }

@@ -19,6 +19,7 @@ import { browse, CookieJar, csrfOf, form, signIn } from '../helpers/browser';
 import { runCli } from '../helpers/cli';
 import { capture } from '../helpers/capture';
 import { must } from '../helpers/must';
+import { credentialsOf } from '../helpers/credentials';
 
 const onPg = (await testDatabases()).filter((d) => d === 'pg');
 
@@ -153,13 +154,7 @@ describe.each(onPg)('two nodes on one %s database', () => {
     token: string;
     secret: string;
   }
-  const parse = (body: string): Token => {
-    const p = new URLSearchParams(body);
-    return {
-      token: must(p.get('oauth_token'), 'oauth_token in the answer'),
-      secret: must(p.get('oauth_token_secret'), 'oauth_token_secret in the answer'),
-    };
-  };
+  const parse = (body: string): Token => credentialsOf(Object.fromEntries(new URLSearchParams(body)));
 
   const requestToken = async (node: Node, consumer = 'wiki'): Promise<Token> => {
     const r = await send(

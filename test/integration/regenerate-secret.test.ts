@@ -11,6 +11,7 @@ import { linkApp, type Linked } from '../helpers/gateway';
 import { signedFetch } from '../helpers/sign';
 import { runCli } from '../helpers/cli';
 import { must } from '../helpers/must';
+import { capture } from '../helpers/capture';
 
 const MYSELF = '/rest/api/1/myself';
 
@@ -63,9 +64,13 @@ describe.each(await testDatabases())('regenerating a consumer secret on %s', (da
     expect(res.status).toBe(200);
     expect(res.headers.get('cache-control')).toBe('no-store');
     const page = await res.text();
-    const secret = /id="consumer-secret" class="copy" readonly value="([^"]+)"/.exec(page)?.[1];
+    const secret = capture(
+      /id="consumer-secret" class="copy" readonly value="([^"]+)"/,
+      page,
+      'the new secret on the page',
+    );
     expect(secret).toMatch(/^[A-Za-z0-9_-]{20,}$/);
-    return must(secret, 'the new secret on the page');
+    return secret;
   };
 
   it('in the console: the new secret is shown once, the old one is dead at once, grants stay', async () => {
@@ -151,9 +156,8 @@ describe.each(await testDatabases())('regenerating a consumer secret on %s', (da
     // Text output says it once and warns; an unknown key is one line on stderr, exit 1.
     const text = await runCli(['consumer', 'regenerate-secret', '--key', 'jira'], env);
     expect(text.code, text.stderr).toBe(0);
-    const printed = /^consumer secret: (\S+)$/m.exec(text.stdout)?.[1];
-    expect(printed).toMatch(/^[A-Za-z0-9_-]{20,}$/);
-    const secret = must(printed, 'the printed secret');
+    const secret = capture(/^consumer secret: (\S+)$/m, text.stdout, 'the printed secret');
+    expect(secret).toMatch(/^[A-Za-z0-9_-]{20,}$/);
     expect(text.stdout).toContain('The previous secret no longer works');
     expect((await callWith(out.consumerSecret)).params.oauth_problem).toBe('signature_invalid');
     expect((await callWith(secret)).status).toBe(200);
@@ -214,11 +218,15 @@ describe.each(await testDatabases())('regenerating a consumer secret on %s', (da
       form({ _csrf: csrfOf(confirm) }),
     );
     expect(res.status).toBe(200);
-    const secret = /id="consumer-secret" class="copy" readonly value="([^"]+)"/.exec(await res.text())?.[1];
+    const secret = capture(
+      /id="consumer-secret" class="copy" readonly value="([^"]+)"/,
+      await res.text(),
+      'the new secret on the page',
+    );
     const rt = await signedFetch(`${server.url}/oauth/request-token`, {
       method: 'POST',
       consumerKey: 'rsa-only',
-      consumerSecret: must(secret, 'the new secret on the page'),
+      consumerSecret: secret,
       oauth: { oauth_callback: 'oob' },
     });
     expect(rt.status, rt.body).toBe(200);
