@@ -10,17 +10,23 @@ export interface StreamOutcome {
   planned: number;
 }
 
-/**
- * Streams a body of `planned` bytes in 8 KiB chunks, stopping when the answer arrives.
- * `framing`: chunked (no length declared), or a Content-Length declaring all of it.
- */
+export interface StreamOptions {
+  /** the bytes to send (default: `size` bytes of 'a') */
+  body?: Buffer;
+  /** how many bytes of 'a' to send when no body is given (default 4 MiB) */
+  size?: number;
+  /** chunked (no length declared, the default), or a Content-Length declaring all of it */
+  framing?: 'chunked' | 'length';
+}
+
+/** Streams a body in 8 KiB chunks, stopping when the answer arrives. */
 export function streamUntilAnswered(
   base: string,
   path: string,
   headers: string[],
-  planned = 4 * 1024 * 1024,
-  framing: 'chunked' | 'length' = 'chunked',
+  { body, size = 4 * 1024 * 1024, framing = 'chunked' }: StreamOptions = {},
 ): Promise<StreamOutcome> {
+  const planned = body?.length ?? size;
   const { hostname, port } = new URL(base);
   const chunked = framing === 'chunked';
   return new Promise((resolve, reject) => {
@@ -28,7 +34,7 @@ export function streamUntilAnswered(
     let sent = 0;
     let answered = -1;
     let received = '';
-    const chunk = Buffer.alloc(8192, 0x61);
+    const filler = Buffer.alloc(8192, 0x61);
     const timer = setTimeout(() => {
       socket.destroy();
       reject(new Error(`no answer; sent ${sent}`));
@@ -57,6 +63,7 @@ export function streamUntilAnswered(
         if (chunked) socket.write('0\r\n\r\n');
         return;
       }
+      const chunk = body ? body.subarray(sent, sent + 8192) : filler;
       if (chunked) socket.write(`${chunk.length.toString(16)}\r\n`);
       socket.write(chunk);
       if (chunked) socket.write('\r\n');

@@ -1,7 +1,6 @@
 // A body over its limit is cut at the limit and answered 413 at once, on every kind of
 // route: the client below keeps sending chunks (or declares no length at all) and the
 // answer must arrive while it is still sending, long before the body would end.
-import { connect } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,62 +9,7 @@ import { browse, CookieJar, csrfOf } from '../helpers/browser';
 import { parseProblemHeader } from '../helpers/problem-header';
 import { capture } from '../helpers/capture';
 import { FORM_BODY_LIMIT, SIGNED_BODY_LIMIT } from '../../src/http/body';
-
-interface Outcome {
-  head: string;
-  /** body bytes the client had sent when the answer began */
-  sentBeforeAnswer: number;
-  /** the client would have sent this many */
-  planned: number;
-}
-
-/**
- * Streams a chunked body in 8 KiB chunks, stopping when the answer arrives: `body` when
- * given, else 4 MiB of 'a'.
- */
-function streamUntilAnswered(base: string, path: string, headers: string[], body?: Buffer): Promise<Outcome> {
-  const planned = body?.length ?? 4 * 1024 * 1024;
-  const { hostname, port } = new URL(base);
-  return new Promise((resolve, reject) => {
-    const socket = connect({ host: hostname, port: Number(port) });
-    let sent = 0;
-    let answered = -1;
-    let received = '';
-    const filler = Buffer.alloc(8192, 0x61);
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new Error(`no answer; sent ${sent}`));
-    }, 20_000);
-    socket.on('error', () => undefined); // the server may reset while we write
-    socket.on('data', (d: Buffer) => {
-      if (answered < 0) answered = sent;
-      received += d.toString('latin1');
-      if (received.includes('\r\n\r\n')) {
-        clearTimeout(timer);
-        socket.destroy();
-        resolve({ head: received.slice(0, received.indexOf('\r\n\r\n')), sentBeforeAnswer: answered, planned });
-      }
-    });
-    socket.on('close', () => {
-      clearTimeout(timer);
-      if (!received) reject(new Error(`closed without an answer after ${sent} bytes`));
-    });
-    socket.write(
-      `POST ${path} HTTP/1.1\r\nHost: ${hostname}:${port}\r\nTransfer-Encoding: chunked\r\n${headers.map((h) => `${h}\r\n`).join('')}\r\n`,
-    );
-    const pump = () => {
-      if (answered >= 0 || socket.destroyed) return;
-      if (sent >= planned) return void socket.write('0\r\n\r\n');
-      const chunk = body ? body.subarray(sent, sent + 8192) : filler;
-      socket.write(`${chunk.length.toString(16)}\r\n`);
-      socket.write(chunk);
-      socket.write('\r\n');
-      sent += chunk.length;
-      setTimeout(pump, 2);
-    };
-    pump();
-  });
-}
+import { streamUntilAnswered } from '../helpers/stream-body';
 
 describe('bodies over the limit are cut at the limit', () => {
   let s: TestServer;
@@ -115,7 +59,7 @@ describe('bodies over the limit are cut at the limit', () => {
     ['sends past the limit (random bytes)', gzipSync(randomBytes(4 * 1024 * 1024))],
   ];
   it.each(gzipCases)('a gzip body is limited by what it inflates to, and by what is sent: %s', async (_name, gz) => {
-    const r = await streamUntilAnswered(s.url, '/oauth/request-token', [FORM, 'Content-Encoding: gzip'], gz);
+    const r = await streamUntilAnswered(s.url, '/oauth/request-token', [FORM, 'Content-Encoding: gzip'], { body: gz });
     expect(r.head).toMatch(/^HTTP\/1\.1 413 /);
     expect(r.head.toLowerCase()).toContain('connection: close');
     expect(r.sentBeforeAnswer).toBeLessThan(SIGNED_BODY_LIMIT + 256 * 1024);

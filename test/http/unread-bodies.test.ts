@@ -26,7 +26,7 @@ describe('bodies that are not wanted are not read', () => {
   it.each(['chunked', 'length'] as const)(
     'the gateway: a %s form body over the buffer limit is answered 413 while the client is still sending',
     async (framing) => {
-      const r = await streamUntilAnswered(s.url, '/tracker/upload', [FORM], 4 * 1024 * 1024, framing);
+      const r = await streamUntilAnswered(s.url, '/tracker/upload', [FORM], { framing });
       expect(r.head).toMatch(/^HTTP\/1\.1 413 /);
       expect(r.head.toLowerCase()).toContain('connection: close');
       expect(r.sentBeforeAnswer).toBeLessThan(LIMIT + 256 * 1024);
@@ -35,7 +35,9 @@ describe('bodies that are not wanted are not read', () => {
   );
 
   it('the gateway: an encoded body it must read is refused (415), not decoded', async () => {
-    const r = await streamUntilAnswered(s.url, '/tracker/upload', [FORM, 'Content-Encoding: gzip'], 64 * 1024);
+    const r = await streamUntilAnswered(s.url, '/tracker/upload', [FORM, 'Content-Encoding: gzip'], {
+      size: 64 * 1024,
+    });
     expect(r.head).toMatch(/^HTTP\/1\.1 415 /);
     expect(r.head.toLowerCase()).toContain('connection: close');
   });
