@@ -7,3 +7,8 @@ export function errorMessage(e: unknown): string {
   if (typeof e === 'object' && e !== null && 'message' in e && typeof e.message === 'string') return e.message;
   return String(e);
 }
+
+/** The first line of the message of anything thrown (a driver's multi-line message or stack stays out of one-line reports). */
+export function firstLine(e: unknown): string {
+  return errorMessage(e).split('\n')[0] ?? '';
+}

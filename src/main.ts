@@ -1,6 +1,6 @@
 /** `npm start` / `applink serve`: serve with the configuration from the environment. */
 import { loadConfig } from './config';
-import { errorMessage } from './error-message';
+import { firstLine } from './error-message';
 import { createLogger } from './logger';
 import { startServer } from './server';
 import { ServiceError } from './errors';
@@ -8,7 +8,7 @@ import { ServiceError } from './errors';
 /** Any start-up failure as one line (the variable to fix when there is one), never a stack trace. */
 export function oneLine(e: unknown): string {
   if (e instanceof ServiceError) return e.message;
-  return errorMessage(e).split('\n')[0]?.trim() || String(e);
+  return firstLine(e).trim() || String(e);
 }
 
 function fail(prefix: string, e: unknown): never {

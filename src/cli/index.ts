@@ -14,7 +14,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CONFIG_VARIABLES, VARIABLE_HELP } from '../config';
 import { PROJECT_ROOT } from '../paths';
-import { errorMessage } from '../error-message';
+import { firstLine } from '../error-message';
 import { ServiceError } from '../errors';
 import { cliContext } from './context';
 import { defaultIo, type Io } from './io';
@@ -70,7 +70,7 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
     if (e instanceof CommanderError) return e.exitCode;
     // The CLI's one place for errors: a ServiceError (any code: a refused action, bad
     // configuration, a refused copy or key repair) prints its message; anything else is unexpected.
-    const msg = e instanceof ServiceError ? e.message : `unexpected error: ${errorMessage(e).split('\n')[0] ?? ''}`;
+    const msg = e instanceof ServiceError ? e.message : `unexpected error: ${firstLine(e)}`;
     process.stderr.write(`applink: ${msg}\n`);
     return 1;
   }

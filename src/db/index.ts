@@ -8,7 +8,7 @@ import type BetterSqlite3 from 'better-sqlite3';
 import type { DatabaseConfig } from '../config';
 import { migrationSource } from '../../migrations';
 import { prepareSqliteFile, tightenSqliteFiles } from './file-modes';
-import { errorMessage } from '../error-message';
+import { firstLine } from '../error-message';
 
 export type Dialect = 'sqlite' | 'pg';
 
@@ -46,7 +46,6 @@ export interface OpenOptions {
 
 /** knex prints connection errors with their stack to the console unless given a log. */
 function knexLog(warn: (message: string) => void): Knex.Config['log'] {
-  const firstLine = (m: unknown) => errorMessage(m).split('\n')[0] ?? '';
   return {
     warn: (m: unknown) => warn(firstLine(m)),
     error: (m: unknown) => warn(firstLine(m)),

@@ -6,7 +6,7 @@ import { parseDatabaseUrl } from '../../config';
 import { openDatabase } from '../../db';
 import { copySqliteToPg } from '../../db/copy';
 import { describeDatabase } from '../../installation';
-import { errorMessage } from '../../error-message';
+import { firstLine } from '../../error-message';
 import { invalidInput } from '../../errors';
 import type { CliContext } from '../context';
 import { table } from '../io';
@@ -34,9 +34,7 @@ export function registerDb(program: Command, { io }: CliContext): void {
       let copied;
       try {
         await target.ping().catch((e: unknown) => {
-          throw invalidInput(
-            `--to: cannot connect to ${describeDatabase(to)}: ${errorMessage(e).split('\n')[0] ?? ''}`,
-          );
+          throw invalidInput(`--to: cannot connect to ${describeDatabase(to)}: ${firstLine(e)}`);
         });
         copied = await copySqliteToPg(source, target);
       } finally {
