@@ -26,7 +26,7 @@ import { GrantService } from './services/grants';
 import { AuditService } from './services/audit';
 import { SetupService } from './services/setup';
 import { KeyService } from './services/master-key';
-import { createBrakes, type Brakes } from './services/brakes';
+import { createBrakes } from './services/brakes';
 import { SignInService } from './services/sign-in';
 import { ServiceError } from './errors';
 
@@ -41,8 +41,6 @@ export interface ManagementServices {
   keys: KeyService;
   /** signing in with a password or the proxy's assertion, and its audit entries */
   signIn: SignInService;
-  /** the brute-force brakes (sign-in, setup codes) and sampled refusals, counted in the database */
-  brakes: Brakes;
 }
 
 export interface Wiring extends FlowDeps, ManagementServices {
@@ -87,11 +85,11 @@ export function createManagementServices(
   const tx = new Transactor(db.knex, auditRepo, o.onAudit);
   const userRepo = new UserRepository(clock);
   const grantRepo = new GrantRepository(clock);
+  const brakes = createBrakes(db.knex, clock, tx);
   // The API's display-name change through the hot path's prepared statements, which write
   // the audit entry themselves: only with the real audit repository (a test's stand-in
   // audit repository gets the knex transaction, which goes through it).
-  const brakes = createBrakes(db.knex, clock, tx);
-  const users = new UserService(tx, userRepo, o.audits ? undefined : createHotPath(db), brakes);
+  const users = new UserService(tx, userRepo, brakes, o.audits ? undefined : createHotPath(db));
   return {
     users,
     consumers: new ConsumerService(tx, new ConsumerRepository(box, clock), grantRepo),
@@ -100,7 +98,6 @@ export function createManagementServices(
     firstRun: new SetupService(tx, users, new FirstRun(db.knex, () => users.countAdmins(), logger), brakes),
     keys: new KeyService(tx, box, o.gatewayKeys ?? new GatewayKeys(db.knex, box, clock)),
     signIn: new SignInService(tx, users, brakes),
-    brakes,
   };
 }
 

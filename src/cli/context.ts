@@ -16,13 +16,13 @@ export interface CliContext {
 }
 
 /**
- * How each command opens the installation (src/installation.ts): only `migrate` (and
- * `serve`) may create a database or a key; listings check the key; `keys status` and
- * `keys repair` diagnose and mend an installation whose key check fails. Any other
- * command: 'write' (the key is checked before anything is written).
+ * How each command that goes through withServices opens the installation
+ * (src/installation.ts): listings check the key; `keys status` and `keys repair` diagnose
+ * and mend an installation whose key check fails. Any other command: 'write' (the key is
+ * checked before anything is written). `migrate` and `serve`, the only ones that may create
+ * a database or a key, open the installation themselves (commands/server.ts, src/server.ts).
  */
 const OPEN_MODES: Readonly<Record<string, OpenMode>> = {
-  migrate: 'create',
   'user list': 'read',
   'consumer list': 'read',
   'token list': 'read',

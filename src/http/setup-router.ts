@@ -14,7 +14,6 @@ import type { ManagementServices } from '../wiring';
 
 /** Wrong setup codes per address per window (SETUP_LIMITS in src/services/brakes.ts). */
 export const SETUP_ATTEMPT_LIMIT = SETUP_LIMITS.perAddress;
-export const SETUP_WINDOW_MS = SETUP_LIMITS.windowMs;
 
 export interface SetupRouterDeps {
   basePath: string;
@@ -73,10 +72,7 @@ export function setupRouter(d: SetupRouterDeps, web: WebKit): Router {
     async (req, res) => {
       const form = parseForm(setupForm, req.body);
       // the brakes, the code and the audit entries are the setup service's
-      const result = await setup.createFirstAdmin(
-        { setupCode: form.setupCode, setupUrl: setupUrl(req), ip: req.ip ?? null },
-        form.user,
-      );
+      const result = await setup.createFirstAdmin({ setupCode: form.setupCode, ip: req.ip ?? null }, form.user);
       if (!result.ok) {
         res.set('Retry-After', String(result.retryAfterS));
         await show(req, res, 'Too many attempts from your address. Wait a few minutes and try again.', 429);

@@ -51,7 +51,7 @@ export class SetupService {
    * valid).
    */
   async createFirstAdmin(
-    attempt: { setupCode: string; setupUrl: string; ip: string | null },
+    attempt: { setupCode: string; ip: string | null },
     input: Omit<NewUserInput, 'isAdmin'>,
   ): Promise<FirstAdminAttempt> {
     if (!(await this.isOpen())) throw notFound('setup is finished');

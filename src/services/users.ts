@@ -60,17 +60,17 @@ export class UserService {
     private readonly tx: Transactor,
     private readonly users: UserRepository,
     /**
+     * The sign-in brakes (src/services/brakes.ts): the current password asked for by a
+     * password change is guessed no faster than at sign-in, on the same account-and-address
+     * pair.
+     */
+    private readonly brakes: Pick<Brakes, 'signIn'>,
+    /**
      * The hot path's prepared statements for the API's display-name change (db/hot-path.ts:
      * no knex; on SQLite the writes of one event-loop round in one transaction, on
      * PostgreSQL one statement). Without it, a knex transaction does the same.
      */
     private readonly hot?: Pick<HotPath, 'setDisplayName'>,
-    /**
-     * The sign-in brakes (src/services/brakes.ts): the current password asked for by a
-     * password change is guessed no faster than at sign-in, on the same account-and-address
-     * pair.
-     */
-    private readonly brakes?: Pick<Brakes, 'signIn'>,
   ) {}
 
   // ---- reads ----------------------------------------------------------------------------
@@ -188,20 +188,20 @@ export class UserService {
     if (actor.kind !== 'user' && actor.kind !== 'admin')
       throw forbidden('only a signed-in user changes their own password');
     const newPassword = parseInput(passwordField, input.newPassword);
-    const verdict = this.brakes ? await this.brakes.signIn(actor.user.username, actor.ip ?? '') : null;
-    if (verdict && !verdict.ok) {
+    const verdict = await this.brakes.signIn(actor.user.username, actor.ip ?? '');
+    if (!verdict.ok) {
       throw throttled('Too many wrong passwords. Wait a few minutes and try again.', verdict.retryAfterS);
     }
     const found = await this.users.findWithPasswordHash(this.tx.db, actor.user.username);
     if (!found?.passwordHash) {
-      await verdict?.release(false);
+      await verdict.release(false);
       throw refused('your account signs in through single sign-on and has no password here');
     }
     if (!(await verifyPassword(input.currentPassword, found.passwordHash))) {
-      await verdict?.release(false);
+      await verdict.release(false);
       throw invalidInput('the current password is not right', 'currentPassword');
     }
-    await verdict?.release(true);
+    await verdict.release(true);
     const hash = await hashPassword(newPassword);
     return this.tx.run(async (t) => {
       const user = await this.users.setPasswordHash(t.db, actor.user.id, hash);

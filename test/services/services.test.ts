@@ -320,21 +320,12 @@ describe.each(await testDatabases())('management services on %s', (kind) => {
     await service.announce('http://x/setup');
     const setupCode = (JSON.parse(must(logs[0], 'the setup announcement')) as { setupCode: string }).setupCode;
     const user = { username: 'boss', email: 'boss@example.com', password: 'a long password' };
-    await rejectsWith(
-      service.createFirstAdmin({ setupCode: 'WRONG', setupUrl: 'http://x/setup', ip: '::1' }, user),
-      'forbidden',
-    );
-    await rejectsWith(
-      service.createFirstAdmin({ setupCode, setupUrl: 'http://x/setup', ip: '::1' }, { ...user, email: 'nul\0' }),
-      'invalid_input',
-    );
-    const boss = await service.createFirstAdmin({ setupCode, setupUrl: 'http://x/setup', ip: '::1' }, user);
+    await rejectsWith(service.createFirstAdmin({ setupCode: 'WRONG', ip: '::1' }, user), 'forbidden');
+    await rejectsWith(service.createFirstAdmin({ setupCode, ip: '::1' }, { ...user, email: 'nul\0' }), 'invalid_input');
+    const boss = await service.createFirstAdmin({ setupCode, ip: '::1' }, user);
     expect(boss).toMatchObject({ ok: true, admin: { username: 'boss', isAdmin: true } });
     expect(await service.isOpen()).toBe(false);
-    await rejectsWith(
-      service.createFirstAdmin({ setupCode, setupUrl: 'http://x/setup', ip: '::1' }, user),
-      'not_found',
-    );
+    await rejectsWith(service.createFirstAdmin({ setupCode, ip: '::1' }, user), 'not_found');
     expect((await audit()).map((e) => [e.event, e.actor, e.detail])).toEqual([
       ['setup.failed', null, { reason: 'wrong setup code' }],
       ['setup.completed', 'boss', { username: 'boss' }],
@@ -354,8 +345,7 @@ describe.each(await testDatabases())('management services on %s', (kind) => {
     await service.announce('http://x/setup');
     const setupCode = (JSON.parse(must(logs[0], 'the setup announcement')) as { setupCode: string }).setupCode;
     const user = { username: 'boss', email: 'boss@example.com', password: 'a long password' };
-    const attempt = (ip: string, given: string) =>
-      service.createFirstAdmin({ setupCode: given, setupUrl: 'http://x/setup', ip }, user);
+    const attempt = (ip: string, given: string) => service.createFirstAdmin({ setupCode: given, ip }, user);
     for (let i = 0; i < SETUP_LIMITS.perAddress; i++) await rejectsWith(attempt('192.0.2.9', 'WRONG'), 'forbidden');
     // braked: even the right code is not looked at
     for (let i = 0; i < 2; i++)

@@ -132,11 +132,6 @@ export function requireCsrf(web: WebKit): RequestHandler {
   return web.csrf;
 }
 
-/** CSRF check of a signed-out form (sign-in, setup). */
-export function requireSignedOutCsrf(web: WebKit): RequestHandler {
-  return web.signedOutCsrf;
-}
-
 /** Pages for administrators: others signed in get 403. */
 export function requireAdmin(s: Wiring, web: WebKit): RequestHandler {
   return async (req: Request, res: Response, next: NextFunction) => {
