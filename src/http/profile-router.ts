@@ -1,6 +1,6 @@
 /** The signed-in user's own pages: the applications they authorized, and revoking them. */
 import { Router, type Request, type RequestHandler, type Response } from 'express';
-import { requireCsrf, type WebKit } from './web';
+import { requireCsrf, saveSession, type WebKit } from './web';
 import { plural, when } from './views';
 import { parseForm, passwordChangeForm, pathId } from './forms';
 import { onServiceError } from './service-errors';
@@ -9,7 +9,7 @@ import type { UserRecord } from '../oauth1/ports';
 import { userActor } from '../services/actor';
 import { notFound, type ServiceError } from '../errors';
 import { byApplication } from '../services/grants';
-import { sessionMark } from './web/session-mark';
+import { sessionMark } from './web/session-start';
 
 /** Where Atlassian products send their users to manage the tokens they gave out. */
 export const ATLASSIAN_ACCESS_TOKENS_PATH = '/plugins/servlet/oauth/users/access-tokens';
@@ -172,12 +172,11 @@ export function profileRouter(d: ProfileRouterDeps, web: WebKit): Router {
       const user = await me(req);
       const f = parseForm(passwordChangeForm, req.body);
       await users.changeOwnPassword(userActor(user, req.ip ?? null), f);
-      // Every other session of this user is over now; this one goes on under the new generation.
-      // Saved before the answer: express-session sends the redirect's head before its own
-      // save, and a browser following it at once must find the new generation already there.
+      // Every other session of this user is over now; this one goes on under the new generation,
+      // saved before the answer (the browser follows the redirect at once).
       req.session.generation = (await sessionMark(users, user)).generation;
       req.session.flash = 'Your password is changed.';
-      await new Promise<void>((resolve, reject) => req.session.save((e) => (e ? reject(e as Error) : resolve())));
+      await saveSession(req);
       res.redirect(302, passwordPage);
     },
   );

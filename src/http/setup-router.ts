@@ -6,7 +6,7 @@
  * Once an administrator exists, /setup is gone (404).
  */
 import { Router, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
-import { startSession, type WebKit } from './web';
+import { saveSession, startSession, type WebKit } from './web';
 import { SETUP_LIMITS } from '../services/brakes';
 import { formBody, formText, parseForm, setupForm } from './forms';
 import { onServiceError } from './service-errors';
@@ -81,7 +81,7 @@ export function setupRouter(d: SetupRouterDeps, web: WebKit): Router {
       const admin = result.admin;
       await startSession(req, d.services.users, admin);
       req.session.flash = `Welcome, ${admin.displayName}. You are the first administrator. Create a consumer to link an application.`;
-      await new Promise<void>((resolve, reject) => req.session.save((e) => (e ? reject(e as Error) : resolve())));
+      await saveSession(req);
       res.redirect(302, `${d.basePath}/admin`);
     },
   );

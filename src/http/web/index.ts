@@ -2,6 +2,7 @@
  * The browser side of applink, one concern per module:
  *
  *   session.ts      sessions in the database and the signed-in user (currentUser)
+ *   session-start.ts signing a user into a fresh session, and saving a session now
  *   sso-sign-in.ts  the proxy's assertion on browser requests (signed in by src/services/sign-in.ts)
  *   csrf.ts         CSRF tokens: in the session when signed in, stateless when signed out
  *   next.ts         where a browser may be sent back to (`next`)
@@ -20,7 +21,7 @@ import { createCsrf } from './csrf';
 import { currentUser, loginUrl, sessionMiddleware, sessionOf } from './session';
 import { webLocals } from './state';
 
-export { currentUser, loginUrl, requireUser, startSession, SESSION_COOKIE } from './session';
+export { currentUser, loginUrl, requireUser, saveSession, startSession, SESSION_COOKIE } from './session';
 export { safeNext, sameOriginPath } from './next';
 export { webRouter } from './login-router';
 

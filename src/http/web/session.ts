@@ -12,7 +12,6 @@ import type { UserRecord } from '../../oauth1/ports';
 import { sameOriginPath } from './next';
 import { ssoUser } from './sso-sign-in';
 import { webLocals } from './state';
-import { sessionMark } from './session-mark';
 
 declare module 'express-session' {
   interface SessionData {
@@ -23,6 +22,8 @@ declare module 'express-session' {
     flash?: string;
   }
 }
+
+export { saveSession, startSession } from './session-start';
 
 export const SESSION_COOKIE = 'applink.sid';
 export const SESSION_MAX_AGE_MS = 8 * 3600 * 1000;
@@ -90,24 +91,6 @@ export async function currentUser(req: Request, s: Wiring): Promise<UserRecord |
   const found = await ssoUser(req, s, await sessionUser(req, s));
   locals.viewer = found && !found.disabled ? found : null;
   return locals.viewer;
-}
-
-/** Signs `user` in on a fresh session id (an id planted before sign-in is worthless). */
-export async function startSession(
-  req: Request,
-  users: Pick<Wiring['users'], 'findForSession'>,
-  user: UserRecord,
-): Promise<void> {
-  const mark = await sessionMark(users, user);
-  return new Promise((resolve, reject) => {
-    req.session.regenerate((err) => {
-      if (err) return reject(err as Error);
-      req.session.userId = mark.userId;
-      req.session.generation = mark.generation;
-      webLocals(req).viewer = user;
-      req.session.save((err2) => (err2 ? reject(err2 as Error) : resolve()));
-    });
-  });
 }
 
 /**

@@ -8,9 +8,8 @@ import type { Wiring } from '../../wiring';
 import type { UserRecord } from '../../oauth1/ports';
 import type { SingleSignOn } from '../../sso';
 import { cookieValue } from './cookies';
-import { errorMessage } from '../../error-message';
 import { webLocals } from './state';
-import { sessionMark } from './session-mark';
+import { startSession } from './session-start';
 
 /** The proxy's assertion: its header, else its cookie. */
 export function assertionOf(req: Request, sso: SingleSignOn): string | null {
@@ -18,14 +17,6 @@ export function assertionOf(req: Request, sso: SingleSignOn): string | null {
   if (typeof header === 'string' && header.trim()) return header.trim();
   return cookieValue(req, sso.cookie);
 }
-
-const regenerate = (req: Request) =>
-  new Promise<void>((resolve, reject) => {
-    req.session.regenerate((err: unknown) => {
-      if (err) reject(err instanceof Error ? err : new Error(errorMessage(err)));
-      else resolve();
-    });
-  });
 
 /**
  * With single sign-on, the user a valid proxy assertion names (a session is then
@@ -44,12 +35,7 @@ export async function ssoUser(req: Request, s: Wiring, fromSession: UserRecord |
       current: fromSession,
       mayChangeUser: req.method === 'GET' || req.method === 'HEAD',
     },
-    async (user) => {
-      const mark = await sessionMark(s.users, user);
-      await regenerate(req);
-      req.session.userId = mark.userId;
-      req.session.generation = mark.generation;
-    },
+    (user) => startSession(req, s.users, user),
   );
   if (result.refused !== undefined) {
     webLocals(req).ssoRefused = result.refused;
