@@ -1,13 +1,13 @@
 /** The signed-in user's own pages: the applications they authorized, and revoking them. */
 import { Router, type Request, type RequestHandler, type Response } from 'express';
-import { requireCsrf, saveSession, type WebKit } from './web';
+import { requireCsrf, saveSession, signedInUser, type WebKit } from './web';
 import { plural, when } from './views';
 import { parseForm, passwordChangeForm, pathId } from './forms';
 import { onServiceError } from './service-errors';
 import type { ManagementServices } from '../wiring';
 import type { UserRecord } from '../oauth1/ports';
 import { userActor } from '../services/actor';
-import { notFound, type ServiceError } from '../errors';
+import type { ServiceError } from '../errors';
 import { byApplication } from '../services/grants';
 import { sessionMark } from './web/session-start';
 
@@ -28,11 +28,7 @@ export function profileRouter(d: ProfileRouterDeps, web: WebKit): Router {
   const { grants, users } = d.services;
   const router = Router();
   const home = `${d.basePath}/profile/authorized-apps`;
-  const me = async (req: Request): Promise<UserRecord> => {
-    const user = await d.currentUser(req);
-    if (!user) throw notFound('signed out');
-    return user;
-  };
+  const me = signedInUser(d.currentUser);
 
   // Atlassian's address for "manage your tokens": after every successful dance Jira and
   // Confluence link their users to <provider>/plugins/servlet/oauth/users/access-tokens.

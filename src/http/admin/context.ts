@@ -3,13 +3,12 @@
  * the console's URL, the guards of a POST, who is acting, and the confirm page.
  */
 import type { Request, RequestHandler } from 'express';
-import { requireCsrf, type WebKit } from '../web';
+import { requireCsrf, signedInUser, type WebKit } from '../web';
 import { formText } from '../forms';
 import type { FailureEntry } from '../../db/failure-log';
 import type { ManagementServices } from '../../wiring';
 import type { UserRecord } from '../../oauth1/ports';
 import { adminActor, type Actor } from '../../services/actor';
-import { notFound } from '../../errors';
 import { confirmPage, type Confirm } from './confirm';
 
 export interface AdminRouterDeps {
@@ -46,11 +45,7 @@ export interface AdminContext {
 }
 
 export function adminContext(d: AdminRouterDeps, web: WebKit): AdminContext {
-  const me = async (req: Request): Promise<UserRecord> => {
-    const user = await d.currentUser(req);
-    if (!user) throw notFound('signed out');
-    return user;
-  };
+  const me = signedInUser(d.currentUser);
   return {
     d,
     web,

@@ -21,7 +21,7 @@ import { createCsrf } from './csrf';
 import { currentUser, loginUrl, sessionMiddleware, sessionOf } from './session';
 import { webLocals } from './state';
 
-export { currentUser, loginUrl, requireUser, saveSession, startSession, SESSION_COOKIE } from './session';
+export { currentUser, loginUrl, requireUser, saveSession, signedInUser, startSession, SESSION_COOKIE } from './session';
 export { safeNext, sameOriginPath } from './next';
 export { webRouter } from './login-router';
 

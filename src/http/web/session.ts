@@ -8,6 +8,7 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import session from 'express-session';
 import { KnexSessionStore } from '../../db/session-store';
 import type { Wiring } from '../../wiring';
+import { notFound } from '../../errors';
 import type { UserRecord } from '../../oauth1/ports';
 import { sameOriginPath } from './next';
 import { ssoUser } from './sso-sign-in';
@@ -91,6 +92,20 @@ export async function currentUser(req: Request, s: Wiring): Promise<UserRecord |
   const found = await ssoUser(req, s, await sessionUser(req, s));
   locals.viewer = found && !found.disabled ? found : null;
   return locals.viewer;
+}
+
+/**
+ * For a route behind requireUser or requireAdmin: the signed-in user from `currentUser`
+ * (a router's injected one); `not_found` if the session ended in between.
+ */
+export function signedInUser(
+  currentUser: (req: Request) => Promise<UserRecord | null>,
+): (req: Request) => Promise<UserRecord> {
+  return async (req) => {
+    const user = await currentUser(req);
+    if (!user) throw notFound('signed out');
+    return user;
+  };
 }
 
 /**
