@@ -18,6 +18,7 @@ export interface Config {
   baseUrl: URL | null;
   /** path prefix every route is served under ('' or '/applink') */
   basePath: string;
+  /** X-Forwarded-* honoured at all: trustProxyHops > 0 */
   trustProxy: boolean;
   /** proxies in front whose X-Forwarded-* entries are trusted (APPLINK_TRUST_PROXY: on = 1, or a count); 0 = off */
   trustProxyHops: number;
@@ -257,7 +258,7 @@ export const VARIABLE_HELP: Readonly<Record<string, string>> = Object.freeze({
   APPLINK_HOST: 'listen address (127.0.0.1)',
   APPLINK_DATABASE_URL: 'sqlite:PATH or postgres://… (sqlite:./data/applink.sqlite)',
   APPLINK_BASE_URL: 'public URL the consumers use (default: from each request)',
-  APPLINK_TRUST_PROXY: 'honour X-Forwarded-* from one proxy hop (off)',
+  APPLINK_TRUST_PROXY: 'honour X-Forwarded-* from trusted proxies: on (one hop) or a hop count 1-10 (off)',
   APPLINK_SECRET_KEY: 'master key, 32 bytes base64; required with PostgreSQL',
   APPLINK_SECRET_KEY_FILE: 'master key file when APPLINK_SECRET_KEY is unset (./data/secret.key)',
   APPLINK_PREVIOUS_SECRET_KEYS: 'older master keys still read during a rotation, comma-separated',

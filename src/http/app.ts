@@ -27,7 +27,7 @@ export function createApp(s: Wiring): Express {
   app.set('etag', false);
   // The client address, scheme and host are the trusted proxy's entries of X-Forwarded-*,
   // never the leftmost ones, which any client can write (forwarded.ts).
-  trustProxyHops(app, s.config.trustProxy ? s.config.trustProxyHops || 1 : 0);
+  trustProxyHops(app, s.config.trustProxyHops);
   app.set('views', VIEWS_DIR);
   app.engine('ejs', layoutEngine(VIEWS_DIR));
   app.set('view engine', 'ejs');

@@ -18,15 +18,15 @@ const HOST_SHAPE = /^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
  */
 export function requestOrigin(
   req: IncomingMessage,
-  config: Pick<Config, 'baseUrl' | 'trustProxy' | 'trustProxyHops' | 'host' | 'port'>,
+  config: Pick<Config, 'baseUrl' | 'trustProxyHops' | 'host' | 'port'>,
 ): string {
   if (config.baseUrl) return config.baseUrl.origin;
   const tls = (req.socket as { encrypted?: boolean }).encrypted === true;
   let proto = tls ? 'https' : 'http';
   let host = req.headers.host;
-  if (config.trustProxy) {
+  const hops = config.trustProxyHops;
+  if (hops > 0) {
     // the trusted proxy's entries, never the client-written first ones (forwarded.ts)
-    const hops = config.trustProxyHops || 1;
     proto = forwardedProto(req, hops) ?? proto;
     host = forwardedHost(req, hops) ?? host;
   }
@@ -96,7 +96,7 @@ export function configuredRoot(config: Pick<Config, 'baseUrl' | 'basePath'>): st
 
 /** The public root for a request: the configured one, else the origin the request addressed. */
 export function publicRoot(
-  config: Pick<Config, 'baseUrl' | 'basePath' | 'trustProxy' | 'trustProxyHops' | 'host' | 'port'>,
+  config: Pick<Config, 'baseUrl' | 'basePath' | 'trustProxyHops' | 'host' | 'port'>,
   req: IncomingMessage,
 ): string {
   return configuredRoot(config) ?? requestOrigin(req, config) + config.basePath;
