@@ -1,6 +1,6 @@
 /** The CLI's options: what commander hands over, checked once by a schema. */
 import { z } from 'zod';
-import { parseInput } from '../services/fields';
+import { parseInput } from '../fields';
 
 /** `--json`, which every command takes. */
 export const json = { json: z.boolean().optional() };

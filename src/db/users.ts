@@ -9,7 +9,7 @@ import type { Queryable } from './queryable';
 
 export interface UserInsert {
   username: string;
-  /** in its normal form (src/services/fields.ts normaliseEmail) */
+  /** in its normal form (src/fields.ts normaliseEmail) */
   email: string;
   displayName: string;
   passwordHash: string | null;

@@ -14,7 +14,7 @@ import { requestParts, type ReceivedRequest } from './request-parts';
 import { signedBody } from './body';
 import type { Wiring } from '../wiring';
 import type { UserRecord } from '../oauth1/ports';
-import { displayNameField } from '../services/fields';
+import { displayNameField } from '../fields';
 
 /** The API's one resource, relative to the base path (also its route label). */
 export const MYSELF_PATH = '/rest/api/1/myself';

@@ -2,11 +2,11 @@
  * The HTML forms of the console, setup and profile pages, as schemas: they turn a parsed
  * urlencoded body (strings, or arrays for repeated fields) into the input a service
  * takes. They only convert (a missing or repeated field is '', a checkbox is a boolean);
- * the services' field schemas (src/services/fields.ts) judge the values.
+ * the field schemas (src/fields.ts) judge the values.
  */
 import { z } from 'zod';
 import { notFound } from '../errors';
-import { FIELD_LIMITS, parseInput } from '../services/fields';
+import { FIELD_LIMITS, parseInput } from '../fields';
 
 /** A form field as a string: missing or repeated fields are ''. Long values are kept for the field schema to refuse. */
 export const formText = z.preprocess((v) => (typeof v === 'string' ? v : ''), z.string());

@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import type { AuditEntry, AuditFilter, AuditRepository } from '../db/audit';
 import type { Transactor } from './transaction';
-import { filterField, hasControlCharacters } from './fields';
+import { filterField, hasControlCharacters } from '../fields';
 
 export type { AuditEntry, AuditFilter } from '../db/audit';
 

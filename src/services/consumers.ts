@@ -17,7 +17,7 @@ import {
   idField,
   parseInput,
   publicKeyPemField,
-} from './fields';
+} from '../fields';
 import type { Transactor } from './transaction';
 
 export type { ConsumerSummary } from '../db/consumers';

@@ -8,7 +8,7 @@ import { z } from 'zod';
 import type { Grant, GrantFilter, GrantRepository } from '../db/grants';
 import { mayAdminister, requireAdministrator, type Actor } from './actor';
 import { forbidden } from '../errors';
-import { consumerKeyField, idField, parseInput, usernameField } from './fields';
+import { consumerKeyField, idField, parseInput, usernameField } from '../fields';
 import type { Transactor } from './transaction';
 
 export type { Grant } from '../db/grants';

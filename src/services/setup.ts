@@ -9,7 +9,7 @@
 import type { UserRecord } from '../oauth1/ports';
 import type { FirstRun } from '../first-run';
 import { forbidden, notFound } from '../errors';
-import { FIELD_LIMITS, parseInput } from './fields';
+import { FIELD_LIMITS, parseInput } from '../fields';
 import type { Transactor } from './transaction';
 import { newUserInput, type NewUserInput, type UserService } from './users';
 import { hashPassword } from '../secret-box';

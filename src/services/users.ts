@@ -23,7 +23,7 @@ import {
   parseInput,
   passwordField,
   usernameField,
-} from './fields';
+} from '../fields';
 import type { Transactor } from './transaction';
 import type { HotPath } from '../db/hot-path';
 import { toUser } from '../db/rows';

@@ -7,7 +7,7 @@
 import { errors, jwtVerify } from 'jose';
 import type { KeySet } from './key-set';
 import { ServiceError } from '../errors';
-import { displayNameField, normaliseEmail } from '../services/fields';
+import { displayNameField, normaliseEmail } from '../fields';
 
 export const ALGORITHMS = ['RS256', 'ES256'];
 /** Seconds of clock skew accepted between the proxy and us, for `exp` and `nbf`. */
@@ -60,7 +60,7 @@ export function createAssertionVerifier(o: VerifierOptions): (token: string) => 
     }
     const claim = payload[o.emailClaim];
     if (typeof claim !== 'string') return { ok: false, reason: 'no_email' };
-    // The one email normal form (services/fields.ts): ASCII letters folded, nothing else;
+    // The one email normal form (src/fields.ts): ASCII letters folded, nothing else;
     // what cannot be normalised safely (KELVIN SIGN, fullwidth letters, NUL, controls,
     // zero-width characters) is refused, never folded into someone else's address.
     const email = normaliseEmail(claim);

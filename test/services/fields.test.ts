@@ -17,7 +17,7 @@ import {
   passwordField,
   publicKeyPemField,
   usernameField,
-} from '../../src/services/fields';
+} from '../../src/fields';
 import { ServiceError } from '../../src/errors';
 
 const ok = (s: z.ZodType, v: unknown) => parseInput(s, v);

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { OPERATOR } from '../../services/actor';
 import { invalidInput } from '../../errors';
-import { consumerKeyField } from '../../services/fields';
+import { consumerKeyField } from '../../fields';
 import type { CliContext } from '../context';
 import { table } from '../io';
 import { json, options } from '../options';

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { z } from 'zod';
 import { OPERATOR } from '../../services/actor';
 import { notFound } from '../../errors';
-import { idField } from '../../services/fields';
+import { idField } from '../../fields';
 import { grantFilterInput } from '../../services/grants';
 import type { CliContext } from '../context';
 import { iso, table } from '../io';

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { z } from 'zod';
 import { OPERATOR } from '../../services/actor';
 import { invalidInput } from '../../errors';
-import { usernameField } from '../../services/fields';
+import { usernameField } from '../../fields';
 import type { CliContext } from '../context';
 import { table, type Io } from '../io';
 import { json, options } from '../options';

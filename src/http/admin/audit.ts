@@ -6,7 +6,7 @@ import type { Router } from 'express';
 import { failureRow } from '../failures';
 import { FAILURE_LOG_DEFAULTS } from '../../db/failure-log';
 import { auditQueryInput } from '../../services/audit';
-import { parseInput } from '../../services/fields';
+import { parseInput } from '../../fields';
 import type { AdminContext } from './context';
 import { auditRow } from './presenters';
 

@@ -9,9 +9,9 @@
  * and bidirectional overrides; every field has an upper bound that fits its column on
  * SQLite and PostgreSQL alike.
  */
-import { parseConsumerPublicKey } from '../oauth1/consumer-key';
+import { parseConsumerPublicKey } from './oauth1/consumer-key';
 import { z } from 'zod';
-import { ServiceError } from '../errors';
+import { ServiceError } from './errors';
 
 export const FIELD_LIMITS = Object.freeze({
   username: 150,
