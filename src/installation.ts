@@ -14,7 +14,7 @@ import { existsSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Config, DatabaseConfig } from './config';
 import { configInvalid } from './errors';
-import { errorMessage } from './error-message';
+import { firstLine } from './error-message';
 import { openDatabase, type Database } from './db';
 import { assertKeyOpensDatabase, keyVariable, loadMasterKey, recordMasterKeys } from './master-key';
 import { SecretBox } from './secret-box';
@@ -38,8 +38,6 @@ export interface InstallationOptions {
   /** where the database driver's warnings go (default: dropped; errors are thrown anyway) */
   warn?: (message: string) => void;
 }
-
-const firstLine = (e: unknown) => errorMessage(e).split('\n')[0] ?? '';
 
 /** host:port/database of a PostgreSQL URL, never its password. */
 export function describeDatabase(config: DatabaseConfig): string {
