@@ -65,20 +65,16 @@ export function setupRouter(d: SetupRouterDeps, web: WebKit): Router {
     onlyWhileOpen,
     web.form,
     web.signedOutCsrf,
+    // (a taken username or email re-shows the form as 400, like a malformed one; a braked
+    // attempt as 429, its Retry-After set by the one serialiser)
     onServiceError(
-      (e, req, res) => show(req, res, e.message, e.code === 'forbidden' ? 403 : 400),
-      ['invalid_input', 'conflict', 'forbidden'],
+      (e, req, res) => show(req, res, e.message, e.code === 'conflict' ? 400 : e.httpStatus),
+      ['invalid_input', 'conflict', 'forbidden', 'throttled'],
     ),
     async (req, res) => {
       const form = parseForm(setupForm, req.body);
       // the brakes, the code and the audit entries are the setup service's
-      const result = await setup.createFirstAdmin({ setupCode: form.setupCode, ip: req.ip ?? null }, form.user);
-      if (!result.ok) {
-        res.set('Retry-After', String(result.retryAfterS));
-        await show(req, res, 'Too many attempts from your address. Wait a few minutes and try again.', 429);
-        return;
-      }
-      const admin = result.admin;
+      const admin = await setup.createFirstAdmin({ setupCode: form.setupCode, ip: req.ip ?? null }, form.user);
       await startSession(req, d.services.users, admin);
       req.session.flash = `Welcome, ${admin.displayName}. You are the first administrator. Create a consumer to link an application.`;
       await saveSession(req);

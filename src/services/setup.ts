@@ -8,17 +8,12 @@
  */
 import type { UserRecord } from '../oauth1/ports';
 import type { FirstRun } from '../first-run';
-import { forbidden, notFound } from '../errors';
+import { forbidden, notFound, throttled } from '../errors';
 import { FIELD_LIMITS, parseInput } from '../fields';
 import type { Transactor } from './transaction';
 import { newUserInput, type NewUserInput, type UserService } from './users';
 import { hashPassword } from '../secret-box';
 import type { Brakes } from './brakes';
-
-export type FirstAdminAttempt =
-  | { ok: true; admin: UserRecord }
-  /** too many wrong codes from this address: the code was not checked; try again after `retryAfterS` */
-  | { ok: false; reason: 'throttled'; retryAfterS: number };
 
 export class SetupService {
   constructor(
@@ -45,21 +40,21 @@ export class SetupService {
 
   /**
    * Creates the first administrator. `not_found` once setup is closed; `invalid_input` for
-   * a form that is not an attempt (nothing counted); braked per address (an answer, not an
-   * error); `forbidden` for a wrong code (audited and counted against the address; the
+   * a form that is not an attempt (nothing counted); `throttled` (with the seconds to wait)
+   * after too many wrong codes from the address, without checking the code; `forbidden` for a wrong code (audited and counted against the address; the
    * code stays as it was); `conflict` when the username or email is taken (the code stays
    * valid).
    */
   async createFirstAdmin(
     attempt: { setupCode: string; ip: string | null },
     input: Omit<NewUserInput, 'isAdmin'>,
-  ): Promise<FirstAdminAttempt> {
+  ): Promise<UserRecord> {
     if (!(await this.isOpen())) throw notFound('setup is finished');
     const u = parseInput(newUserInput, { ...input, isAdmin: true });
     const braked = await this.brakes.setup(attempt.ip ?? '');
     if (!braked.ok) {
       await this.brakes.sampledAudit('setup.throttled', { event: 'setup.throttled', ip: attempt.ip });
-      return { ok: false, reason: 'throttled', retryAfterS: braked.retryAfterS };
+      throw throttled('Too many attempts from your address. Wait a few minutes and try again.', braked.retryAfterS);
     }
     const giveBack = await this.code.take(attempt.setupCode.slice(0, FIELD_LIMITS.setupCode));
     if (!giveBack) {
@@ -77,7 +72,7 @@ export class SetupService {
           ip: attempt.ip,
           detail: { username: admin.username },
         });
-        return { ok: true, admin };
+        return admin;
       });
     } catch (e) {
       await giveBack();

@@ -242,6 +242,9 @@ describe('pages over HTTP', () => {
         .setupCode as string;
       const blocked = await attempt(current);
       expect(blocked.status).toBe(429);
+      // when to come back, and the form again with words for people
+      expect(blocked.headers.get('retry-after')).toMatch(/^[1-9]\d*$/);
+      expect(await blocked.text()).toContain('Too many attempts from your address');
       expect(await fresh.services.users.list()).toEqual([]);
       expect(code).toMatch(/^[A-Z2-9-]{14}$/);
     } finally {
